@@ -1,0 +1,74 @@
+# One Makefile for people, CI and `sam build` (BuildMethod: makefile calls the
+# build-<LogicalId> targets with ARTIFACTS_DIR set).
+
+SHELL := /bin/bash
+GO ?= go
+# Lambda runs arm64 (template.yaml); tests build for the host with GOARCH=amd64.
+GOARCH ?= arm64
+ARTIFACTS_DIR ?= $(CURDIR)/.build
+
+CACHE := $(CURDIR)/.cache
+DYNAMODB_SIMULATOR_VERSION := 2.9.30
+RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
+
+.PHONY: run test test-deps lint build clean \
+	build-ConnectFunction build-DisconnectFunction build-MessageFunction build-DefaultFunction
+
+## run: the whole chat locally, no AWS (http://localhost:8080/)
+run:
+	$(GO) run ./local
+
+## test: install test dependencies, then vet, every test (with -race) and cfn-lint
+test: test-deps
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
+	cfn-lint template.yaml
+
+## test-deps: DynamoDB Local, aws-lambda-rie and Chromium, into .cache/ (idempotent)
+test-deps: $(CACHE)/dynamodb-local/DynamoDBLocal.jar $(CACHE)/bin/aws-lambda-rie
+	@if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing chromium (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "chromium is missing and this is not root: install it (apt-get install chromium) for the browser tests"; \
+	  fi; \
+	fi
+	@command -v java >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
+	  else echo "java is missing: install Java 17 for DynamoDB Local"; fi; }
+	@command -v cfn-lint >/dev/null || echo "cfn-lint is missing: pip install cfn-lint"
+
+# DynamoDB Local ships inside the npm package amplify-dynamodb-simulator; only
+# its emulator/ folder is kept.
+$(CACHE)/dynamodb-local/DynamoDBLocal.jar:
+	rm -rf $(CACHE)/dynamodb-local $(CACHE)/npm-pack && mkdir -p $(CACHE)/dynamodb-local $(CACHE)/npm-pack
+	cd $(CACHE)/npm-pack && npm pack --silent amplify-dynamodb-simulator@$(DYNAMODB_SIMULATOR_VERSION) >/dev/null
+	tar -xzf $(CACHE)/npm-pack/amplify-dynamodb-simulator-$(DYNAMODB_SIMULATOR_VERSION).tgz \
+	  -C $(CACHE)/dynamodb-local --strip-components=2 package/emulator
+	rm -rf $(CACHE)/npm-pack
+	test -f $@
+
+$(CACHE)/bin/aws-lambda-rie:
+	GOBIN=$(CACHE)/bin $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
+
+## lint: gofmt, vet, cfn-lint
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+	cfn-lint template.yaml
+
+# Lambda binaries: one `bootstrap` per function for provided.al2023.
+LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH) $(GO) build -trimpath -tags lambda.norpc -ldflags='-s -w' -o $(ARTIFACTS_DIR)/bootstrap
+
+build-ConnectFunction:
+	$(LAMBDA_BUILD) ./functions/connect
+build-DisconnectFunction:
+	$(LAMBDA_BUILD) ./functions/disconnect
+build-MessageFunction:
+	$(LAMBDA_BUILD) ./functions/message
+build-DefaultFunction:
+	$(LAMBDA_BUILD) ./functions/default
+
+clean:
+	rm -rf .build .aws-sam

@@ -1,0 +1,60 @@
+// Package chat is the domain of the chat: connections grouped in rooms, the
+// wire protocol spoken with clients, and the fan-out of a message to every
+// other member of its room.
+//
+// It knows nothing of Lambda, DynamoDB or WebSockets. Hosts (the Lambda
+// functions in functions/ and the local adapter in local/) give it a Store
+// and a Sender and call Service.
+package chat
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Connection is one client's WebSocket connection, as API Gateway knows it.
+type Connection struct {
+	ID          string
+	Room        string
+	Name        string
+	ConnectedAt time.Time
+	// ExpiresAt is when the store may forget the connection even if
+	// $disconnect never arrived (it is best effort). It lies past API
+	// Gateway's two-hour connection limit.
+	ExpiresAt time.Time
+}
+
+// Store keeps the connections. Implementations: dynamo.Store, memstore.Store.
+type Store interface {
+	// Put saves a connection, replacing one with the same ID.
+	Put(ctx context.Context, c Connection) error
+	// Get returns the connection with the ID, or ErrNotFound.
+	Get(ctx context.Context, id string) (Connection, error)
+	// Delete forgets the connection. Deleting an unknown ID is not an error.
+	Delete(ctx context.Context, id string) error
+	// Members returns the IDs of the connections in the room that have not
+	// expired at now. It reads the room alone, never the whole store.
+	Members(ctx context.Context, room string, now time.Time) ([]string, error)
+}
+
+// Sender delivers a text frame to one connection. Implementations:
+// apigw.Sender (the @connections API) and the local gateway itself.
+type Sender interface {
+	// Post sends data to the connection. It returns an error wrapping ErrGone
+	// when the connection no longer exists (HTTP 410 from @connections).
+	Post(ctx context.Context, connectionID string, data []byte) error
+}
+
+var (
+	// ErrNotFound means the store has no connection with that ID.
+	ErrNotFound = errors.New("connection not found")
+	// ErrGone means the connection is closed or unknown to API Gateway.
+	ErrGone = errors.New("connection gone")
+	// ErrPayloadTooLarge means API Gateway refused the frame as too large.
+	ErrPayloadTooLarge = errors.New("payload too large")
+)
+
+// TTL is how long after connecting a stored connection may be forgotten: API
+// Gateway's two-hour connection limit plus a margin.
+const TTL = 2*time.Hour + 15*time.Minute

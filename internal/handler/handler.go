@@ -1,0 +1,127 @@
+// Package handler turns API Gateway WebSocket events into calls on the chat
+// domain. The Lambda functions and the local adapter both run it, so what
+// works locally is the same code that runs deployed.
+package handler
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/serverless-chat/chat/internal/chat"
+)
+
+// SenderFunc returns the Sender that reaches the connections of the API that
+// sent req: the @connections endpoint of its apiId, region and stage in
+// Lambda, or the gateway itself in the local adapter.
+type SenderFunc func(req *events.APIGatewayWebsocketProxyRequest) chat.Sender
+
+// Handler answers the four routes of the chat's WebSocket API.
+type Handler struct {
+	Store   chat.Store
+	Senders SenderFunc
+	// Workers bounds the concurrent posts of one broadcast (chat.DefaultWorkers if 0).
+	Workers int
+	Logger  *slog.Logger
+	// DeadlineMargin is kept free before the context's deadline so that a
+	// broadcast cut short still logs what it did and returns cleanly.
+	DeadlineMargin time.Duration
+}
+
+// Connect is the $connect route: it validates the name and room in the query
+// string and stores the connection. Bad input answers 400, which refuses the
+// WebSocket handshake.
+func (h *Handler) Connect(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	log := h.log(&req)
+	q := req.QueryStringParameters
+	c, err := h.service(&req, log).Connect(ctx, req.RequestContext.ConnectionID, q["name"], q["room"])
+	var pe *chat.ProtocolError
+	switch {
+	case errors.As(err, &pe):
+		log.InfoContext(ctx, "connection refused", slog.String("code", pe.Code), slog.String("reason", pe.Message))
+		return respond(http.StatusBadRequest, pe.Error()), nil
+	case err != nil:
+		log.ErrorContext(ctx, "connect failed", slog.Any("error", err))
+		return respond(http.StatusInternalServerError, "internal error"), nil
+	}
+	log.InfoContext(ctx, "connected", slog.String("room", c.Room), slog.String("name", c.Name))
+	return respond(http.StatusOK, ""), nil
+}
+
+// Disconnect is the $disconnect route: it forgets the connection.
+func (h *Handler) Disconnect(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	log := h.log(&req)
+	if err := h.service(&req, log).Disconnect(ctx, req.RequestContext.ConnectionID); err != nil {
+		log.ErrorContext(ctx, "disconnect failed", slog.Any("error", err))
+		return respond(http.StatusInternalServerError, "internal error"), nil
+	}
+	reason := ""
+	if r := req.RequestContext.DisconnectReason; r != nil {
+		reason = *r
+	}
+	log.InfoContext(ctx, "disconnected",
+		slog.Int64("disconnectStatusCode", req.RequestContext.DisconnectStatusCode),
+		slog.String("disconnectReason", reason))
+	return respond(http.StatusOK, ""), nil
+}
+
+// Message is the "chat message" route: it broadcasts the text to the other
+// members of the sender's room. Bad input is answered to the sender alone.
+func (h *Handler) Message(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	log := h.log(&req)
+	ctx, cancel := h.withMargin(ctx)
+	defer cancel()
+	_, err := h.service(&req, log).Send(ctx, req.RequestContext.ConnectionID, []byte(req.Body))
+	var pe *chat.ProtocolError
+	switch {
+	case errors.As(err, &pe):
+		log.InfoContext(ctx, "message refused", slog.String("code", pe.Code))
+		return respond(http.StatusBadRequest, pe.Error()), nil
+	case err != nil:
+		log.ErrorContext(ctx, "message failed", slog.Any("error", err))
+		return respond(http.StatusInternalServerError, "internal error"), nil
+	}
+	return respond(http.StatusOK, ""), nil
+}
+
+// Default is the $default route: frames that are not JSON or whose action
+// matches no route. The sender gets an error frame saying which.
+func (h *Handler) Default(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	log := h.log(&req)
+	err := h.service(&req, log).Reject(ctx, req.RequestContext.ConnectionID, []byte(req.Body))
+	var pe *chat.ProtocolError
+	if errors.As(err, &pe) {
+		log.InfoContext(ctx, "frame refused", slog.String("code", pe.Code))
+	}
+	return respond(http.StatusBadRequest, err.Error()), nil
+}
+
+func (h *Handler) service(req *events.APIGatewayWebsocketProxyRequest, log *slog.Logger) *chat.Service {
+	return &chat.Service{Store: h.Store, Sender: h.Senders(req), Workers: h.Workers, Logger: log}
+}
+
+// log returns the logger with the keys every line of this request carries.
+func (h *Handler) log(req *events.APIGatewayWebsocketProxyRequest) *slog.Logger {
+	l := h.Logger
+	if l == nil {
+		l = slog.Default()
+	}
+	rc := req.RequestContext
+	return l.With(slog.String("routeKey", rc.RouteKey), slog.String("connectionId", rc.ConnectionID),
+		slog.String("requestId", rc.RequestID))
+}
+
+func (h *Handler) withMargin(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); ok && h.DeadlineMargin > 0 {
+		return context.WithDeadline(ctx, d.Add(-h.DeadlineMargin))
+	}
+	return context.WithCancel(ctx)
+}
+
+func respond(status int, body string) events.APIGatewayProxyResponse {
+	return events.APIGatewayProxyResponse{StatusCode: status, Body: body}
+}

@@ -1,0 +1,85 @@
+// Package memstore is an in-memory chat.Store, the local adapter's default:
+// no database to install, and connections indexed by room so that a
+// broadcast costs what its room costs, as with DynamoDB.
+package memstore
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/serverless-chat/chat/internal/chat"
+)
+
+var _ chat.Store = (*Store)(nil)
+
+// Store keeps connections in memory. The zero value is not usable; call New.
+type Store struct {
+	mu     sync.RWMutex
+	byID   map[string]chat.Connection
+	byRoom map[string]map[string]struct{}
+}
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{byID: map[string]chat.Connection{}, byRoom: map[string]map[string]struct{}{}}
+}
+
+// Put saves c, moving it to its room if it was in another.
+func (s *Store) Put(_ context.Context, c chat.Connection) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.remove(c.ID)
+	s.byID[c.ID] = c
+	if s.byRoom[c.Room] == nil {
+		s.byRoom[c.Room] = map[string]struct{}{}
+	}
+	s.byRoom[c.Room][c.ID] = struct{}{}
+	return nil
+}
+
+// Get returns the connection, or chat.ErrNotFound.
+func (s *Store) Get(_ context.Context, id string) (chat.Connection, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	c, ok := s.byID[id]
+	if !ok {
+		return chat.Connection{}, chat.ErrNotFound
+	}
+	return c, nil
+}
+
+// Delete forgets the connection.
+func (s *Store) Delete(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.remove(id)
+	return nil
+}
+
+// Members returns the IDs in room that have not expired at now.
+func (s *Store) Members(_ context.Context, room string, now time.Time) ([]string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	ids := make([]string, 0, len(s.byRoom[room]))
+	for id := range s.byRoom[room] {
+		if c := s.byID[id]; c.ExpiresAt.IsZero() || c.ExpiresAt.After(now) {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
+func (s *Store) remove(id string) {
+	old, ok := s.byID[id]
+	if !ok {
+		return
+	}
+	delete(s.byID, id)
+	if members := s.byRoom[old.Room]; members != nil {
+		delete(members, id)
+		if len(members) == 0 {
+			delete(s.byRoom, old.Room)
+		}
+	}
+}
