@@ -1,0 +1,195 @@
+// Package apigw delivers frames to WebSocket clients through API Gateway's
+// @connections (Management) API: it is the chat.Sender of the Lambda
+// functions.
+//
+// One SDK client is built once per process (NewClient); each request gets a
+// Sender bound to the @connections endpoint of the API that sent it
+// (Senders.For), passed to the client per call.
+package apigw
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
+
+	"github.com/serverless-chat/chat/internal/chat"
+)
+
+// API is the part of the @connections API the chat uses.
+// *apigatewaymanagementapi.Client implements it.
+type API interface {
+	PostToConnection(ctx context.Context, in *apigatewaymanagementapi.PostToConnectionInput,
+		optFns ...func(*apigatewaymanagementapi.Options)) (*apigatewaymanagementapi.PostToConnectionOutput, error)
+}
+
+var (
+	_ chat.Sender = (*Sender)(nil)
+	_ API         = (*apigatewaymanagementapi.Client)(nil)
+)
+
+// Defaults of the client built by NewClient.
+const (
+	// DefaultMaxAttempts is how many times a post is tried, the first
+	// included, when it is throttled (429 LimitExceededException) or meets a
+	// transient error (5xx, connection reset).
+	DefaultMaxAttempts = 4
+	// DefaultMaxBackoff caps the wait between two attempts. The SDK's
+	// standard retryer starts throttled retries at up to 1 s and doubles
+	// them; a chat message is worth less than a 20 s wait.
+	DefaultMaxBackoff = time.Second
+	// DefaultMaxConns is how many connections to one @connections endpoint
+	// are kept open and idle for reuse. It must be at least the number of
+	// concurrent posts of a broadcast (chat.Service.Workers): the SDK's
+	// default keeps 10, so a broadcast with 32 workers would open and close
+	// 22 TLS connections over and over.
+	DefaultMaxConns = 128
+)
+
+// NewClient returns an @connections client for cfg with a retryer and an
+// HTTP transport fit for broadcasting (see the Default constants). opts are
+// applied after those defaults and may replace them, e.g. WithRetry.
+//
+// The client has no endpoint: each call names its own (Sender.Endpoint), as
+// every API and stage has a different one.
+func NewClient(cfg aws.Config, opts ...func(*apigatewaymanagementapi.Options)) *apigatewaymanagementapi.Client {
+	defaults := []func(*apigatewaymanagementapi.Options){
+		WithRetry(DefaultMaxAttempts, DefaultMaxBackoff),
+		WithMaxConns(DefaultMaxConns),
+	}
+	return apigatewaymanagementapi.NewFromConfig(cfg, append(defaults, opts...)...)
+}
+
+// WithRetry sets the client's retryer: the SDK's standard retryer, which
+// retries throttling (LimitExceededException, an unmodeled 429) and
+// transient errors with exponential backoff and jitter, with at most
+// maxAttempts attempts and maxBackoff between two.
+func WithRetry(maxAttempts int, maxBackoff time.Duration) func(*apigatewaymanagementapi.Options) {
+	return func(o *apigatewaymanagementapi.Options) {
+		o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
+			so.MaxAttempts = maxAttempts
+			so.MaxBackoff = maxBackoff
+		})
+	}
+}
+
+// WithMaxConns sets the client's HTTP client to the SDK's buildable client
+// keeping up to n idle connections per host, so that n concurrent posts reuse
+// their connections instead of dialing new ones.
+func WithMaxConns(n int) func(*apigatewaymanagementapi.Options) {
+	return func(o *apigatewaymanagementapi.Options) {
+		o.HTTPClient = HTTPClient(n)
+	}
+}
+
+// HTTPClient returns the SDK's buildable HTTP client with room for n
+// concurrent connections per host, idle ones included.
+func HTTPClient(n int) *awshttp.BuildableClient {
+	return awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		tr.MaxIdleConnsPerHost = n
+		if tr.MaxIdleConns < n {
+			tr.MaxIdleConns = n
+		}
+		if tr.MaxConnsPerHost != 0 && tr.MaxConnsPerHost < n {
+			tr.MaxConnsPerHost = n
+		}
+	})
+}
+
+// Endpoint returns the @connections base URL of a WebSocket API's stage. It
+// is built from the API ID, not from the request's domainName, which is a
+// custom domain when one is mapped.
+func Endpoint(apiID, region, stage string) string {
+	return "https://" + apiID + ".execute-api." + region + ".amazonaws.com/" + url.PathEscape(stage)
+}
+
+// Sender posts frames to connections through the @connections API.
+type Sender struct {
+	Client API
+	// Endpoint is the base URL of the API's stage, e.g. Endpoint(apiID,
+	// region, stage) or MANAGEMENT_API_ENDPOINT; empty uses the client's own.
+	Endpoint string
+}
+
+// Post sends data to the connection. A closed or unknown connection gives an
+// error wrapping chat.ErrGone, a frame API Gateway refuses as too large one
+// wrapping chat.ErrPayloadTooLarge. Throttled posts have already been retried
+// by the client.
+func (s *Sender) Post(ctx context.Context, connectionID string, data []byte) error {
+	var opts []func(*apigatewaymanagementapi.Options)
+	if s.Endpoint != "" {
+		endpoint := s.Endpoint
+		opts = append(opts, func(o *apigatewaymanagementapi.Options) { o.BaseEndpoint = &endpoint })
+	}
+	_, err := s.Client.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{
+		ConnectionId: &connectionID,
+		Data:         data,
+	}, opts...)
+	if err != nil {
+		return translate(connectionID, err)
+	}
+	return nil
+}
+
+// translate maps an @connections error onto the domain's sentinels, keeping
+// the SDK's error in the chain. A plain 410 or 413 without an error type (as
+// some emulators send) counts the same as the modeled exception.
+func translate(connectionID string, err error) error {
+	var (
+		gone     *types.GoneException
+		tooLarge *types.PayloadTooLargeException
+		// awshttp.ResponseError and smithyhttp.ResponseError both have it.
+		resp   interface{ HTTPStatusCode() int }
+		status int
+	)
+	if errors.As(err, &resp) {
+		status = resp.HTTPStatusCode()
+	}
+	switch {
+	case errors.As(err, &gone) || status == http.StatusGone:
+		return fmt.Errorf("post to connection %s: %w: %w", connectionID, chat.ErrGone, err)
+	case errors.As(err, &tooLarge) || status == http.StatusRequestEntityTooLarge:
+		return fmt.Errorf("post to connection %s: %w: %w", connectionID, chat.ErrPayloadTooLarge, err)
+	}
+	return fmt.Errorf("post to connection %s: %w", connectionID, err)
+}
+
+// Senders makes the Sender of each request: handler.Handler{Senders: s.For}.
+type Senders struct {
+	Client API
+	// Region is the region of the APIs, normally AWS_REGION.
+	Region string
+	// Override, when set, is the endpoint of every request
+	// (MANAGEMENT_API_ENDPOINT), e.g. the local adapter's
+	// http://127.0.0.1:8080/local.
+	Override string
+}
+
+// For returns the Sender reaching the connections of the API and stage that
+// sent req.
+func (s *Senders) For(req *events.APIGatewayWebsocketProxyRequest) chat.Sender {
+	return &Sender{Client: s.Client, Endpoint: s.endpoint(req)}
+}
+
+func (s *Senders) endpoint(req *events.APIGatewayWebsocketProxyRequest) string {
+	if s.Override != "" {
+		return strings.TrimRight(s.Override, "/")
+	}
+	rc := req.RequestContext
+	if rc.APIID == "" || rc.Stage == "" || s.Region == "" {
+		// No way to build it: leave it to the client's own configuration,
+		// whose error names what is missing.
+		return ""
+	}
+	return Endpoint(rc.APIID, s.Region, rc.Stage)
+}

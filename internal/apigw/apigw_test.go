@@ -1,0 +1,273 @@
+package apigw_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/serverless-chat/chat/internal/apigw"
+	"github.com/serverless-chat/chat/internal/chat"
+	"github.com/serverless-chat/chat/internal/memstore"
+)
+
+func TestSenderPost(t *testing.T) {
+	tests := []struct {
+		name     string
+		replies  []reply
+		wantErr  error // a sentinel the error must wrap; nil for success
+		wantSDK  any   // a pointer to an SDK error type the error must also wrap
+		attempts int   // posts the server must see
+	}{
+		{name: "ok", replies: []reply{ok}, attempts: 1},
+		{name: "gone", replies: []reply{gone}, wantErr: chat.ErrGone, wantSDK: new(*types.GoneException), attempts: 1},
+		{name: "bare 410", replies: []reply{bareGone}, wantErr: chat.ErrGone, attempts: 1},
+		{name: "payload too large", replies: []reply{tooLarge}, wantErr: chat.ErrPayloadTooLarge,
+			wantSDK: new(*types.PayloadTooLargeException), attempts: 1},
+		{name: "bare 413", replies: []reply{bareLarge}, wantErr: chat.ErrPayloadTooLarge, attempts: 1},
+		{name: "forbidden", replies: []reply{forbidden}, wantSDK: new(*types.ForbiddenException), attempts: 1},
+		{name: "throttled then ok", replies: []reply{throttled, throttled, ok}, attempts: 3},
+		{name: "bare 429 then ok", replies: []reply{bareTooMany, ok}, attempts: 2},
+		{name: "throttled throughout", replies: []reply{throttled},
+			wantSDK: new(*types.LimitExceededException), attempts: apigw.DefaultMaxAttempts},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := newGateway(t)
+			id := "conn-" + strings.ReplaceAll(tt.name, " ", "-")
+			g.script(id, tt.replies...)
+			s := &apigw.Sender{Client: testClient(), Endpoint: g.endpoint("prod")}
+
+			err := s.Post(withTimeout(t), id, []byte(`{"type":"chat message"}`))
+
+			if got := g.postsTo(id); got != tt.attempts {
+				t.Errorf("posts = %d, want %d", got, tt.attempts)
+			}
+			wantFail := tt.wantErr != nil || tt.wantSDK != nil
+			switch {
+			case !wantFail && err != nil:
+				t.Fatalf("Post() error = %v, want nil", err)
+			case wantFail && err == nil:
+				t.Fatalf("Post() error = nil, want an error")
+			case !wantFail:
+				return
+			}
+			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Errorf("Post() error = %v, want it to wrap %v", err, tt.wantErr)
+			}
+			for _, sentinel := range []error{chat.ErrGone, chat.ErrPayloadTooLarge} {
+				if sentinel != tt.wantErr && errors.Is(err, sentinel) {
+					t.Errorf("Post() error = %v, must not wrap %v", err, sentinel)
+				}
+			}
+			if tt.wantSDK != nil && !errors.As(err, tt.wantSDK) {
+				t.Errorf("Post() error = %v (%T), want it to wrap %T", err, err, tt.wantSDK)
+			}
+			if !strings.Contains(err.Error(), id) {
+				t.Errorf("Post() error = %q, want the connection ID %q in it", err, id)
+			}
+		})
+	}
+}
+
+// The standard retryer must count API Gateway's throttling as a throttle, so
+// that it is retried (TestSenderPost checks that) with the throttle backoff.
+func TestThrottleIsRetryable(t *testing.T) {
+	g := newGateway(t)
+	g.script("x", throttled)
+	_, err := testClient(apigw.WithRetry(1, time.Millisecond)).PostToConnection(withTimeout(t),
+		&apigatewaymanagementapi.PostToConnectionInput{ConnectionId: ptr("x"), Data: []byte("{}")},
+		func(o *apigatewaymanagementapi.Options) { o.BaseEndpoint = ptr(g.endpoint("prod")) })
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "LimitExceededException" {
+		t.Fatalf("error = %v, want LimitExceededException", err)
+	}
+	r := testClient().Options().Retryer
+	if !r.IsErrorRetryable(err) {
+		t.Errorf("IsErrorRetryable(%v) = false, want true", err)
+	}
+	if r.MaxAttempts() != apigw.DefaultMaxAttempts {
+		t.Errorf("MaxAttempts() = %d, want %d", r.MaxAttempts(), apigw.DefaultMaxAttempts)
+	}
+	// The production backoff is capped at DefaultMaxBackoff.
+	prod := apigw.NewClient(testConfig()).Options().Retryer
+	for attempt := 1; attempt <= 10; attempt++ {
+		d, err := prod.RetryDelay(attempt, apiErr)
+		if err != nil || d > apigw.DefaultMaxBackoff {
+			t.Errorf("RetryDelay(%d) = %v, %v; want at most %v", attempt, d, err, apigw.DefaultMaxBackoff)
+		}
+	}
+}
+
+func TestSenderRequest(t *testing.T) {
+	g := newGateway(t)
+	id := "Ab=+/cD1="
+	data := []byte(`{"type":"chat message","text":"héllo"}`)
+	s := &apigw.Sender{Client: testClient(), Endpoint: g.endpoint("dev")}
+	if err := s.Post(withTimeout(t), id, data); err != nil {
+		t.Fatalf("Post() error = %v", err)
+	}
+	posts := g.received()
+	if len(posts) != 1 {
+		t.Fatalf("posts = %d, want 1", len(posts))
+	}
+	p := posts[0]
+	if p.Method != http.MethodPost {
+		t.Errorf("method = %s, want POST", p.Method)
+	}
+	if want := "/dev/@connections/Ab%3D%2B%2FcD1%3D"; p.EscapedPath != want {
+		t.Errorf("path = %s, want %s", p.EscapedPath, want)
+	}
+	if p.ConnectionID != id {
+		t.Errorf("connection ID = %q, want %q", p.ConnectionID, id)
+	}
+	if !bytes.Equal(p.Body, data) {
+		t.Errorf("body = %q, want %q", p.Body, data)
+	}
+	if want := "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"; !strings.HasPrefix(p.Authorization, want) ||
+		!strings.Contains(p.Authorization, "/eu-west-1/execute-api/aws4_request") ||
+		!strings.Contains(p.Authorization, "Signature=") {
+		t.Errorf("Authorization = %q, want a SigV4 signature for execute-api in eu-west-1", p.Authorization)
+	}
+}
+
+func TestEndpoint(t *testing.T) {
+	got := apigw.Endpoint("a1b2c3d4e5", "eu-central-1", "prod")
+	if want := "https://a1b2c3d4e5.execute-api.eu-central-1.amazonaws.com/prod"; got != want {
+		t.Errorf("Endpoint() = %q, want %q", got, want)
+	}
+}
+
+// redirect sends every request to the test server, recording the URL the
+// SDK meant, so that the real AWS endpoint can be checked without AWS.
+type redirect struct {
+	to   *url.URL
+	mu   sync.Mutex
+	urls []string
+}
+
+func (r *redirect) Do(req *http.Request) (*http.Response, error) {
+	r.mu.Lock()
+	r.urls = append(r.urls, req.URL.Scheme+"://"+req.URL.Host+req.URL.EscapedPath())
+	r.mu.Unlock()
+	req = req.Clone(req.Context())
+	req.URL.Scheme, req.URL.Host = r.to.Scheme, r.to.Host
+	return http.DefaultClient.Do(req)
+}
+
+func TestSendersFor(t *testing.T) {
+	g := newGateway(t)
+	to, _ := url.Parse(g.srv.URL)
+	rd := &redirect{to: to}
+	client := testClient(func(o *apigatewaymanagementapi.Options) { o.HTTPClient = rd })
+	req := &events.APIGatewayWebsocketProxyRequest{RequestContext: events.APIGatewayWebsocketProxyRequestContext{
+		APIID: "a1b2c3d4e5", Stage: "prod", ConnectionID: "sender=",
+		DomainName: "chat.example.com", // a custom domain: must not be used
+	}}
+	tests := []struct {
+		name    string
+		senders *apigw.Senders
+		want    string
+	}{
+		{name: "from the request", senders: &apigw.Senders{Client: client, Region: "eu-west-1"},
+			want: "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/prod/@connections/to%3D"},
+		{name: "override", senders: &apigw.Senders{Client: client, Region: "eu-west-1", Override: "http://127.0.0.1:8080/local/"},
+			want: "http://127.0.0.1:8080/local/@connections/to%3D"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rd.mu.Lock()
+			rd.urls = nil
+			rd.mu.Unlock()
+			if err := tt.senders.For(req).Post(withTimeout(t), "to=", []byte("{}")); err != nil {
+				t.Fatalf("Post() error = %v", err)
+			}
+			rd.mu.Lock()
+			defer rd.mu.Unlock()
+			if len(rd.urls) != 1 || rd.urls[0] != tt.want {
+				t.Errorf("requested %q, want [%q]", rd.urls, tt.want)
+			}
+		})
+	}
+}
+
+// A broadcast through the real client: stale connections are deleted, other
+// failures counted, the rest delivered, and the sender skipped.
+func TestBroadcastThroughAPI(t *testing.T) {
+	ctx := withTimeout(t)
+	g := newGateway(t)
+	store := memstore.New()
+	now := time.Now()
+	for _, c := range []struct{ id, name string }{
+		{"sender=", "alice"}, {"live/1+", "bob"}, {"live2", "carol"},
+		{"gone1", "dave"}, {"gone2", "erin"}, {"forbidden", "frank"}, {"throttled", "grace"},
+	} {
+		if err := store.Put(ctx, chat.Connection{ID: c.id, Room: "general", Name: c.name, ConnectedAt: now,
+			ExpiresAt: now.Add(chat.TTL)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := store.Put(ctx, chat.Connection{ID: "elsewhere", Room: "other", Name: "zed", ExpiresAt: now.Add(chat.TTL)}); err != nil {
+		t.Fatal(err)
+	}
+	g.script("gone1", gone)
+	g.script("gone2", bareGone)
+	g.script("forbidden", forbidden)
+	g.script("throttled", throttled, ok)
+
+	svc := &chat.Service{
+		Store:  store,
+		Sender: &apigw.Sender{Client: testClient(), Endpoint: g.endpoint("prod")},
+		Logger: slog.New(slog.DiscardHandler),
+	}
+	d, err := svc.Send(ctx, "sender=", []byte(`{"action":"chat message","text":"hi all"}`))
+	if err != nil {
+		t.Fatalf("Send() error = %v", err)
+	}
+	if want := (chat.Delivery{Recipients: 6, Delivered: 3, Gone: 2, Failed: 1}); d != want {
+		t.Errorf("Send() = %+v, want %+v", d, want)
+	}
+
+	members, err := store.Members(ctx, "general", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(members)
+	if want := []string{"forbidden", "live/1+", "live2", "sender=", "throttled"}; !slices.Equal(members, want) {
+		t.Errorf("members after send = %q, want %q", members, want)
+	}
+
+	for _, id := range []string{"sender=", "elsewhere"} {
+		if n := g.postsTo(id); n != 0 {
+			t.Errorf("posts to %s = %d, want 0", id, n)
+		}
+	}
+	for _, p := range g.received() {
+		if p.ConnectionID != "live/1+" {
+			continue
+		}
+		var m chat.Message
+		if err := json.Unmarshal(p.Body, &m); err != nil {
+			t.Fatalf("frame %q: %v", p.Body, err)
+		}
+		if m.Type != chat.TypeChatMessage || m.From != "alice" || m.Text != "hi all" || m.Room != "general" {
+			t.Errorf("frame = %+v, want a chat message from alice in general", m)
+		}
+		return
+	}
+	t.Errorf("no post to live/1+")
+}
+
+func ptr[T any](v T) *T { return &v }
