@@ -1,0 +1,286 @@
+// Package dynamo is the chat.Store backed by DynamoDB (aws-sdk-go-v2).
+//
+// One item per connection, keyed by connectionId:
+//
+//	connectionId (S, hash key)  room (S)  name (S)
+//	connectedAt  (N, epoch milliseconds)
+//	expiresAt    (N, epoch seconds: the table's TTL attribute)
+//
+// A global secondary index (by default "room-index": hash room, range
+// connectionId, projection INCLUDE expiresAt) lets Members read one room
+// with a Query, never a Scan of the table.
+//
+// Every write is a single-item PutItem or DeleteItem. DynamoDB applies a
+// single-item write atomically, index included: a failed Put or Delete
+// leaves the previous item (or its absence) intact, never half of it.
+//
+// Expiry. DynamoDB deletes items after their expiresAt only in the
+// background, up to about 48 hours late, so the store itself treats an item
+// whose expiresAt is at or before now as gone: Members skips it (with a
+// filter on the Query) and Get answers chat.ErrNotFound for it. An expired
+// connection therefore neither receives nor sends messages. Such a
+// connection cannot really be open: API Gateway closes every WebSocket after
+// two hours, before chat.TTL runs out.
+//
+// Consistency. Get reads the table with ConsistentRead. Members reads the
+// index, and global secondary indexes are eventually consistent: a
+// connection made a few milliseconds earlier may be missing from a
+// broadcast, and one just deleted may still be listed (its post then fails
+// with chat.ErrGone and the service deletes it again, harmlessly).
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/serverless-chat/chat/internal/chat"
+)
+
+// DefaultIndex is the name of the global secondary index on room.
+const DefaultIndex = "room-index"
+
+// Attribute names of a connection item.
+const (
+	attrConnectionID = "connectionId"
+	attrRoom         = "room"
+	attrName         = "name"
+	attrConnectedAt  = "connectedAt"
+	attrExpiresAt    = "expiresAt"
+)
+
+var (
+	// ErrTableNotFound means the table (or the index) does not exist, or is
+	// not active yet: a deployment or configuration error.
+	ErrTableNotFound = errors.New("dynamodb table or index not found")
+	// ErrThrottled means DynamoDB still refused the request for capacity
+	// after the SDK's retries.
+	ErrThrottled = errors.New("dynamodb request throttled")
+)
+
+// API is the part of the DynamoDB client the store uses; *dynamodb.Client
+// implements it.
+type API interface {
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	dynamodb.QueryAPIClient
+}
+
+var (
+	_ chat.Store = (*Store)(nil)
+	_ API        = (*dynamodb.Client)(nil)
+)
+
+// Store is a chat.Store in a DynamoDB table. Set its fields before use, not
+// while it is in use.
+type Store struct {
+	client API
+	table  string
+	index  string
+
+	// PageSize, when positive, caps the items one Query page of Members
+	// evaluates (the Query's Limit). Zero leaves DynamoDB's 1 MB pages.
+	PageSize int32
+	// Now is the clock Get uses to tell expired items; time.Now if nil.
+	Now func() time.Time
+}
+
+// New returns a store of the connections in table, reading rooms through the
+// global secondary index named index (DefaultIndex if empty).
+func New(client API, table, index string) *Store {
+	if index == "" {
+		index = DefaultIndex
+	}
+	return &Store{client: client, table: table, index: index}
+}
+
+// item is a connection as stored.
+type item struct {
+	ConnectionID string `dynamodbav:"connectionId"`
+	Room         string `dynamodbav:"room"`
+	Name         string `dynamodbav:"name"`
+	ConnectedAt  int64  `dynamodbav:"connectedAt,omitempty"` // epoch ms
+	ExpiresAt    int64  `dynamodbav:"expiresAt,omitempty"`   // epoch s (TTL)
+}
+
+func toItem(c chat.Connection) item {
+	it := item{ConnectionID: c.ID, Room: c.Room, Name: c.Name}
+	if !c.ConnectedAt.IsZero() {
+		it.ConnectedAt = c.ConnectedAt.UnixMilli()
+	}
+	if !c.ExpiresAt.IsZero() {
+		it.ExpiresAt = c.ExpiresAt.Unix()
+	}
+	return it
+}
+
+func (it item) connection() chat.Connection {
+	c := chat.Connection{ID: it.ConnectionID, Room: it.Room, Name: it.Name}
+	if it.ConnectedAt != 0 {
+		c.ConnectedAt = time.UnixMilli(it.ConnectedAt).UTC()
+	}
+	if it.ExpiresAt != 0 {
+		c.ExpiresAt = time.Unix(it.ExpiresAt, 0).UTC()
+	}
+	return c
+}
+
+// expired tells whether an item with TTL attribute expiresAt (epoch
+// seconds, 0 for none) is gone at now. Members' filter says the same.
+func expired(expiresAt int64, now time.Time) bool {
+	return expiresAt != 0 && expiresAt <= now.Unix()
+}
+
+// Put saves c, replacing any item with its ID (so a Put may move a
+// connection to another room). ExpiresAt is stored in whole seconds and
+// ConnectedAt in milliseconds; a zero time is not stored.
+func (s *Store) Put(ctx context.Context, c chat.Connection) error {
+	if c.ID == "" || c.Room == "" {
+		return fmt.Errorf("put connection %q in room %q: connection ID and room are required", c.ID, c.Room)
+	}
+	av, err := attributevalue.MarshalMap(toItem(c))
+	if err != nil {
+		return fmt.Errorf("put connection %s: encode: %w", c.ID, err)
+	}
+	_, err = s.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: av})
+	if err != nil {
+		return s.fail("put connection "+c.ID, err)
+	}
+	return nil
+}
+
+// Get returns the connection with the ID. A missing or expired item is an
+// error wrapping chat.ErrNotFound.
+func (s *Store) Get(ctx context.Context, id string) (chat.Connection, error) {
+	if id == "" {
+		return chat.Connection{}, fmt.Errorf("get connection: empty ID: %w", chat.ErrNotFound)
+	}
+	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.table),
+		Key:            key(id),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return chat.Connection{}, s.fail("get connection "+id, err)
+	}
+	if len(out.Item) == 0 {
+		return chat.Connection{}, fmt.Errorf("get connection %s: %w", id, chat.ErrNotFound)
+	}
+	var it item
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return chat.Connection{}, fmt.Errorf("get connection %s: decode: %w", id, err)
+	}
+	if now := s.now(); expired(it.ExpiresAt, now) {
+		return chat.Connection{}, fmt.Errorf("get connection %s: expired at %s: %w",
+			id, time.Unix(it.ExpiresAt, 0).UTC().Format(time.RFC3339), chat.ErrNotFound)
+	}
+	return it.connection(), nil
+}
+
+// Delete removes the connection's item. Deleting an unknown ID succeeds.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	if id == "" {
+		return nil
+	}
+	_, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(s.table), Key: key(id)})
+	if err != nil {
+		return s.fail("delete connection "+id, err)
+	}
+	return nil
+}
+
+// Members returns the IDs of the room's connections that have not expired
+// at now, reading every page of a Query on the room index. Expired items are
+// dropped by a filter expression: they still cost their read capacity, but
+// never reach the client.
+func (s *Store) Members(ctx context.Context, room string, now time.Time) ([]string, error) {
+	if room == "" {
+		return nil, nil // Put refuses an empty room, so none is stored
+	}
+	in := &dynamodb.QueryInput{
+		TableName:              aws.String(s.table),
+		IndexName:              aws.String(s.index),
+		KeyConditionExpression: aws.String("#room = :room"),
+		FilterExpression:       aws.String("attribute_not_exists(#exp) OR #exp > :now"),
+		ProjectionExpression:   aws.String("#id"),
+		ExpressionAttributeNames: map[string]string{
+			"#room": attrRoom, "#exp": attrExpiresAt, "#id": attrConnectionID,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":room": &types.AttributeValueMemberS{Value: room},
+			":now":  &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Unix(), 10)},
+		},
+	}
+	if s.PageSize > 0 {
+		in.Limit = aws.Int32(s.PageSize)
+	}
+	var ids []string
+	pages := dynamodb.NewQueryPaginator(s.client, in)
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, s.fail("list room "+room, err)
+		}
+		for _, av := range page.Items {
+			id, ok := av[attrConnectionID].(*types.AttributeValueMemberS)
+			if !ok {
+				return nil, fmt.Errorf("list room %s: item without string %s", room, attrConnectionID)
+			}
+			ids = append(ids, id.Value)
+		}
+	}
+	return ids, nil
+}
+
+func (s *Store) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func key(id string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrConnectionID: &types.AttributeValueMemberS{Value: id}}
+}
+
+// fail wraps an error of the SDK with the operation and the table.
+func (s *Store) fail(op string, err error) error {
+	return translate(op, s.table, s.index, err)
+}
+
+// translate is the one place SDK errors become this package's: a missing
+// table or index becomes ErrTableNotFound, throttling ErrThrottled. The SDK's
+// error stays wrapped too, for errors.As.
+func translate(op, table, index string, err error) error {
+	var notFound *types.ResourceNotFoundException
+	var apiErr smithy.APIError
+	switch {
+	case errors.As(err, &notFound):
+		return fmt.Errorf("%s: table %q: %w: %w", op, table, ErrTableNotFound, err)
+	case errors.As(err, &apiErr) && apiErr.ErrorCode() == "ValidationException" &&
+		strings.Contains(apiErr.ErrorMessage(), "specified index"):
+		return fmt.Errorf("%s: table %q has no index %q: %w: %w", op, table, index, ErrTableNotFound, err)
+	case errors.As(err, &apiErr) && isThrottle(apiErr.ErrorCode()):
+		return fmt.Errorf("%s: table %q: %w: %w", op, table, ErrThrottled, err)
+	default:
+		return fmt.Errorf("%s: table %q: %w", op, table, err)
+	}
+}
+
+func isThrottle(code string) bool {
+	switch code {
+	case "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,151 @@
+package dynamo_test
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/serverless-chat/chat/internal/chat"
+	"github.com/serverless-chat/chat/internal/dynamo"
+)
+
+// connectionID returns an ID shaped like API Gateway's ("L0SM9cOFvHcCIhw=").
+func connectionID() string {
+	var b [11]byte
+	_, _ = rand.Read(b[:])
+	return base64.StdEncoding.EncodeToString(b[:])[:15] + "="
+}
+
+// population returns rooms×perRoom connections, realistically shaped, and
+// the rooms' names.
+func population(rooms, perRoom int) ([]chat.Connection, []string) {
+	var conns []chat.Connection
+	var names []string
+	for r := range rooms {
+		room := fmt.Sprintf("room-%02d", r)
+		names = append(names, room)
+		for i := range perRoom {
+			conns = append(conns, chat.Connection{
+				ID: connectionID(), Room: room, Name: fmt.Sprintf("user-%03d", i),
+				ConnectedAt: t0, ExpiresAt: t0.Add(chat.TTL),
+			})
+		}
+	}
+	return conns, names
+}
+
+// TestMessageReadCost measures what DynamoDB reads for one message (the work
+// of chat.Service.Send: GetItem of the sender, then Members of its room)
+// with 10 rooms of 100 connections, against what a Scan of the table for the
+// same room would read. Run with -v to see the numbers (BENCHMARKS.md).
+func TestMessageReadCost(t *testing.T) {
+	t.Parallel()
+	client := newClient(t)
+	table := newTable(t, client)
+	ctx := testContext(t)
+
+	const rooms, perRoom = 10, 100
+	conns, _ := population(rooms, perRoom)
+	fill(t, client, table, conns)
+	sender := conns[3*perRoom+7]
+
+	c := &counting{Client: client}
+	s := dynamo.New(c, table, dynamo.DefaultIndex)
+	s.Now = func() time.Time { return t0 }
+	got, err := s.Get(ctx, sender.ID)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	members, err := s.Members(ctx, got.Room, t0)
+	if err != nil {
+		t.Fatalf("Members: %v", err)
+	}
+	if len(members) != perRoom {
+		t.Errorf("Members = %d IDs, want %d", len(members), perRoom)
+	}
+	if c.gets != 1 || c.found != 1 {
+		t.Errorf("GetItem calls = %d (found %d), want 1 (1)", c.gets, c.found)
+	}
+	if c.scanned != perRoom || c.returned != perRoom {
+		t.Errorf("Query evaluated %d and returned %d items, want %d and %d", c.scanned, c.returned, perRoom, perRoom)
+	}
+
+	// The same room read by a Scan of the whole table with a filter.
+	var scanPages, scanScanned, scanCount int
+	var scanCapacity float64
+	pages := dynamodb.NewScanPaginator(client, &dynamodb.ScanInput{
+		TableName:                 aws.String(table),
+		FilterExpression:          aws.String("room = :room"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":room": &types.AttributeValueMemberS{Value: got.Room}},
+		ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
+	})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			t.Fatalf("Scan: %v", err)
+		}
+		scanPages++
+		scanScanned += int(page.ScannedCount)
+		scanCount += int(page.Count)
+		scanCapacity += consumed(page.ConsumedCapacity)
+	}
+	if scanScanned != rooms*perRoom {
+		t.Errorf("Scan evaluated %d items, want %d", scanScanned, rooms*perRoom)
+	}
+
+	t.Logf("table of %d rooms x %d connections = %d items", rooms, perRoom, rooms*perRoom)
+	t.Logf("one message: GetItem (consistent) %d item, %.1f RCU + Query %d page(s) evaluating %d index items (returned %d), %.1f RCU = %d items read, %.1f RCU",
+		c.found, c.getRCU, c.queries, c.scanned, c.returned, c.queryRCU, c.found+c.scanned, c.getRCU+c.queryRCU)
+	t.Logf("Scan instead: %d page(s) evaluating %d items (returned %d), %.1f RCU consumed",
+		scanPages, scanScanned, scanCount, scanCapacity)
+}
+
+// BenchmarkMembers lists a room of 100 connections in a table of 10 such
+// rooms, through a Query on the room index of DynamoDB Local.
+func BenchmarkMembers(b *testing.B) {
+	client := newClient(b)
+	table := newTable(b, client)
+	conns, rooms := population(10, 100)
+	fill(b, client, table, conns)
+	s := dynamo.New(client, table, dynamo.DefaultIndex)
+	ctx := testContext(b)
+
+	for b.Loop() {
+		ids, err := s.Members(ctx, rooms[4], t0)
+		if err != nil {
+			b.Fatalf("Members: %v", err)
+		}
+		if len(ids) != 100 {
+			b.Fatalf("Members = %d IDs, want 100", len(ids))
+		}
+	}
+}
+
+// BenchmarkMessageReads does one message's reads: GetItem of the sender and
+// Members of its 100-connection room.
+func BenchmarkMessageReads(b *testing.B) {
+	client := newClient(b)
+	table := newTable(b, client)
+	conns, _ := population(10, 100)
+	fill(b, client, table, conns)
+	s := dynamo.New(client, table, dynamo.DefaultIndex)
+	s.Now = func() time.Time { return t0 }
+	ctx := testContext(b)
+	sender := conns[450]
+
+	for b.Loop() {
+		c, err := s.Get(ctx, sender.ID)
+		if err != nil {
+			b.Fatalf("Get: %v", err)
+		}
+		if _, err := s.Members(ctx, c.Room, t0); err != nil {
+			b.Fatalf("Members: %v", err)
+		}
+	}
+}
