@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,6 +57,8 @@ type gateway struct {
 	// delay is how long each post takes, for the benchmark.
 	delay time.Duration
 
+	conns atomic.Int64 // connections opened by clients
+
 	mu      sync.Mutex
 	scripts map[string][]reply // per connection ID; the last reply repeats; none is 200
 	posts   []post
@@ -62,7 +66,13 @@ type gateway struct {
 
 func newGateway(t testing.TB) *gateway {
 	g := &gateway{scripts: map[string][]reply{}}
-	g.srv = httptest.NewServer(http.HandlerFunc(g.serve))
+	g.srv = httptest.NewUnstartedServer(http.HandlerFunc(g.serve))
+	g.srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			g.conns.Add(1)
+		}
+	}
+	g.srv.Start()
 	t.Cleanup(g.srv.Close)
 	return g
 }
