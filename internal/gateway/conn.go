@@ -1,0 +1,397 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/serverless-chat/chat/internal/chat"
+)
+
+// conn is one client connection, from $connect to $disconnect.
+type conn struct {
+	g           *Gateway
+	id          string
+	connectedAt time.Time
+	sourceIP    string
+	userAgent   string
+	domain      string
+
+	ws    *websocket.Conn
+	sniff *frameSniffer
+
+	lastActive atomic.Int64 // unix nanoseconds of the last data message, in or out
+	queue      chan []byte
+	done       chan struct{} // closed when the connection ends
+
+	closeMu     sync.Mutex
+	idle        *time.Timer // the idle timeout's timer
+	closeSet    bool        // the server decided to close, with closeCode
+	closeCode   int
+	closeReason string
+}
+
+// serveWebSocket runs $connect, upgrades, and then serves the connection
+// until it ends.
+func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	if !isUpgrade(r) {
+		// Not a WebSocket handshake: let the library answer (426, 405...).
+		// $connect never runs for it.
+		_, _ = websocket.Accept(w, r, nil)
+		return
+	}
+	// Every connection counts in g.live from here until $disconnect has
+	// run (or $connect refused it), so that Shutdown can wait for it.
+	g.mu.Lock()
+	closing := g.closing
+	if !closing {
+		g.live.Add(1)
+	}
+	g.mu.Unlock()
+	if closing {
+		http.Error(w, errClosing.Error(), http.StatusServiceUnavailable)
+		return
+	}
+
+	now := g.now()
+	c := &conn{
+		g:           g,
+		id:          newID(),
+		connectedAt: now,
+		sourceIP:    sourceIP(r),
+		userAgent:   r.UserAgent(),
+		domain:      r.Host,
+		queue:       make(chan []byte, g.queue),
+		done:        make(chan struct{}),
+	}
+	c.lastActive.Store(now.UnixNano())
+	log := g.log.With(slog.String("connectionId", c.id))
+
+	// $connect, while the upgrade waits.
+	subprotocol := ""
+	if in, ok := g.routes[RouteConnect]; ok {
+		req := g.connectEvent(c, r, now)
+		log := log.With(slog.String("routeKey", RouteConnect), slog.String("requestId", req.RequestContext.RequestID))
+		// A client that gives up during $connect does not cancel it.
+		resp, err := g.invoke(context.WithoutCancel(r.Context()), in, req)
+		if err != nil {
+			g.live.Done()
+			log.Error("connect integration failed", slog.Any("error", err))
+			writeJSON(w, http.StatusInternalServerError, `{"message": "Internal server error"}`)
+			return
+		}
+		if resp.StatusCode < 200 || resp.StatusCode > 299 {
+			g.live.Done()
+			log.Info("connection refused", slog.Int("status", resp.StatusCode))
+			refuse(w, resp.StatusCode, resp.Body)
+			return
+		}
+		subprotocol = responseHeader(resp.Headers, resp.MultiValueHeaders, "Sec-WebSocket-Protocol")
+	}
+
+	// The upgrade. Only $connect's Sec-WebSocket-Protocol is echoed: Accept
+	// keeps a header that is already set and negotiates nothing itself.
+	if subprotocol != "" {
+		w.Header().Set("Sec-WebSocket-Protocol", subprotocol)
+	}
+	c.sniff = newFrameSniffer(g.limits.MaxFrameSize)
+	ws, err := websocket.Accept(&sniffingWriter{ResponseWriter: w, s: c.sniff}, r, &websocket.AcceptOptions{
+		InsecureSkipVerify: true, // API Gateway does not check Origin
+	})
+	if err != nil {
+		// $connect said yes but the connection never opened: API Gateway
+		// would see the client go away and run $disconnect.
+		log.Warn("upgrade failed", slog.Any("error", err))
+		g.disconnect(c, 1006, "")
+		return
+	}
+	c.ws = ws
+	ws.SetReadLimit(g.limits.MaxMessageSize)
+
+	g.mu.Lock()
+	closing = g.closing
+	if !closing {
+		g.conns.Store(c.id, c)
+	}
+	g.mu.Unlock()
+	if closing {
+		c.closeWith(1001, "Going away")
+	}
+	log.Debug("connection open", slog.String("sourceIp", c.sourceIP))
+
+	c.closeMu.Lock()
+	c.idle = time.AfterFunc(g.limits.IdleTimeout, c.checkIdle)
+	c.closeMu.Unlock()
+	hard := time.AfterFunc(g.limits.MaxDuration, func() { c.closeWith(1001, "Going away") })
+	go c.writeLoop()
+	code, reason := c.readLoop()
+	c.closeMu.Lock()
+	c.idle.Stop()
+	c.closeMu.Unlock()
+	hard.Stop()
+	g.disconnect(c, code, reason)
+}
+
+// readLoop reads messages and handles them one at a time until the
+// connection ends; it returns the disconnect status code and reason.
+func (c *conn) readLoop() (int, string) {
+	ctx := context.Background()
+	var n int64
+	for {
+		typ, r, err := c.ws.Reader(ctx)
+		if err != nil {
+			return c.endStatus(err)
+		}
+		n++
+		if typ == websocket.MessageBinary {
+			c.closeNow(int(websocket.StatusUnsupportedData), "Binary frames are not supported")
+			return c.endStatus(nil)
+		}
+		body, err := io.ReadAll(r)
+		if err != nil {
+			return c.endStatus(err) // over the message limit: the library closed with 1009
+		}
+		if c.sniff.oversized(n) {
+			c.closeNow(int(websocket.StatusMessageTooBig), "Frame too big")
+			return c.endStatus(nil)
+		}
+		c.touch()
+		c.handle(ctx, body)
+	}
+}
+
+// handle routes one message and calls its integration.
+func (c *conn) handle(ctx context.Context, body []byte) {
+	g := c.g
+	now := g.now()
+	routeKey := g.selectRoute(body)
+	if routeKey == "" {
+		_ = c.enqueue(forbidden(c.id, newID()))
+		return
+	}
+	req := g.messageEvent(c, routeKey, body, now)
+	_, err := g.invoke(ctx, g.routes[routeKey], req)
+	if err != nil {
+		g.log.Error("integration failed", slog.String("connectionId", c.id), slog.String("routeKey", routeKey),
+			slog.String("requestId", req.RequestContext.RequestID), slog.Any("error", err))
+		_ = c.enqueue(internalError(c.id, req.RequestContext.RequestID))
+	}
+	// The response is dropped: the routes have no route response.
+}
+
+// writeLoop writes queued messages in order until the connection ends.
+func (c *conn) writeLoop() {
+	for {
+		select {
+		case <-c.done:
+			return
+		case msg := <-c.queue:
+			if err := c.write(msg); err != nil {
+				select {
+				case <-c.done:
+				default:
+					c.g.log.Warn("write failed; dropping the connection", slog.String("connectionId", c.id), slog.Any("error", err))
+				}
+				_ = c.ws.CloseNow()
+				return
+			}
+			c.touch()
+		}
+	}
+}
+
+// write sends one text message, in frames of at most MaxFrameSize bytes
+// as API Gateway does.
+func (c *conn) write(msg []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), c.g.wtime)
+	defer cancel()
+	max := int(c.g.limits.MaxFrameSize)
+	if len(msg) <= max {
+		return c.ws.Write(ctx, websocket.MessageText, msg)
+	}
+	w, err := c.ws.Writer(ctx, websocket.MessageText)
+	if err != nil {
+		return err
+	}
+	for len(msg) > 0 {
+		n := min(len(msg), max)
+		if _, err := w.Write(msg[:n]); err != nil {
+			return err
+		}
+		msg = msg[n:]
+	}
+	return w.Close()
+}
+
+// enqueue queues a message for the connection. A full queue means the
+// client stopped reading: the connection is closed and reported gone.
+func (c *conn) enqueue(msg []byte) error {
+	select {
+	case <-c.done:
+		return chat.ErrGone
+	default:
+	}
+	select {
+	case c.queue <- msg:
+		return nil
+	default:
+		c.g.log.Warn("write queue full; closing a client that does not read", slog.String("connectionId", c.id),
+			slog.Int("queued", len(c.queue)))
+		c.closeWith(int(websocket.StatusPolicyViolation), "Slow consumer")
+		return fmt.Errorf("write queue full: %w", chat.ErrGone)
+	}
+}
+
+func (c *conn) touch() { c.lastActive.Store(c.g.now().UnixNano()) }
+
+func (c *conn) lastActiveAt() time.Time { return time.Unix(0, c.lastActive.Load()) }
+
+// checkIdle closes the connection if it has been idle for the idle
+// timeout, or checks again when it could be.
+func (c *conn) checkIdle() {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	left := c.g.limits.IdleTimeout - c.g.now().Sub(c.lastActiveAt())
+	if left <= 0 {
+		c.closeWith(1001, "Going away")
+		return
+	}
+	c.closeMu.Lock()
+	c.idle.Reset(left)
+	c.closeMu.Unlock()
+}
+
+// setClose records why the server closes the connection; the first reason
+// wins. It reports whether this call set it.
+func (c *conn) setClose(code int, reason string) bool {
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	if c.closeSet {
+		return false
+	}
+	c.closeSet, c.closeCode, c.closeReason = true, code, reason
+	return true
+}
+
+// closeWith closes the connection from another goroutine: the close
+// handshake runs in the background and the read loop then ends.
+func (c *conn) closeWith(code int, reason string) {
+	if !c.setClose(code, reason) {
+		return
+	}
+	go func() { _ = c.ws.Close(websocket.StatusCode(code), reason) }()
+}
+
+// closeNow closes the connection from the read loop itself.
+func (c *conn) closeNow(code int, reason string) {
+	if c.setClose(code, reason) {
+		_ = c.ws.Close(websocket.StatusCode(code), reason)
+	}
+}
+
+// endStatus turns the way the read loop ended into disconnectStatusCode
+// and disconnectReason.
+func (c *conn) endStatus(err error) (int, string) {
+	c.closeMu.Lock()
+	set, code, reason := c.closeSet, c.closeCode, c.closeReason
+	c.closeMu.Unlock()
+	if set {
+		return code, reason
+	}
+	var ce websocket.CloseError
+	switch {
+	case errors.As(err, &ce):
+		return int(ce.Code), ce.Reason
+	case errors.Is(err, websocket.ErrMessageTooBig):
+		return int(websocket.StatusMessageTooBig), "Message too big"
+	case err != nil && strings.Contains(err.Error(), "protocol violation"):
+		return int(websocket.StatusProtocolError), "Protocol error"
+	}
+	return int(websocket.StatusAbnormalClosure), ""
+}
+
+// disconnect forgets the connection and runs $disconnect, once.
+func (g *Gateway) disconnect(c *conn, code int, reason string) {
+	defer g.live.Done()
+	g.conns.CompareAndDelete(c.id, c)
+	close(c.done)
+	if c.ws != nil {
+		_ = c.ws.CloseNow()
+	}
+	log := g.log.With(slog.String("connectionId", c.id), slog.Int("disconnectStatusCode", code))
+	in, ok := g.routes[RouteDisconnect]
+	if !ok {
+		log.Debug("connection closed")
+		return
+	}
+	req := g.disconnectEvent(c, code, reason, g.now())
+	if _, err := g.invoke(context.Background(), in, req); err != nil {
+		log.Error("disconnect integration failed", slog.String("routeKey", RouteDisconnect),
+			slog.String("requestId", req.RequestContext.RequestID), slog.Any("error", err))
+	}
+}
+
+// isUpgrade reports whether r is a WebSocket handshake worth running
+// $connect for; the library checks the rest.
+func isUpgrade(r *http.Request) bool {
+	return r.Method == http.MethodGet &&
+		headerHasToken(r.Header, "Connection", "upgrade") &&
+		headerHasToken(r.Header, "Upgrade", "websocket") &&
+		r.Header.Get("Sec-WebSocket-Version") == "13" &&
+		r.Header.Get("Sec-WebSocket-Key") != ""
+}
+
+func headerHasToken(h http.Header, key, token string) bool {
+	for _, v := range h.Values(key) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// responseHeader finds a header of an integration response, ignoring case.
+func responseHeader(single map[string]string, multi map[string][]string, key string) string {
+	for k, v := range single {
+		if strings.EqualFold(k, key) {
+			return v
+		}
+	}
+	for k, vs := range multi {
+		if strings.EqualFold(k, key) && len(vs) > 0 {
+			return strings.Join(vs, ",")
+		}
+	}
+	return ""
+}
+
+// refuse answers a handshake that $connect refused.
+func refuse(w http.ResponseWriter, status int, body string) {
+	if status < 100 || status > 599 {
+		status = http.StatusInternalServerError
+		body = `{"message": "Internal server error"}`
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, body)
+}

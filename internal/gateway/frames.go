@@ -1,0 +1,159 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"sync/atomic"
+)
+
+// API Gateway limits each WebSocket frame to 32 KB and closes the connection
+// with 1009 when a client sends a larger one, even inside a message that is
+// under the 128 KB message limit. coder/websocket hands over whole messages
+// (it reassembles fragments) and never shows frame boundaries, so the
+// gateway watches the raw bytes the client sends: frameSniffer parses frame
+// headers as they go by, unchanged, and records the first message that
+// carried an oversized data frame. The read loop counts the messages it
+// reads and closes with 1009 when it reaches that one, before routing it.
+
+// Frame opcodes (RFC 6455, section 5.2).
+const (
+	opContinuation = 0x0
+	opText         = 0x1
+	opBinary       = 0x2
+)
+
+// frameSniffer follows the frame structure of a client-to-server byte
+// stream. It is fed by one goroutine (the connection's reader) and read by
+// the same one, but oversizedAt is atomic so that tests and logs may read it.
+type frameSniffer struct {
+	maxFrame int64
+
+	// Parser state.
+	hdr     [14]byte // the header being read: 2 bytes, extended length, mask
+	hdrLen  int      // bytes of hdr read so far
+	hdrNeed int      // bytes hdr needs in all (2 until the second byte is seen)
+	payload int64    // payload bytes of the current frame still to skip
+
+	messages    int64        // data messages started (text or binary first frames)
+	oversizedAt atomic.Int64 // message number of the first oversized frame, 0 if none
+}
+
+func newFrameSniffer(maxFrame int64) *frameSniffer {
+	return &frameSniffer{maxFrame: maxFrame, hdrNeed: 2}
+}
+
+// observe feeds bytes read from the client to the parser.
+func (s *frameSniffer) observe(p []byte) {
+	for len(p) > 0 {
+		if s.payload > 0 {
+			n := int64(len(p))
+			if n > s.payload {
+				n = s.payload
+			}
+			s.payload -= n
+			p = p[n:]
+			continue
+		}
+		// Header bytes.
+		n := copy(s.hdr[s.hdrLen:s.hdrNeed], p)
+		s.hdrLen += n
+		p = p[n:]
+		if s.hdrLen < s.hdrNeed {
+			continue
+		}
+		if s.hdrNeed == 2 {
+			s.hdrNeed = 2 + extendedLength(s.hdr[1]&0x7f)
+			if s.hdr[1]&0x80 != 0 {
+				s.hdrNeed += 4 // masking key
+			}
+			if s.hdrLen < s.hdrNeed {
+				continue
+			}
+		}
+		s.frame()
+	}
+}
+
+// frame handles a complete header.
+func (s *frameSniffer) frame() {
+	length := int64(s.hdr[1] & 0x7f)
+	switch length {
+	case 126:
+		length = int64(s.hdr[2])<<8 | int64(s.hdr[3])
+	case 127:
+		length = 0
+		for _, b := range s.hdr[2:10] {
+			length = length<<8 | int64(b)
+		}
+		if length < 0 { // the most significant bit must be 0; the library refuses it
+			length = 0
+		}
+	}
+	opcode := s.hdr[0] & 0x0f
+	if opcode == opText || opcode == opBinary {
+		s.messages++
+	}
+	if opcode <= opBinary && length > s.maxFrame && s.oversizedAt.Load() == 0 && s.messages > 0 {
+		s.oversizedAt.Store(s.messages)
+	}
+	s.payload = length
+	s.hdrLen, s.hdrNeed = 0, 2
+}
+
+func extendedLength(b byte) int {
+	switch b {
+	case 126:
+		return 2
+	case 127:
+		return 8
+	}
+	return 0
+}
+
+// oversized reports whether message number n (1-based, counted as the
+// reader reads them) or an earlier one carried a frame over the limit.
+func (s *frameSniffer) oversized(n int64) bool {
+	at := s.oversizedAt.Load()
+	return at != 0 && at <= n
+}
+
+// sniffingConn is the hijacked connection with its reads observed.
+type sniffingConn struct {
+	net.Conn
+	r io.Reader
+	s *frameSniffer
+}
+
+func (c *sniffingConn) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.s.observe(p[:n])
+	return n, err
+}
+
+// sniffingWriter wraps the ResponseWriter given to websocket.Accept so that
+// the connection it hijacks reads through a frameSniffer.
+type sniffingWriter struct {
+	http.ResponseWriter
+	s *frameSniffer
+}
+
+func (w *sniffingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	// Bytes the server already buffered (a client that sent frames right
+	// behind its handshake) go through the sniffer first.
+	buffered, _ := brw.Reader.Peek(brw.Reader.Buffered())
+	sc := &sniffingConn{
+		Conn: conn,
+		r:    io.MultiReader(bytes.NewReader(bytes.Clone(buffered)), conn),
+		s:    w.s,
+	}
+	return sc, bufio.NewReadWriter(bufio.NewReader(sc), brw.Writer), nil
+}
+
+func (w *sniffingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
