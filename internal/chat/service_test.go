@@ -1,0 +1,604 @@
+package chat_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/serverless-chat/chat/internal/chat"
+)
+
+// fakeStore is a chat.Store keeping connections in insertion order, with
+// errors to inject and a record of deletions.
+type fakeStore struct {
+	mu         sync.Mutex
+	conns      []chat.Connection
+	putErr     error
+	getErr     error
+	membersErr error
+	deleteErr  error
+	deleted    []string
+	gets       int
+	membersAt  []time.Time
+}
+
+func (s *fakeStore) Put(_ context.Context, c chat.Connection) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.putErr != nil {
+		return s.putErr
+	}
+	s.conns = slices.DeleteFunc(s.conns, func(o chat.Connection) bool { return o.ID == c.ID })
+	s.conns = append(s.conns, c)
+	return nil
+}
+
+func (s *fakeStore) Get(_ context.Context, id string) (chat.Connection, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gets++
+	if s.getErr != nil {
+		return chat.Connection{}, s.getErr
+	}
+	for _, c := range s.conns {
+		if c.ID == id {
+			return c, nil
+		}
+	}
+	return chat.Connection{}, chat.ErrNotFound
+}
+
+func (s *fakeStore) Delete(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deleted = append(s.deleted, id)
+	if s.deleteErr != nil {
+		return s.deleteErr
+	}
+	s.conns = slices.DeleteFunc(s.conns, func(o chat.Connection) bool { return o.ID == id })
+	return nil
+}
+
+func (s *fakeStore) Members(_ context.Context, room string, now time.Time) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.membersAt = append(s.membersAt, now)
+	if s.membersErr != nil {
+		return nil, s.membersErr
+	}
+	var ids []string
+	for _, c := range s.conns {
+		if c.Room == room && c.ExpiresAt.After(now) {
+			ids = append(ids, c.ID)
+		}
+	}
+	return ids, nil
+}
+
+func (s *fakeStore) ids() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for _, c := range s.conns {
+		ids = append(ids, c.ID)
+	}
+	return ids
+}
+
+// fakeSender is a chat.Sender recording frames per connection. A post to a
+// connection with an error in errs fails with it; before, if set, runs first.
+// Like a real client it fails with the context's error once ctx is done.
+type fakeSender struct {
+	mu       sync.Mutex
+	errs     map[string]error
+	frames   map[string][][]byte
+	order    []string
+	inFlight int
+	maxIn    int
+	before   func(ctx context.Context, id string)
+}
+
+func newSender() *fakeSender {
+	return &fakeSender{errs: map[string]error{}, frames: map[string][][]byte{}}
+}
+
+func (s *fakeSender) Post(ctx context.Context, id string, data []byte) error {
+	s.mu.Lock()
+	s.inFlight++
+	s.maxIn = max(s.maxIn, s.inFlight)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.inFlight--
+		s.mu.Unlock()
+	}()
+	if s.before != nil {
+		s.before(ctx, id)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.order = append(s.order, id)
+	if err := s.errs[id]; err != nil {
+		return err
+	}
+	s.frames[id] = append(s.frames[id], append([]byte(nil), data...))
+	return nil
+}
+
+// received returns the IDs that got a frame, sorted.
+func (s *fakeSender) received() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for id := range s.frames {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func (s *fakeSender) frame(t *testing.T, id string, v any) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.frames[id]) != 1 {
+		t.Fatalf("%s got %d frames, want 1", id, len(s.frames[id]))
+	}
+	if err := json.Unmarshal(s.frames[id][0], v); err != nil {
+		t.Fatalf("frame to %s = %q: %v", id, s.frames[id][0], err)
+	}
+}
+
+var now = time.Date(2026, 11, 24, 15, 0, 0, 123_456_789, time.UTC)
+
+func newService(store chat.Store, sender chat.Sender) *chat.Service {
+	return &chat.Service{
+		Store: store, Sender: sender,
+		Logger: slog.New(slog.DiscardHandler),
+		Now:    func() time.Time { return now },
+		NewID:  func() string { return "0123456789abcdefghijklmnop" },
+	}
+}
+
+// room returns a store with the connections in room general, plus one in
+// room other.
+func room(ids ...string) *fakeStore {
+	s := &fakeStore{}
+	for _, id := range ids {
+		s.conns = append(s.conns, chat.Connection{ID: id, Room: "general", Name: "name-" + id,
+			ConnectedAt: now.Add(-time.Minute), ExpiresAt: now.Add(time.Hour)})
+	}
+	s.conns = append(s.conns, chat.Connection{ID: "elsewhere", Room: "other", Name: "zed", ExpiresAt: now.Add(time.Hour)})
+	return s
+}
+
+func TestConnect(t *testing.T) {
+	storeErr := errors.New("store down")
+	tests := []struct {
+		name       string
+		inName     string
+		inRoom     string
+		putErr     error
+		want       chat.Connection
+		wantCode   string
+		wantErr    error
+		wantStored bool
+	}{
+		{name: "name and room", inName: "alice", inRoom: "room-1", wantStored: true,
+			want: chat.Connection{ID: "c1", Room: "room-1", Name: "alice", ConnectedAt: now, ExpiresAt: now.Add(chat.TTL)}},
+		{name: "guest in default room", wantStored: true,
+			want: chat.Connection{ID: "c1", Room: "general", Name: "guest-01234", ConnectedAt: now, ExpiresAt: now.Add(chat.TTL)}},
+		{name: "unicode name", inName: "Zoë 🙂", wantStored: true,
+			want: chat.Connection{ID: "c1", Room: "general", Name: "Zoë 🙂", ConnectedAt: now, ExpiresAt: now.Add(chat.TTL)}},
+		{name: "bad room", inName: "alice", inRoom: "Room!", wantCode: chat.CodeInvalidRoom},
+		{name: "long name", inName: strings.Repeat("a", 33), wantCode: chat.CodeInvalidName},
+		{name: "blank name", inName: "  ", wantCode: chat.CodeInvalidName},
+		{name: "control char in name", inName: "a\nb", wantCode: chat.CodeInvalidName},
+		{name: "store error", inName: "alice", putErr: storeErr, wantErr: storeErr, wantCode: "not a protocol error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store := &fakeStore{putErr: tt.putErr}
+			sender := newSender()
+			got, err := newService(store, sender).Connect(context.Background(), "c1", tt.inName, tt.inRoom)
+			if code := codeOf(err); code != tt.wantCode {
+				t.Fatalf("Connect() error = %v (code %q), want code %q", err, code, tt.wantCode)
+			}
+			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Errorf("Connect() error = %v, want it to wrap %v", err, tt.wantErr)
+			}
+			if err != nil && tt.wantErr != nil && !strings.Contains(err.Error(), "c1") {
+				t.Errorf("Connect() error = %v, want the connection ID in it", err)
+			}
+			if got != tt.want {
+				t.Errorf("Connect() = %+v, want %+v", got, tt.want)
+			}
+			stored, _ := store.Get(context.Background(), "c1")
+			if tt.wantStored && stored != tt.want {
+				t.Errorf("stored %+v, want %+v", stored, tt.want)
+			}
+			if !tt.wantStored && len(store.ids()) != 0 {
+				t.Errorf("stored %q, want nothing", store.ids())
+			}
+			if r := sender.received(); len(r) != 0 {
+				t.Errorf("frames sent to %q during $connect, want none", r)
+			}
+		})
+	}
+}
+
+func TestConnectGuestNames(t *testing.T) {
+	s := &chat.Service{Store: &fakeStore{}, Sender: newSender()}
+	a, err := s.Connect(context.Background(), "a", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Connect(context.Background(), "b", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []chat.Connection{a, b} {
+		if !strings.HasPrefix(c.Name, "guest-") || len(c.Name) != len("guest-")+5 || chat.ValidateName(c.Name) != nil {
+			t.Errorf("guest name = %q, want guest- and 5 characters", c.Name)
+		}
+		if c.ExpiresAt.Sub(c.ConnectedAt) != chat.TTL {
+			t.Errorf("expiry %v after connecting, want %v", c.ExpiresAt.Sub(c.ConnectedAt), chat.TTL)
+		}
+	}
+	if a.Name == b.Name {
+		t.Errorf("two guests both named %q", a.Name)
+	}
+}
+
+func TestDisconnect(t *testing.T) {
+	store := room("a", "b")
+	if err := newService(store, newSender()).Disconnect(context.Background(), "a"); err != nil {
+		t.Fatalf("Disconnect() error = %v", err)
+	}
+	if got, want := store.ids(), []string{"b", "elsewhere"}; !slices.Equal(got, want) {
+		t.Errorf("left %q, want %q", got, want)
+	}
+
+	storeErr := errors.New("store down")
+	store.deleteErr = storeErr
+	err := newService(store, newSender()).Disconnect(context.Background(), "b")
+	if !errors.Is(err, storeErr) || !strings.Contains(err.Error(), "b") {
+		t.Errorf("Disconnect() error = %v, want it to wrap %v and name the connection", err, storeErr)
+	}
+}
+
+func TestSendDelivers(t *testing.T) {
+	store := room("alice", "bob", "carol")
+	sender := newSender()
+	d, err := newService(store, sender).Send(context.Background(), "alice", []byte(`{"action":"chat message","text":"héllo 😀"}`))
+	if err != nil {
+		t.Fatalf("Send() error = %v", err)
+	}
+	if want := (chat.Delivery{Recipients: 2, Delivered: 2}); d != want {
+		t.Errorf("Send() = %+v, want %+v", d, want)
+	}
+	if got, want := sender.received(), []string{"bob", "carol"}; !slices.Equal(got, want) {
+		t.Errorf("frames went to %q, want %q (never the sender, never another room)", got, want)
+	}
+	var m chat.Message
+	sender.frame(t, "bob", &m)
+	want := chat.Message{Type: "chat message", ID: "0123456789abcdefghijklmnop", Room: "general",
+		From: "name-alice", Text: "héllo 😀", SentAt: "2026-11-24T15:00:00.123Z"}
+	if m != want {
+		t.Errorf("frame = %+v, want %+v", m, want)
+	}
+	if len(store.membersAt) != 1 || !store.membersAt[0].Equal(now) {
+		t.Errorf("Members called at %v, want once at %v", store.membersAt, now)
+	}
+	// The frame carries exactly the protocol's fields.
+	var fields map[string]any
+	sender.frame(t, "carol", &fields)
+	if len(fields) != 6 {
+		t.Errorf("frame fields = %v, want type, id, room, from, text, sentAt", fields)
+	}
+}
+
+func TestSendAlone(t *testing.T) {
+	sender := newSender()
+	d, err := newService(room("alice"), sender).Send(context.Background(), "alice", []byte(`{"action":"chat message","text":"anyone?"}`))
+	if err != nil || d != (chat.Delivery{}) {
+		t.Errorf("Send() = %+v, %v; want nothing delivered and no error", d, err)
+	}
+	if r := sender.received(); len(r) != 0 {
+		t.Errorf("frames went to %q, want none", r)
+	}
+}
+
+func TestSendFailures(t *testing.T) {
+	store := room("alice", "bob", "gone1", "carol", "broken", "large", "gone2", "dave")
+	sender := newSender()
+	sender.errs["gone1"] = fmt.Errorf("post to connection gone1: %w", chat.ErrGone)
+	sender.errs["gone2"] = fmt.Errorf("post to connection gone2: %w", chat.ErrGone)
+	sender.errs["broken"] = errors.New("connection reset")
+	sender.errs["large"] = fmt.Errorf("post: %w", chat.ErrPayloadTooLarge)
+	svc := newService(store, sender)
+	svc.Workers = 2
+
+	d, err := svc.Send(context.Background(), "alice", []byte(`{"action":"chat message","text":"hi"}`))
+	if err != nil {
+		t.Fatalf("Send() error = %v", err)
+	}
+	if want := (chat.Delivery{Recipients: 7, Delivered: 3, Gone: 2, Failed: 2}); d != want {
+		t.Errorf("Send() = %+v, want %+v", d, want)
+	}
+	if got, want := sender.received(), []string{"bob", "carol", "dave"}; !slices.Equal(got, want) {
+		t.Errorf("delivered to %q, want %q", got, want)
+	}
+	deleted := slices.Sorted(slices.Values(store.deleted))
+	if want := []string{"gone1", "gone2"}; !slices.Equal(deleted, want) {
+		t.Errorf("deleted %q, want only the gone ones %q", deleted, want)
+	}
+	if got, want := store.ids(), []string{"alice", "bob", "carol", "broken", "large", "dave", "elsewhere"}; !slices.Equal(got, want) {
+		t.Errorf("store keeps %q, want %q", got, want)
+	}
+}
+
+func TestSendGoneDeleteFails(t *testing.T) {
+	store := room("alice", "gone", "bob")
+	store.deleteErr = errors.New("store down")
+	sender := newSender()
+	sender.errs["gone"] = chat.ErrGone
+	d, err := newService(store, sender).Send(context.Background(), "alice", []byte(`{"action":"chat message","text":"hi"}`))
+	if err != nil {
+		t.Fatalf("Send() error = %v", err)
+	}
+	if want := (chat.Delivery{Recipients: 2, Delivered: 1, Gone: 1}); d != want {
+		t.Errorf("Send() = %+v, want %+v", d, want)
+	}
+}
+
+func TestSendStoreFailure(t *testing.T) {
+	storeErr := errors.New("store down")
+	tests := []struct {
+		name    string
+		store   *fakeStore
+		wantErr error
+	}{
+		{name: "get fails", store: &fakeStore{getErr: storeErr}, wantErr: storeErr},
+		{name: "members fails", store: &fakeStore{membersErr: storeErr}, wantErr: storeErr},
+		{name: "sender unknown", store: &fakeStore{}, wantErr: chat.ErrNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.store.getErr == nil && tt.store.membersErr != nil {
+				tt.store.conns = room("alice", "bob").conns
+			}
+			sender := newSender()
+			d, err := newService(tt.store, sender).Send(context.Background(), "alice", []byte(`{"action":"chat message","text":"hi"}`))
+			if !errors.Is(err, tt.wantErr) {
+				t.Errorf("Send() error = %v, want it to wrap %v", err, tt.wantErr)
+			}
+			if codeOf(err) != "not a protocol error" {
+				t.Errorf("Send() error = %v is a protocol error, want a server error", err)
+			}
+			if err != nil && !strings.Contains(err.Error(), "alice") {
+				t.Errorf("Send() error = %v, want the connection ID in it", err)
+			}
+			if d != (chat.Delivery{}) {
+				t.Errorf("Send() = %+v, want nothing", d)
+			}
+			if r := sender.received(); len(r) != 0 {
+				t.Errorf("frames went to %q, want none", r)
+			}
+		})
+	}
+}
+
+func TestSendBadInput(t *testing.T) {
+	tests := []struct {
+		name     string
+		body     string
+		wantCode string
+	}{
+		{name: "not JSON", body: "hello", wantCode: chat.CodeInvalidJSON},
+		{name: "no text", body: `{"action":"chat message"}`, wantCode: chat.CodeEmptyText},
+		{name: "blank", body: `{"action":"chat message","text":" "}`, wantCode: chat.CodeEmptyText},
+		{name: "number", body: `{"action":"chat message","text":7}`, wantCode: chat.CodeInvalidField},
+		{name: "too long", body: `{"action":"chat message","text":"` + strings.Repeat("x", 2001) + `"}`, wantCode: chat.CodeTextTooLong},
+		{name: "lone surrogate", body: `{"action":"chat message","text":"\udc00"}`, wantCode: chat.CodeInvalidUTF8},
+		{name: "invalid UTF-8", body: "{\"action\":\"chat message\",\"text\":\"\xc3\"}", wantCode: chat.CodeInvalidUTF8},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store := room("alice", "bob")
+			sender := newSender()
+			d, err := newService(store, sender).Send(context.Background(), "alice", []byte(tt.body))
+			if code := codeOf(err); code != tt.wantCode {
+				t.Fatalf("Send() error = %v, want code %q", err, tt.wantCode)
+			}
+			if d != (chat.Delivery{}) {
+				t.Errorf("Send() = %+v, want nothing", d)
+			}
+			if got := sender.received(); !slices.Equal(got, []string{"alice"}) {
+				t.Fatalf("frames went to %q, want the sender alone", got)
+			}
+			var f chat.ErrorFrame
+			sender.frame(t, "alice", &f)
+			if f.Type != chat.TypeError || f.Code != tt.wantCode || f.Message == "" {
+				t.Errorf("error frame = %+v, want type error, code %q and a message", f, tt.wantCode)
+			}
+			if store.gets != 0 || len(store.membersAt) != 0 {
+				t.Errorf("store read %d/%d times for bad input, want 0", store.gets, len(store.membersAt))
+			}
+		})
+	}
+}
+
+// A broadcast cut by its deadline stops posting and counts the rest skipped.
+func TestSendDeadline(t *testing.T) {
+	store := room("alice", "bob", "carol", "dave", "erin")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sender := newSender()
+	sender.before = func(_ context.Context, id string) {
+		if id == "bob" {
+			cancel() // the deadline passes while bob's post is under way
+		}
+	}
+	svc := newService(store, sender)
+	svc.Workers = 1
+
+	d, err := svc.Send(ctx, "alice", []byte(`{"action":"chat message","text":"hi"}`))
+	if err != nil {
+		t.Fatalf("Send() error = %v", err)
+	}
+	if want := (chat.Delivery{Recipients: 4, Skipped: 4}); d != want {
+		t.Errorf("Send() = %+v, want %+v", d, want)
+	}
+	if len(store.deleted) != 0 {
+		t.Errorf("deleted %q, want nothing", store.deleted)
+	}
+}
+
+func TestSendDeadlineMidway(t *testing.T) {
+	store := room("alice", "bob", "carol", "dave", "erin")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sender := newSender()
+	svc := newService(store, sender)
+	svc.Workers = 1
+	sender.before = func(_ context.Context, id string) {
+		if id == "dave" {
+			cancel()
+		}
+	}
+	d, err := svc.Send(ctx, "alice", []byte(`{"action":"chat message","text":"hi"}`))
+	if err != nil {
+		t.Fatalf("Send() error = %v", err)
+	}
+	if want := (chat.Delivery{Recipients: 4, Delivered: 2, Skipped: 2}); d != want {
+		t.Errorf("Send() = %+v, want %+v", d, want)
+	}
+}
+
+func TestSendWorkers(t *testing.T) {
+	tests := []struct {
+		workers, want int
+	}{
+		{workers: 0, want: chat.DefaultWorkers},
+		{workers: 1, want: 1},
+		{workers: 8, want: 8},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.workers), func(t *testing.T) {
+			ids := []string{"sender"}
+			for i := range 200 {
+				ids = append(ids, fmt.Sprintf("c%03d", i))
+			}
+			store := room(ids...)
+			sender := newSender()
+			// Each post waits until `want` posts are in flight (or a
+			// while has passed) so that the bound is reached if allowed.
+			var mu sync.Mutex
+			cond := sync.NewCond(&mu)
+			waiting := 0
+			sender.before = func(context.Context, string) {
+				mu.Lock()
+				defer mu.Unlock()
+				waiting++
+				cond.Broadcast()
+				deadline := time.Now().Add(2 * time.Second)
+				for waiting < tt.want && time.Now().Before(deadline) {
+					timer := time.AfterFunc(10*time.Millisecond, cond.Broadcast)
+					cond.Wait()
+					timer.Stop()
+				}
+			}
+			svc := newService(store, sender)
+			svc.Workers = tt.workers
+			before := runtime.NumGoroutine()
+
+			d, err := svc.Send(context.Background(), "sender", []byte(`{"action":"chat message","text":"hi"}`))
+			if err != nil {
+				t.Fatalf("Send() error = %v", err)
+			}
+			if d.Delivered != 200 {
+				t.Errorf("Send() = %+v, want 200 delivered", d)
+			}
+			if sender.maxIn > tt.want {
+				t.Errorf("%d posts at once, want at most %d", sender.maxIn, tt.want)
+			}
+			if sender.maxIn < tt.want {
+				t.Errorf("%d posts at once, want %d: the broadcast is not concurrent", sender.maxIn, tt.want)
+			}
+			checkNoLeak(t, before)
+		})
+	}
+}
+
+// checkNoLeak fails if goroutines started during the test are still running.
+func checkNoLeak(t *testing.T, before int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			t.Errorf("%d goroutines running, %d before: leak", runtime.NumGoroutine(), before)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestReject(t *testing.T) {
+	tests := []struct {
+		name     string
+		body     string
+		wantCode string
+	}{
+		{name: "not JSON", body: "hi there", wantCode: chat.CodeInvalidJSON},
+		{name: "array", body: `[1]`, wantCode: chat.CodeInvalidJSON},
+		{name: "unknown action", body: `{"action":"dance"}`, wantCode: chat.CodeUnknownAction},
+		{name: "no action", body: `{"text":"hi"}`, wantCode: chat.CodeUnknownAction},
+		{name: "action number", body: `{"action":5}`, wantCode: chat.CodeInvalidField},
+		{name: "invalid UTF-8", body: "\xff", wantCode: chat.CodeInvalidUTF8},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store := room("alice", "bob")
+			sender := newSender()
+			err := newService(store, sender).Reject(context.Background(), "alice", []byte(tt.body))
+			if code := codeOf(err); code != tt.wantCode {
+				t.Fatalf("Reject() = %v, want code %q", err, tt.wantCode)
+			}
+			if got := sender.received(); !slices.Equal(got, []string{"alice"}) {
+				t.Fatalf("frames went to %q, want the sender alone", got)
+			}
+			var f chat.ErrorFrame
+			sender.frame(t, "alice", &f)
+			if f != (chat.ErrorFrame{Type: chat.TypeError, Code: tt.wantCode, Message: f.Message}) || f.Message == "" {
+				t.Errorf("error frame = %+v, want code %q", f, tt.wantCode)
+			}
+		})
+	}
+}
+
+// The error frame cannot be delivered (the sender left): Reject still
+// returns the protocol error and does not touch the store.
+func TestRejectSenderGone(t *testing.T) {
+	store := room("alice")
+	sender := newSender()
+	sender.errs["alice"] = chat.ErrGone
+	err := newService(store, sender).Reject(context.Background(), "alice", []byte("nope"))
+	if codeOf(err) != chat.CodeInvalidJSON {
+		t.Errorf("Reject() = %v, want code %q", err, chat.CodeInvalidJSON)
+	}
+	if len(store.deleted) != 0 {
+		t.Errorf("deleted %q, want nothing", store.deleted)
+	}
+}
