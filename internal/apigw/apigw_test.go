@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
 	"github.com/aws/smithy-go"
@@ -268,6 +270,52 @@ func TestBroadcastThroughAPI(t *testing.T) {
 		return
 	}
 	t.Errorf("no post to live/1+")
+}
+
+// Concurrent posts keep their connections: a second broadcast dials none.
+func TestConnectionsReused(t *testing.T) {
+	ctx := withTimeout(t)
+	g := newGateway(t)
+	g.delay = 5 * time.Millisecond // so that posts overlap
+	store := memstore.New()
+	for i := range 101 {
+		c := chat.Connection{ID: fmt.Sprintf("c%03d", i), Room: "general", Name: "n", ExpiresAt: time.Now().Add(chat.TTL)}
+		if err := store.Put(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	svc := &chat.Service{Store: store, Workers: 32, Logger: slog.New(slog.DiscardHandler),
+		Sender: &apigw.Sender{Client: apigw.NewClient(testConfig()), Endpoint: g.endpoint("prod")}}
+	body := []byte(`{"action":"chat message","text":"hi"}`)
+	if d, err := svc.Send(ctx, "c000", body); err != nil || d.Delivered != 100 {
+		t.Fatalf("Send() = %+v, %v; want 100 delivered", d, err)
+	}
+	// About one per worker; the transport may dial a spare while a busy
+	// connection is being returned to the pool.
+	first := g.conns.Load()
+	t.Logf("first broadcast opened %d connections", first)
+	if d, err := svc.Send(ctx, "c000", body); err != nil || d.Delivered != 100 {
+		t.Fatalf("Send() = %+v, %v; want 100 delivered", d, err)
+	}
+	// With the SDK's default of 10 idle connections per host, about 22
+	// of the 32 would be closed and dialed again on every broadcast.
+	if n := g.conns.Load() - first; n > 4 {
+		t.Errorf("second broadcast opened %d new connections, want (nearly) none: idle pool too small", n)
+	}
+}
+
+func TestNewClientTransport(t *testing.T) {
+	bc, ok := apigw.NewClient(testConfig()).Options().HTTPClient.(*awshttp.BuildableClient)
+	if !ok {
+		t.Fatalf("HTTPClient is %T, want *awshttp.BuildableClient", apigw.NewClient(testConfig()).Options().HTTPClient)
+	}
+	tr := bc.GetTransport()
+	if tr.MaxIdleConnsPerHost < apigw.DefaultMaxConns || tr.MaxIdleConns < apigw.DefaultMaxConns {
+		t.Errorf("MaxIdleConnsPerHost, MaxIdleConns = %d, %d; want at least %d", tr.MaxIdleConnsPerHost, tr.MaxIdleConns, apigw.DefaultMaxConns)
+	}
+	if tr.MaxConnsPerHost != 0 && tr.MaxConnsPerHost < apigw.DefaultMaxConns {
+		t.Errorf("MaxConnsPerHost = %d, want at least %d", tr.MaxConnsPerHost, apigw.DefaultMaxConns)
+	}
 }
 
 func ptr[T any](v T) *T { return &v }
