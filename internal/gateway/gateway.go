@@ -218,7 +218,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.serveWebSocket(w, r)
 	case strings.HasPrefix(path, base+"/@connections/"):
 		id, err := url.PathUnescape(strings.TrimPrefix(path, base+"/@connections/"))
-		if err != nil || id == "" || strings.Contains(id, "/") {
+		if err != nil || id == "" {
 			writeError(w, http.StatusBadRequest, "BadRequestException", "Invalid connection ID")
 			return
 		}
@@ -368,7 +368,7 @@ func (g *Gateway) baseContext(c *conn, routeKey, eventType string, now time.Time
 func (g *Gateway) connectEvent(c *conn, r *http.Request, now time.Time) events.APIGatewayWebsocketProxyRequest {
 	multi := map[string][]string{}
 	for k, vs := range r.Header {
-		multi[k] = append([]string(nil), vs...)
+		multi[headerName(k)] = append([]string(nil), vs...)
 	}
 	multi["Host"] = []string{r.Host}
 	if _, ok := multi["X-Forwarded-For"]; !ok {
@@ -409,6 +409,16 @@ func (g *Gateway) disconnectEvent(c *conn, code int, reason string, now time.Tim
 	rc.DisconnectStatusCode = int64(code)
 	rc.DisconnectReason = &reason
 	return events.APIGatewayWebsocketProxyRequest{Headers: lastValues(multi), MultiValueHeaders: multi, RequestContext: rc}
+}
+
+// headerName undoes Go's canonicalisation where it differs from the names
+// clients send and API Gateway passes on: Sec-Websocket-Key arrives as
+// Sec-WebSocket-Key.
+func headerName(k string) string {
+	if rest, ok := strings.CutPrefix(k, "Sec-Websocket-"); ok {
+		return "Sec-WebSocket-" + rest
+	}
+	return k
 }
 
 func lastValues(m map[string][]string) map[string]string {

@@ -283,6 +283,22 @@ func (c *client) closed() websocket.StatusCode {
 	}
 }
 
+// drain reads and drops messages in the background until the connection
+// ends, as a browser does, so that the server's close handshake completes
+// at once. The channel receives the close status.
+func (c *client) drain() <-chan websocket.StatusCode {
+	done := make(chan websocket.StatusCode, 1)
+	go func() {
+		for {
+			if _, _, err := c.ws.Read(context.Background()); err != nil {
+				done <- websocket.CloseStatus(err)
+				return
+			}
+		}
+	}()
+	return done
+}
+
 // shutdown stops the gateway, so that every $disconnect has run.
 func (e *env) shutdown(t testing.TB) {
 	t.Helper()
