@@ -1,0 +1,171 @@
+// Package config loads the Lambda functions' configuration from their
+// environment. Load reports every missing or malformed variable at once,
+// each named, so one failed deployment shows everything to fix.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// The environment variables the functions read.
+const (
+	EnvTableName             = "TABLE_NAME"
+	EnvRoomIndexName         = "ROOM_INDEX_NAME"
+	EnvManagementAPIEndpoint = "MANAGEMENT_API_ENDPOINT"
+	EnvPostWorkers           = "POST_WORKERS"
+	EnvDynamoDBEndpoint      = "DYNAMODB_ENDPOINT"
+	EnvRegion                = "AWS_REGION"
+	EnvLogLevel              = "LOG_LEVEL"
+)
+
+// Defaults of the optional variables.
+const (
+	DefaultRoomIndexName = "room-index"
+	DefaultPostWorkers   = 32
+	MaxPostWorkers       = 1000
+)
+
+var (
+	// ErrMissing means a required variable is unset or empty.
+	ErrMissing = errors.New("required but not set")
+	// ErrInvalid means a variable is set to a value that cannot be used.
+	ErrInvalid = errors.New("invalid value")
+)
+
+// VarError is the problem with one environment variable.
+type VarError struct {
+	Name   string
+	Value  string
+	Err    error // ErrMissing or ErrInvalid
+	Reason string
+}
+
+func (e *VarError) Error() string {
+	if errors.Is(e.Err, ErrMissing) {
+		return e.Name + ": " + e.Err.Error()
+	}
+	return fmt.Sprintf("%s=%q: %s", e.Name, e.Value, e.Reason)
+}
+
+func (e *VarError) Unwrap() error { return e.Err }
+
+// Config is what a function needs to run.
+type Config struct {
+	TableName     string
+	RoomIndexName string
+	// ManagementAPIEndpoint overrides the @connections base URL built from
+	// each request (https://{apiId}.execute-api.{region}.amazonaws.com/{stage});
+	// "" when unset.
+	ManagementAPIEndpoint string
+	PostWorkers           int
+	// DynamoDBEndpoint points the DynamoDB client elsewhere (DynamoDB Local);
+	// "" when unset.
+	DynamoDBEndpoint string
+	Region           string
+	LogLevel         slog.Level
+}
+
+// Load reads the configuration through lookup (os.LookupEnv in the mains).
+// An empty variable counts as unset: SAM and CloudFormation set blank
+// parameters to "". The error joins one *VarError per bad variable.
+func Load(lookup func(string) (string, bool)) (Config, error) {
+	get := func(name string) string {
+		v, _ := lookup(name)
+		return strings.TrimSpace(v)
+	}
+	var errs []error
+	fail := func(name, value string, err error, reason string) {
+		errs = append(errs, &VarError{Name: name, Value: value, Err: err, Reason: reason})
+	}
+
+	c := Config{
+		TableName:     get(EnvTableName),
+		RoomIndexName: get(EnvRoomIndexName),
+		Region:        get(EnvRegion),
+		PostWorkers:   DefaultPostWorkers,
+		LogLevel:      slog.LevelInfo,
+	}
+	if c.TableName == "" {
+		fail(EnvTableName, "", ErrMissing, "")
+	}
+	if c.RoomIndexName == "" {
+		c.RoomIndexName = DefaultRoomIndexName
+	}
+	if c.Region == "" {
+		fail(EnvRegion, "", ErrMissing, "")
+	}
+	for _, u := range []struct {
+		name string
+		dst  *string
+	}{
+		{EnvManagementAPIEndpoint, &c.ManagementAPIEndpoint},
+		{EnvDynamoDBEndpoint, &c.DynamoDBEndpoint},
+	} {
+		v := get(u.name)
+		if v == "" {
+			continue
+		}
+		if reason := checkURL(v); reason != "" {
+			fail(u.name, v, ErrInvalid, reason)
+			continue
+		}
+		*u.dst = strings.TrimRight(v, "/")
+	}
+	if v := get(EnvPostWorkers); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxPostWorkers {
+			fail(EnvPostWorkers, v, ErrInvalid, fmt.Sprintf("want an integer from 1 to %d", MaxPostWorkers))
+		} else {
+			c.PostWorkers = n
+		}
+	}
+	if v := get(EnvLogLevel); v != "" {
+		l, ok := parseLevel(v)
+		if !ok {
+			fail(EnvLogLevel, v, ErrInvalid, "want debug, info, warn or error")
+		} else {
+			c.LogLevel = l
+		}
+	}
+	if len(errs) > 0 {
+		return Config{}, fmt.Errorf("configuration: %w", errors.Join(errs...))
+	}
+	return c, nil
+}
+
+// checkURL returns why v is not an absolute http(s) URL, or "".
+func checkURL(v string) string {
+	u, err := url.Parse(v)
+	switch {
+	case err != nil:
+		return "not a URL"
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "want an http:// or https:// URL"
+	case u.Host == "":
+		return "URL has no host"
+	case u.RawQuery != "" || u.Fragment != "":
+		return "URL must not have a query or fragment"
+	}
+	return ""
+}
+
+// parseLevel accepts the level names in any case (the template passes the
+// same DEBUG/INFO/WARN/ERROR value to Lambda's ApplicationLogLevel).
+func parseLevel(v string) (slog.Level, bool) {
+	switch strings.ToLower(v) {
+	case "debug":
+		return slog.LevelDebug, true
+	case "info":
+		return slog.LevelInfo, true
+	case "warn", "warning":
+		return slog.LevelWarn, true
+	case "error":
+		return slog.LevelError, true
+	}
+	return 0, false
+}
