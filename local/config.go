@@ -1,0 +1,163 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strings"
+
+	"github.com/serverless-chat/chat/internal/dynamo"
+	"github.com/serverless-chat/chat/internal/gateway"
+)
+
+// config is the local adapter's configuration: flags, each defaulting to an
+// environment variable where one is named.
+type config struct {
+	addr  string
+	stage string
+	apiID string
+
+	// Store: in memory unless dynamoEndpoint (DynamoDB Local) or dynamoAWS
+	// (the real DynamoDB, default credentials) is set.
+	dynamoEndpoint string
+	dynamoAWS      bool
+	table          string
+	index          string
+	region         string
+
+	// Lambda-invoke mode: lambdaEndpoint serves every route with the SAM
+	// template's function names; lambdaRoutes sends single routes to their
+	// own endpoint (one aws-lambda-rie per function, function "function").
+	lambdaEndpoint string
+	lambdaRoutes   map[string]string
+
+	limits       gateway.Limits
+	writeQueue   int
+	requireSigV4 bool
+	logLevel     slog.Level
+}
+
+// samFunctions are the template's logical IDs, the function names under
+// `sam local start-lambda`.
+var samFunctions = map[string]string{
+	gateway.RouteConnect:    "ConnectFunction",
+	gateway.RouteDisconnect: "DisconnectFunction",
+	"chat message":          "MessageFunction",
+	gateway.RouteDefault:    "DefaultFunction",
+}
+
+// routeFlag collects repeated -lambda-route routeKey=URL values.
+type routeFlag map[string]string
+
+func (f routeFlag) String() string {
+	var parts []string
+	for k, v := range f {
+		parts = append(parts, k+"="+v)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (f routeFlag) Set(s string) error {
+	key, endpoint, ok := strings.Cut(s, "=")
+	if !ok || key == "" {
+		return fmt.Errorf("want routeKey=URL, got %q", s)
+	}
+	if _, known := samFunctions[key]; !known {
+		return fmt.Errorf("unknown route %q (routes: $connect, $disconnect, $default, chat message)", key)
+	}
+	if err := checkURL(endpoint); err != nil {
+		return err
+	}
+	f[key] = endpoint
+	return nil
+}
+
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an http(s) URL", s)
+	}
+	return nil
+}
+
+// parseConfig reads the flags in args, with defaults from getenv.
+func parseConfig(args []string, getenv func(string) string, output io.Writer) (config, error) {
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	cfg := config{lambdaRoutes: routeFlag{}}
+	fs := flag.NewFlagSet("local", flag.ContinueOnError)
+	fs.SetOutput(output)
+	fs.Usage = func() {
+		fmt.Fprintf(output, "Usage: go run ./local [flags]\n\n"+
+			"Runs the chat locally behind an emulated API Gateway WebSocket API: the page at /,\n"+
+			"the WebSocket API at /{stage}, the @connections API at /{stage}/@connections/{id}.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&cfg.addr, "addr", env("CHAT_ADDR", "127.0.0.1:8080"), "listen address (env CHAT_ADDR)")
+	fs.StringVar(&cfg.stage, "stage", env("CHAT_STAGE", "local"), "stage name, the URL's first path segment (env CHAT_STAGE)")
+	fs.StringVar(&cfg.apiID, "api-id", env("CHAT_API_ID", ""), "requestContext.apiId (env CHAT_API_ID; default: random, 10 characters)")
+	fs.StringVar(&cfg.dynamoEndpoint, "dynamodb-endpoint", env("CHAT_DYNAMODB_ENDPOINT", ""),
+		"store connections in DynamoDB at this endpoint, e.g. DynamoDB Local's http://127.0.0.1:8000 (env CHAT_DYNAMODB_ENDPOINT; default: in memory)")
+	fs.BoolVar(&cfg.dynamoAWS, "dynamodb", false, "store connections in the real DynamoDB, with the default AWS credentials and region")
+	fs.StringVar(&cfg.table, "table", env("CHAT_TABLE", "chat-connections"), "DynamoDB table, created if missing (env CHAT_TABLE)")
+	fs.StringVar(&cfg.index, "room-index", env("ROOM_INDEX_NAME", dynamo.DefaultIndex), "the table's room index (env ROOM_INDEX_NAME)")
+	fs.StringVar(&cfg.region, "region", env("AWS_REGION", env("AWS_DEFAULT_REGION", "us-east-1")), "AWS region for the SDK clients (env AWS_REGION)")
+	fs.StringVar(&cfg.lambdaEndpoint, "lambda-endpoint", env("CHAT_LAMBDA_ENDPOINT", ""),
+		"invoke every route's Lambda function at this Lambda API endpoint, e.g. `sam local start-lambda`'s http://127.0.0.1:3001, with the template's function names (env CHAT_LAMBDA_ENDPOINT)")
+	fs.Var(routeFlag(cfg.lambdaRoutes), "lambda-route",
+		"routeKey=URL: invoke this route's function at its own aws-lambda-rie (function name \"function\", one invocation at a time); repeatable, wins over -lambda-endpoint")
+	fs.Int64Var(&cfg.limits.MaxMessageSize, "max-message-size", gateway.DefaultMaxMessageSize, "message size limit in bytes (closes with 1009; 413 on @connections)")
+	fs.Int64Var(&cfg.limits.MaxFrameSize, "max-frame-size", gateway.DefaultMaxFrameSize, "frame size limit in bytes (closes with 1009)")
+	fs.DurationVar(&cfg.limits.IdleTimeout, "idle-timeout", gateway.DefaultIdleTimeout, "close connections without data messages for this long (1001)")
+	fs.DurationVar(&cfg.limits.MaxDuration, "max-duration", gateway.DefaultMaxDuration, "close connections this old (1001)")
+	fs.DurationVar(&cfg.limits.IntegrationTimeout, "integration-timeout", gateway.DefaultIntegrationTimeout, "integration timeout (Internal server error frame; 500 on $connect)")
+	fs.IntVar(&cfg.writeQueue, "write-queue", gateway.DefaultWriteQueue, "messages queued per connection before a client that does not read is dropped (1008)")
+	fs.BoolVar(&cfg.requireSigV4, "require-sigv4", false, "refuse unsigned @connections requests with 403, as AWS does (signatures are never verified)")
+	level := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	var errs []error
+	if err := cfg.logLevel.UnmarshalText([]byte(*level)); err != nil {
+		errs = append(errs, fmt.Errorf("-log-level: %w", err))
+	}
+	if cfg.lambdaEndpoint != "" {
+		if err := checkURL(cfg.lambdaEndpoint); err != nil {
+			errs = append(errs, fmt.Errorf("-lambda-endpoint: %w", err))
+		}
+	}
+	if cfg.dynamoEndpoint != "" && cfg.dynamoAWS {
+		errs = append(errs, errors.New("-dynamodb and -dynamodb-endpoint exclude each other"))
+	}
+	if cfg.dynamoEndpoint != "" {
+		if err := checkURL(cfg.dynamoEndpoint); err != nil {
+			errs = append(errs, fmt.Errorf("-dynamodb-endpoint: %w", err))
+		}
+	}
+	for name, v := range map[string]int64{
+		"-max-message-size": cfg.limits.MaxMessageSize, "-max-frame-size": cfg.limits.MaxFrameSize,
+		"-idle-timeout": int64(cfg.limits.IdleTimeout), "-max-duration": int64(cfg.limits.MaxDuration),
+		"-integration-timeout": int64(cfg.limits.IntegrationTimeout), "-write-queue": int64(cfg.writeQueue),
+	} {
+		if v <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive", name))
+		}
+	}
+	if cfg.stage == "" || strings.ContainsAny(cfg.stage, "/?#%@ ") {
+		errs = append(errs, fmt.Errorf("-stage %q: want one path segment", cfg.stage))
+	}
+	return cfg, errors.Join(errs...)
+}
+
+// usesDynamo reports whether connections go to DynamoDB.
+func (c config) usesDynamo() bool { return c.dynamoEndpoint != "" || c.dynamoAWS }

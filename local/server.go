@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+
+	"github.com/serverless-chat/chat/internal/chat"
+	"github.com/serverless-chat/chat/internal/dynamo"
+	"github.com/serverless-chat/chat/internal/gateway"
+	"github.com/serverless-chat/chat/internal/handler"
+	"github.com/serverless-chat/chat/internal/memstore"
+	"github.com/serverless-chat/chat/web"
+)
+
+// shutdownTimeout bounds the wait for every $disconnect on shutdown.
+const shutdownTimeout = 30 * time.Second
+
+// serve runs the local adapter on ln until ctx ends, then closes every
+// connection with 1001, waits for their $disconnect, and returns.
+func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log *slog.Logger) error {
+	store, err := newStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	var gw *gateway.Gateway
+	h := &handler.Handler{
+		Store:          store,
+		Senders:        func(*events.APIGatewayWebsocketProxyRequest) chat.Sender { return gw },
+		Logger:         log,
+		DeadlineMargin: time.Second,
+	}
+	routes, err := newRoutes(cfg, h)
+	if err != nil {
+		return err
+	}
+	gw, err = gateway.New(gateway.Config{
+		Stage: cfg.stage, APIID: cfg.apiID, Routes: routes, Limits: cfg.limits,
+		WriteQueue: cfg.writeQueue, RequireSignature: cfg.requireSigV4, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+
+	srv := &http.Server{Handler: newMux(cfg.stage, gw), ReadHeaderTimeout: 10 * time.Second}
+	base := "http://" + ln.Addr().String()
+	fmt.Fprintf(out, "chat page:         %s/\n", base)
+	fmt.Fprintf(out, "WebSocket URL:     ws://%s/%s\n", ln.Addr(), cfg.stage)
+	fmt.Fprintf(out, "@connections API:  %s/%s/@connections/{connectionId}  (MANAGEMENT_API_ENDPOINT=%s/%s)\n", base, cfg.stage, base, cfg.stage)
+	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("stage", cfg.stage),
+		slog.String("apiId", gw.APIID()), slog.String("store", storeName(cfg)), slog.Int("lambdaRoutes", lambdaRoutes(cfg)))
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	log.Info("shutting down: closing every connection (1001)", slog.Int("connections", gw.Connections()))
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	// The HTTP server keeps serving while the connections close: Lambda
+	// functions may still call @connections.
+	gwErr := gw.Shutdown(sctx)
+	srvErr := srv.Shutdown(sctx)
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		srvErr = errors.Join(srvErr, err)
+	}
+	return errors.Join(gwErr, srvErr)
+}
+
+// newMux serves the gateway at /{stage}, the page at / and its generated
+// configuration at /config.json.
+func newMux(stage string, gw http.Handler) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("/"+stage, gw)
+	mux.Handle("/"+stage+"/", gw)
+	files := http.FileServerFS(web.FS)
+	mux.HandleFunc("/config.json", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := json.Marshal(map[string]string{"websocketUrl": "ws://" + r.Host + "/" + stage})
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write(body)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", web.ContentSecurityPolicy("ws://"+r.Host))
+		files.ServeHTTP(w, r)
+	})
+	return mux
+}
+
+// newStore returns the connection store the in-process handlers use.
+func newStore(ctx context.Context, cfg config, log *slog.Logger) (chat.Store, error) {
+	if !cfg.usesDynamo() {
+		return memstore.New(), nil
+	}
+	awsCfg, err := awsConfig(ctx, cfg, cfg.dynamoAWS)
+	if err != nil {
+		return nil, err
+	}
+	client := dynamo.NewClient(awsCfg, cfg.dynamoEndpoint)
+	tctx, cancel := context.WithTimeout(ctx, dynamo.TableWait)
+	defer cancel()
+	if err := dynamo.CreateTable(tctx, client, cfg.table, cfg.index); err != nil {
+		return nil, fmt.Errorf("table %s: %w", cfg.table, err)
+	}
+	log.Info("using DynamoDB", slog.String("table", cfg.table), slog.String("endpoint", cfg.dynamoEndpoint))
+	return dynamo.New(client, cfg.table, cfg.index), nil
+}
+
+// awsConfig returns the SDK configuration: the default chain for the real
+// AWS, fixed dummy credentials for local emulators (which ignore them).
+func awsConfig(ctx context.Context, cfg config, real bool) (aws.Config, error) {
+	if real {
+		c, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(cfg.region))
+		if err != nil {
+			return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
+		}
+		return c, nil
+	}
+	return aws.Config{
+		Region:      cfg.region,
+		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
+	}, nil
+}
+
+// newRoutes returns the four routes: in process (h), or Lambda functions
+// for the routes the Lambda flags name.
+func newRoutes(cfg config, h *handler.Handler) (map[string]gateway.Integration, error) {
+	routes := map[string]gateway.Integration{
+		gateway.RouteConnect:    gateway.IntegrationFunc(h.Connect),
+		gateway.RouteDisconnect: gateway.IntegrationFunc(h.Disconnect),
+		gateway.RouteDefault:    gateway.IntegrationFunc(h.Default),
+		chat.ActionChatMessage:  gateway.IntegrationFunc(h.Message),
+	}
+	lambdaCfg, _ := awsConfig(context.Background(), cfg, false)
+	newClient := func(endpoint string) *lambda.Client {
+		return lambda.NewFromConfig(lambdaCfg, func(o *lambda.Options) {
+			o.BaseEndpoint = aws.String(endpoint)
+			o.RetryMaxAttempts = 1 // a retried invocation would run the function twice
+		})
+	}
+	if cfg.lambdaEndpoint != "" {
+		client := newClient(cfg.lambdaEndpoint)
+		for route, function := range samFunctions {
+			routes[route] = gateway.NewLambda(client, function, 0)
+		}
+	}
+	for route, endpoint := range cfg.lambdaRoutes {
+		routes[route] = gateway.NewLambda(newClient(endpoint), "function", 1)
+	}
+	return routes, nil
+}
+
+func storeName(cfg config) string {
+	switch {
+	case cfg.dynamoAWS:
+		return "dynamodb (AWS) table " + cfg.table
+	case cfg.dynamoEndpoint != "":
+		return "dynamodb " + cfg.dynamoEndpoint + " table " + cfg.table
+	}
+	return "memory"
+}
+
+func lambdaRoutes(cfg config) int {
+	if cfg.lambdaEndpoint != "" {
+		return len(samFunctions)
+	}
+	return len(cfg.lambdaRoutes)
+}
