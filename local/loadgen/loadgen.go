@@ -1,22 +1,19 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net"
-	"net/http"
 	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/coder/websocket"
 )
 
 // Config is one load generator run.
@@ -38,6 +35,7 @@ type Config struct {
 	Drain              time.Duration // longest wait for late deliveries after the last send
 	DrainIdle          time.Duration // stop draining after this long without a delivery
 	CloseTimeout       time.Duration // longest wait for the close handshakes
+	Pollers            int           // epoll loops reading the connections
 
 	ServerPID int       // if > 0, read its memory from /proc
 	Progress  io.Writer // one line per second while running; nil for none
@@ -76,7 +74,10 @@ func (c *Config) setDefaults() {
 		c.DrainIdle = 5 * time.Second
 	}
 	if c.CloseTimeout <= 0 {
-		c.CloseTimeout = 20 * time.Second
+		c.CloseTimeout = 10 * time.Second
+	}
+	if c.Pollers <= 0 {
+		c.Pollers = 1
 	}
 	if c.Size < 0 {
 		c.Size = 0
@@ -99,6 +100,9 @@ func (c *Config) validate() error {
 	}
 	if c.Messages == 0 && (c.Duration <= 0 || c.Duration > maxDuration) {
 		errs = append(errs, fmt.Errorf("duration must be in (0, %v] when messages is 0, got %v", maxDuration, c.Duration))
+	}
+	if c.Pollers > 64 {
+		errs = append(errs, fmt.Errorf("pollers must be at most 64, got %d", c.Pollers))
 	}
 	if c.Size > 64<<10 {
 		errs = append(errs, fmt.Errorf("size must be at most 65536, got %d", c.Size))
@@ -160,21 +164,23 @@ type Result struct {
 	SenderLagP99Ms  float64 `json:"senderLagP99Ms"`  // how late sends were against their schedule
 	SenderLagMaxMs  float64 `json:"senderLagMaxMs"`
 
-	Expected         int64   `json:"expected"` // sent × (clients-1)
-	Delivered        int64   `json:"delivered"`
-	Lost             int64   `json:"lost"`
-	Duplicates       int64   `json:"duplicates"`
-	Reordered        int64   `json:"reordered"`
-	SelfEchoes       int64   `json:"selfEchoes"` // own message received back (must be 0)
-	Foreign          int64   `json:"foreign"`    // chat messages not from this run
-	Invalid          int64   `json:"invalid"`
-	ErrorFrames      int64   `json:"errorFrames"`
-	ClosedByServer   int     `json:"closedByServer"` // clients whose session ended before the run did
-	ReadError        string  `json:"readError,omitempty"`
-	DeliverySeconds  float64 `json:"deliverySeconds"` // first scheduled send to last delivery
-	DeliveriesSec    float64 `json:"deliveriesSec"`   // delivered / deliverySeconds
-	OfferedDelivSec  float64 `json:"offeredDeliveriesSec"`
-	DeliveriesInSend int64   `json:"deliveriesDuringSend"` // delivered before the last send
+	Expected            int64   `json:"expected"` // sent × (clients-1)
+	Delivered           int64   `json:"delivered"`
+	Lost                int64   `json:"lost"`
+	Duplicates          int64   `json:"duplicates"`
+	Reordered           int64   `json:"reordered"`
+	SelfEchoes          int64   `json:"selfEchoes"` // own message received back (must be 0)
+	Foreign             int64   `json:"foreign"`    // chat messages not from this run
+	Invalid             int64   `json:"invalid"`
+	ErrorFrames         int64   `json:"errorFrames"`
+	ClosedByServer      int     `json:"closedByServer"` // clients whose session ended before the run did
+	ReadError           string  `json:"readError,omitempty"`
+	DeliverySeconds     float64 `json:"deliverySeconds"` // first scheduled send to last delivery
+	DeliveriesSec       float64 `json:"deliveriesSec"`   // delivered / deliverySeconds
+	OfferedDelivSec     float64 `json:"offeredDeliveriesSec"`
+	DeliveriesInSend    int64   `json:"deliveriesDuringSend"`    // delivered before the last send
+	DeliveriesInSendSec float64 `json:"deliveriesDuringSendSec"` // deliveriesDuringSend / sendSeconds: the server's pace while under load
+	DrainEnd            string  `json:"drainEnd"`                // complete, idle, timeout or interrupted
 
 	LatencyP50Ms  float64 `json:"latencyP50Ms"`
 	LatencyP90Ms  float64 `json:"latencyP90Ms"`
@@ -190,7 +196,10 @@ type Result struct {
 	ServerPeakRSSKiB    int64   `json:"serverPeakRssKiB,omitempty"`
 	ServerKiBPerConn    float64 `json:"serverKiBPerConnection,omitempty"`
 	ServerMemoryErr     string  `json:"serverMemoryError,omitempty"`
-	Exact               bool    `json:"exact"` // every expected delivery, once, in order, nothing else
+	ServerCPUSeconds    float64 `json:"serverCpuSeconds,omitempty"` // user+system, from the first send to the end of the drain
+	LoadgenCPUSeconds   float64 `json:"loadgenCpuSeconds"`          // the same window, this process
+	MeasuredSeconds     float64 `json:"measuredSeconds"`            // wall time of that window
+	Exact               bool    `json:"exact"`                      // every expected delivery, once, in order, nothing else
 	Interrupted         bool    `json:"interrupted,omitempty"`
 	LoadgenNote         string  `json:"note"`
 	StartedAt           string  `json:"startedAt"`
@@ -199,11 +208,16 @@ type Result struct {
 	CloseSecondsElapsed float64 `json:"closeSeconds"`
 }
 
-// client is one connection and what its reader saw. The reader goroutine
-// owns every field but delivered and lastRecv until it has exited.
+// client is one connection and what was read from it. Its poller's
+// goroutine owns every field but delivered and lastRecv, which the progress
+// and drain loops read; Run reads the rest after the pollers have stopped.
 type client struct {
-	id   int
-	conn *websocket.Conn
+	id      int
+	ws      *wsConn
+	proto   protocol
+	run     string
+	closing *atomic.Bool // set when the run closes the connections itself
+	timeout time.Duration
 
 	seq         *SeqTracker
 	latency     Histogram
@@ -211,11 +225,98 @@ type client struct {
 	foreign     int64
 	errorFrames int64
 	readErr     error
-	serverEnded bool
+	serverEnded bool // the server ended the session before the run did
+	gotClose    bool // the server sent its close frame
+	ended       bool
 
-	delivered atomic.Int64 // unique deliveries, read by the progress loop
+	delivered atomic.Int64 // unique deliveries
 	lastRecv  atomic.Int64 // unix ns of the last unique delivery
-	closing   *atomic.Bool // set when the run closes the connections itself
+}
+
+func (c *client) conn() *wsConn { return c.ws }
+
+func (c *client) connect(ctx context.Context, base *url.URL) error {
+	s, err := dialWS(ctx, c.proto.URL(base, c.id))
+	if err != nil {
+		return err
+	}
+	if err := c.proto.Open(ctx, s); err != nil {
+		s.nc.Close()
+		return err
+	}
+	ws, err := s.detach()
+	if err != nil {
+		return err
+	}
+	c.ws = ws
+	return nil
+}
+
+// onData handles the bytes of one read: every complete frame in them.
+func (c *client) onData(data []byte, at time.Time) {
+	if c.ended {
+		return
+	}
+	err := c.ws.asm.feed(data, func(_ byte, msg []byte) { c.onMessage(msg, at) }, c.onControl)
+	if err != nil {
+		c.end(err)
+	}
+}
+
+func (c *client) onMessage(msg []byte, at time.Time) {
+	kind, text := c.proto.Decode(msg)
+	switch kind {
+	case frameChat:
+		p, err := parsePayload(text)
+		if err != nil || p.Run != c.run {
+			c.foreign++
+			return
+		}
+		if p.Sender == c.id {
+			c.selfEchoes++
+			return
+		}
+		if c.seq.Observe(p.Sender, p.Seq) {
+			c.latency.Record(at.Sub(p.SentAt))
+			c.delivered.Add(1)
+			c.lastRecv.Store(at.UnixNano())
+		}
+	case framePing:
+		_ = c.ws.writeFrame(opText, c.proto.Pong(), time.Second)
+	case frameError:
+		c.errorFrames++
+	case frameClosing:
+		c.end(errors.New("server ended the session"))
+	}
+}
+
+func (c *client) onControl(op byte, payload []byte) {
+	switch op {
+	case opPing:
+		_ = c.ws.writeFrame(opPong, payload, time.Second)
+	case opClose:
+		c.gotClose = true
+		if !c.closing.Load() {
+			_ = c.ws.writeFrame(opClose, payload[:min(len(payload), 2)], time.Second)
+			c.end(fmt.Errorf("server closed the connection: %s", closeReason(payload)))
+		}
+	}
+}
+
+// onEnd is the poller's report that the socket reached EOF or failed.
+func (c *client) onEnd(err error) {
+	c.end(err)
+}
+
+func (c *client) end(err error) {
+	if c.ended {
+		return
+	}
+	c.ended = true
+	if !c.closing.Load() {
+		c.serverEnded = true
+		c.readErr = err
+	}
 }
 
 type sender struct {
@@ -260,19 +361,24 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		res.ServerRSSBeforeKiB = memBefore.RSSKiB
 	}
 
-	// Readers stop when readCtx ends (coder/websocket then closes the
-	// connection) or when their connection closes.
-	readCtx, stopReaders := context.WithCancel(context.Background())
-	defer stopReaders()
-	var readers sync.WaitGroup
-
 	var closing atomic.Bool
 	clients := make([]*client, cfg.Clients)
 	for i := range clients {
-		clients[i] = &client{id: i, seq: NewSeqTracker(cfg.Senders), closing: &closing}
+		clients[i] = &client{id: i, proto: proto, run: run, closing: &closing,
+			timeout: cfg.WriteTimeout, seq: NewSeqTracker(cfg.Senders)}
 	}
-	httpClient := loopbackHTTPClient(cfg.ConnectTimeout)
-	defer httpClient.CloseIdleConnections()
+	pollers := make([]*poller, cfg.Pollers)
+	for i := range pollers {
+		p, err := newPoller()
+		if err != nil {
+			for _, p := range pollers[:i] {
+				p.shutdown()
+			}
+			return res, err
+		}
+		pollers[i] = p
+		go p.run()
+	}
 
 	// Connect, at most ConnectConcurrency handshakes in flight.
 	connectStart := time.Now()
@@ -298,7 +404,13 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			defer func() { <-sem; connWG.Done() }()
 			dctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
 			defer cancel()
-			err := c.connect(dctx, httpClient, proto, base)
+			err := c.connect(dctx, base)
+			if err == nil {
+				if err = pollers[c.id%len(pollers)].add(c); err != nil {
+					c.ws.close()
+					c.ws = nil
+				}
+			}
 			if err != nil {
 				connMu.Lock()
 				connFails++
@@ -310,11 +422,6 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 				return
 			}
 			progress.connected.Add(1)
-			readers.Add(1)
-			go func() {
-				defer readers.Done()
-				c.read(readCtx, proto, run, cfg.WriteTimeout)
-			}()
 		}()
 	}
 	connWG.Wait()
@@ -329,9 +436,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		progress.phase("close")
 		closeStart := time.Now()
 		closing.Store(true)
-		res.ClosedCleanly = closeAll(clients, cfg.CloseTimeout)
-		stopReaders()
-		readers.Wait()
+		res.ClosedCleanly = closeAll(clients, pollers, cfg.CloseTimeout)
 		res.CloseSecondsElapsed = time.Since(closeStart).Seconds()
 		if cfg.ServerPID > 0 {
 			if m, err := readProcMemory(cfg.ServerPID); err == nil {
@@ -387,6 +492,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		sendCtx, cancel = context.WithTimeout(sendCtx, cfg.Duration+time.Second)
 		defer cancel()
 	}
+	serverCPU0, loadgenCPU0, measure0 := time.Duration(-1), selfCPU(), time.Now()
+	if cfg.ServerPID > 0 {
+		if d, err := readProcCPU(cfg.ServerPID); err == nil {
+			serverCPU0 = d
+		}
+	}
 	senders := make([]*sender, cfg.Senders)
 	for k := range senders {
 		senders[k] = &sender{}
@@ -404,7 +515,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		sendWG.Add(1)
 		go func() {
 			defer sendWG.Done()
-			s.run(sendCtx, clients[k].conn, proto, cfg, run, k, perSender, start.Add(offset), interval, deadline)
+			s.run(sendCtx, clients[k].ws, proto, cfg, run, k, perSender, start.Add(offset), interval, deadline)
 		}()
 	}
 	sendWG.Wait()
@@ -429,18 +540,26 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	progress.phase("drain")
 	lastTotal, lastChange := deliveredAtSendEnd, time.Now()
 	tick := time.NewTicker(20 * time.Millisecond)
-	for ctx.Err() == nil {
+	for res.DrainEnd == "" {
 		var total int64
 		for _, c := range clients {
 			total += c.delivered.Load()
 		}
 		now := time.Now()
-		if total >= res.Expected || now.Sub(sendEnd) > cfg.Drain {
-			break
-		}
-		if total != lastTotal {
+		switch {
+		case total >= res.Expected:
+			res.DrainEnd = "complete"
+		case ctx.Err() != nil:
+			res.DrainEnd = "interrupted"
+			res.Interrupted = true
+		case now.Sub(sendEnd) > cfg.Drain:
+			res.DrainEnd = "timeout"
+		case total != lastTotal:
 			lastTotal, lastChange = total, now
-		} else if now.Sub(lastChange) > cfg.DrainIdle {
+		case now.Sub(lastChange) > cfg.DrainIdle:
+			res.DrainEnd = "idle"
+		}
+		if res.DrainEnd != "" {
 			break
 		}
 		select {
@@ -449,10 +568,14 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 	}
 	tick.Stop()
-	if ctx.Err() != nil {
-		res.Interrupted = true
-	}
 	stopProgress()
+	res.MeasuredSeconds = time.Since(measure0).Seconds()
+	res.LoadgenCPUSeconds = (selfCPU() - loadgenCPU0).Seconds()
+	if serverCPU0 >= 0 {
+		if d, err := readProcCPU(cfg.ServerPID); err == nil {
+			res.ServerCPUSeconds = (d - serverCPU0).Seconds()
+		}
+	}
 
 	if _, err := finish(); err != nil {
 		return res, err
@@ -494,6 +617,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		res.SendSeconds = lastSent.Sub(firstSent).Seconds()
 		if res.SendSeconds > 0 {
 			res.SentMessagesSec = float64(res.Sent) / res.SendSeconds
+			res.DeliveriesInSendSec = float64(deliveredAtSendEnd) / res.SendSeconds
 		}
 		if lastRecv > 0 {
 			res.DeliverySeconds = time.Unix(0, lastRecv).Sub(firstSent).Seconds()
@@ -527,100 +651,7 @@ func randomRunID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// loopbackHTTPClient dials only loopback addresses and never uses a proxy.
-func loopbackHTTPClient(timeout time.Duration) *http.Client {
-	d := &net.Dialer{Timeout: timeout}
-	return &http.Client{Transport: &http.Transport{
-		Proxy: nil,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			host, _, err := net.SplitHostPort(addr)
-			if err != nil {
-				return nil, err
-			}
-			if !isLoopbackHost(host) {
-				return nil, fmt.Errorf("refusing to dial %s: not a loopback address", addr)
-			}
-			conn, err := d.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			if ra, ok := conn.RemoteAddr().(*net.TCPAddr); !ok || !ra.IP.IsLoopback() {
-				conn.Close()
-				return nil, fmt.Errorf("refusing %s: resolved to a non-loopback address", addr)
-			}
-			return conn, nil
-		},
-		MaxIdleConnsPerHost: -1,
-	}}
-}
-
-func (c *client) connect(ctx context.Context, hc *http.Client, proto protocol, base *url.URL) error {
-	conn, resp, err := websocket.Dial(ctx, proto.URL(base, c.id), &websocket.DialOptions{HTTPClient: hc})
-	if err != nil {
-		if resp != nil {
-			return fmt.Errorf("dial: HTTP %d: %w", resp.StatusCode, err)
-		}
-		return fmt.Errorf("dial: %w", err)
-	}
-	conn.SetReadLimit(1 << 20)
-	if err := proto.Open(ctx, conn); err != nil {
-		conn.CloseNow()
-		return err
-	}
-	c.conn = conn
-	return nil
-}
-
-// read consumes frames until the connection ends.
-func (c *client) read(ctx context.Context, proto protocol, run string, writeTimeout time.Duration) {
-	var buf bytes.Buffer
-	for {
-		_, r, err := c.conn.Reader(ctx)
-		if err == nil {
-			buf.Reset()
-			_, err = buf.ReadFrom(r)
-		}
-		if err != nil {
-			if !c.closing.Load() && !c.serverEnded {
-				// The run had not finished with this connection: the server
-				// closed it (or it broke).
-				c.serverEnded = true
-				c.readErr = err
-			}
-			return
-		}
-		kind, text := proto.Decode(buf.Bytes())
-		switch kind {
-		case frameChat:
-			p, err := parsePayload(text)
-			if err != nil || p.Run != run {
-				c.foreign++
-				continue
-			}
-			if p.Sender == c.id {
-				c.selfEchoes++
-				continue
-			}
-			now := time.Now()
-			if c.seq.Observe(p.Sender, p.Seq) {
-				c.latency.Record(now.Sub(p.SentAt))
-				c.delivered.Add(1)
-				c.lastRecv.Store(now.UnixNano())
-			}
-		case framePing:
-			wctx, cancel := context.WithTimeout(ctx, writeTimeout)
-			_ = c.conn.Write(wctx, websocket.MessageText, proto.Pong())
-			cancel()
-		case frameError:
-			c.errorFrames++
-		case frameClosing:
-			c.serverEnded = true
-			c.readErr = errors.New("server ended the session")
-		}
-	}
-}
-
-func (s *sender) run(ctx context.Context, conn *websocket.Conn, proto protocol, cfg Config, run string,
+func (s *sender) run(ctx context.Context, conn *wsConn, proto protocol, cfg Config, run string,
 	k int, count int64, first time.Time, interval time.Duration, deadline time.Time) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -649,9 +680,7 @@ func (s *sender) run(ctx context.Context, conn *websocket.Conn, proto protocol, 
 		}
 		s.lag.Record(now.Sub(sched))
 		text := payload{Run: run, Sender: k, Seq: i, SentAt: sched}.encode(cfg.Size)
-		wctx, cancel := context.WithTimeout(ctx, cfg.WriteTimeout)
-		err := conn.Write(wctx, websocket.MessageText, proto.Encode(text))
-		cancel()
+		err := conn.writeFrame(opText, proto.Encode(text), cfg.WriteTimeout)
 		if err != nil {
 			if ctx.Err() == nil {
 				s.err = fmt.Errorf("sender %d message %d: %w", k, i, err)
@@ -663,36 +692,38 @@ func (s *sender) run(ctx context.Context, conn *websocket.Conn, proto protocol, 
 	}
 }
 
-// closeAll closes every connection with a close handshake, at most 64 at
-// once, and gives up waiting after timeout (the readers' context then
-// closes the rest). It returns how many closed cleanly.
-func closeAll(clients []*client, timeout time.Duration) int {
-	var clean atomic.Int64
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 64)
-	deadline := time.After(timeout)
+// closeAll starts the close handshake on every connection, waits (at most
+// timeout) for the server to end them, then stops the pollers and releases
+// the sockets. It returns how many connections got the server's close frame.
+func closeAll(clients []*client, pollers []*poller, timeout time.Duration) int {
+	payload := binary.BigEndian.AppendUint16(nil, 1000) // normal closure
 	for _, c := range clients {
-		if c.conn == nil {
-			continue
+		if c.ws != nil {
+			_ = c.ws.writeFrame(opClose, payload, time.Second)
 		}
-		select {
-		case sem <- struct{}{}:
-		case <-deadline:
-			return int(clean.Load())
+	}
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		open := 0
+		for _, p := range pollers {
+			open += p.count()
 		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if err := c.conn.Close(websocket.StatusNormalClosure, ""); err == nil {
-				clean.Add(1)
+		if open == 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, p := range pollers {
+		p.shutdown()
+	}
+	clean := 0
+	for _, c := range clients {
+		if c.ws != nil {
+			c.ws.close()
+			if c.gotClose {
+				clean++
 			}
-		}()
+		}
 	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-deadline:
-	}
-	return int(clean.Load())
+	return clean
 }

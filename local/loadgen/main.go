@@ -22,6 +22,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 )
@@ -47,6 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.Messages, "messages", 0, "messages per sender (overrides -duration)")
 	fs.IntVar(&cfg.Size, "size", 64, "message text size in bytes")
 	fs.IntVar(&cfg.ConnectConcurrency, "connect-concurrency", 32, "handshakes in flight at once while connecting")
+	fs.IntVar(&cfg.Pollers, "pollers", 1, "epoll loops (goroutines) reading the connections: at most this many cores for reading")
 	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", 30*time.Second, "per connection")
 	fs.DurationVar(&cfg.Settle, "settle", time.Second, "pause after connecting, before measuring memory and sending")
 	fs.DurationVar(&cfg.Drain, "drain", 60*time.Second, "longest wait for deliveries after the last send")
@@ -54,6 +56,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "server process to read memory (VmRSS) of, from /proc")
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON on stdout (the summary goes to stderr)")
 	fs.BoolVar(&quiet, "quiet", false, "no progress lines")
+	cpuProfile := fs.String("cpuprofile", "", "write the load generator's own CPU profile to this file")
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
@@ -68,6 +71,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		cfg.Progress = stderr
 	}
 
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "loadgen: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "loadgen: %v\n", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := Run(ctx, cfg)
@@ -101,8 +117,8 @@ func writeSummary(w io.Writer, r Result) {
 	fmt.Fprintf(w, "  connect    %d clients in %.2fs (NOFILE %d)\n", r.Connected, r.ConnectSeconds, r.NoFileLimit)
 	fmt.Fprintf(w, "  sent       %d messages in %.2fs (%.1f msg/s); sender lag p99 %.2fms max %.2fms; %d send errors %s\n",
 		r.Sent, r.SendSeconds, r.SentMessagesSec, r.SenderLagP99Ms, r.SenderLagMaxMs, r.SendErrors, r.SendError)
-	fmt.Fprintf(w, "  delivered  %d of %d expected in %.2fs: %.0f deliveries/s (%d during the send window)\n",
-		r.Delivered, r.Expected, r.DeliverySeconds, r.DeliveriesSec, r.DeliveriesInSend)
+	fmt.Fprintf(w, "  delivered  %d of %d expected in %.2fs: %.0f deliveries/s; %d during the send window: %.0f deliveries/s; drain %s\n",
+		r.Delivered, r.Expected, r.DeliverySeconds, r.DeliveriesSec, r.DeliveriesInSend, r.DeliveriesInSendSec, r.DrainEnd)
 	fmt.Fprintf(w, "  checks     lost %d, duplicates %d, reordered %d, self-echoes %d, foreign %d, invalid %d, error frames %d, closed by server %d\n",
 		r.Lost, r.Duplicates, r.Reordered, r.SelfEchoes, r.Foreign, r.Invalid, r.ErrorFrames, r.ClosedByServer)
 	if r.ReadError != "" {
@@ -115,6 +131,11 @@ func writeSummary(w io.Writer, r Result) {
 			r.ServerPID, kib2mib(r.ServerRSSBeforeKiB), kib2mib(r.ServerRSSConnected), r.Connected, r.ServerKiBPerConn,
 			kib2mib(r.ServerRSSAfterKiB), kib2mib(r.ServerPeakRSSKiB), r.ServerMemoryErr)
 	}
+	fmt.Fprintf(w, "  cpu        over %.1fs of sending and draining: load generator %.1fs", r.MeasuredSeconds, r.LoadgenCPUSeconds)
+	if r.ServerPID > 0 {
+		fmt.Fprintf(w, ", server %.1fs", r.ServerCPUSeconds)
+	}
+	fmt.Fprintln(w, " (CPU seconds, user+system)")
 	verdict := "EXACT: every message reached every other client once, in order"
 	if !r.Exact {
 		verdict = "NOT EXACT: see checks above"

@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/coder/websocket"
 )
 
 // frameKind says what a received frame is.
@@ -30,7 +28,7 @@ type protocol interface {
 	// URL is where client i connects.
 	URL(base *url.URL, client int) string
 	// Open completes the session after the WebSocket handshake.
-	Open(ctx context.Context, c *websocket.Conn) error
+	Open(ctx context.Context, c messenger) error
 	// Encode returns the frame that sends text as a chat message.
 	Encode(text string) []byte
 	// Decode classifies a received frame and returns a chat message's text.
@@ -73,7 +71,7 @@ func (p apigw) URL(base *url.URL, client int) string {
 	return u.String()
 }
 
-func (apigw) Open(context.Context, *websocket.Conn) error { return nil }
+func (apigw) Open(context.Context, messenger) error { return nil }
 
 func (apigw) Encode(text string) []byte {
 	b := make([]byte, 0, len(text)+40)
@@ -137,19 +135,19 @@ func (socketio) URL(base *url.URL, _ int) string { return base.String() }
 
 // Open reads the Engine.IO open packet, connects to the main namespace and
 // waits for the server to confirm it.
-func (socketio) Open(ctx context.Context, c *websocket.Conn) error {
-	_, b, err := c.Read(ctx)
+func (socketio) Open(ctx context.Context, c messenger) error {
+	b, err := c.ReadMessage(ctx)
 	if err != nil {
 		return fmt.Errorf("read engine.io open packet: %w", err)
 	}
 	if _, err := parseEngineOpen(b); err != nil {
 		return err
 	}
-	if err := c.Write(ctx, websocket.MessageText, []byte("40")); err != nil {
+	if err := c.WriteText(ctx, []byte("40")); err != nil {
 		return fmt.Errorf("send socket.io connect: %w", err)
 	}
 	for range 8 { // a few pings may come first; never loop unbounded
-		_, b, err := c.Read(ctx)
+		b, err := c.ReadMessage(ctx)
 		if err != nil {
 			return fmt.Errorf("read socket.io connect answer: %w", err)
 		}
@@ -159,7 +157,7 @@ func (socketio) Open(ctx context.Context, c *websocket.Conn) error {
 		case bytes.HasPrefix(b, []byte("44")):
 			return fmt.Errorf("socket.io connect refused: %s", b[2:])
 		case string(b) == "2":
-			if err := c.Write(ctx, websocket.MessageText, []byte("3")); err != nil {
+			if err := c.WriteText(ctx, []byte("3")); err != nil {
 				return fmt.Errorf("send pong: %w", err)
 			}
 		}

@@ -211,3 +211,17 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestParseProcStat(t *testing.T) {
+	stat := "22991 (my (odd) cmd) R 22982 22982 6856 0 -1 4194304 124 0 0 0 250 50 0 0 20 0 1 0 83354 3133440 389"
+	got, err := parseProcStat([]byte(stat))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 3 * time.Second; got != want {
+		t.Errorf("cpu = %v, want %v", got, want)
+	}
+	if _, err := parseProcStat([]byte("1 (x) R 1 2")); err == nil {
+		t.Error("short stat: want an error")
+	}
+}

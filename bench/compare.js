@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+// Prints the comparison table of a bench/run.sh results directory (the
+// loadgen -json files) as Markdown, and checks the goal: at the same number
+// of clients, at least twice Socket.IO's deliveries per second at
+// saturation, and a lower p99 at the loads both sustain.
+'use strict';
+
+const fs = require('node:fs');
+const path = require('node:path');
+
+const dir = process.argv[2];
+if (!dir) {
+  console.error('usage: compare.js RESULTS_DIR');
+  process.exit(2);
+}
+
+const runs = [];
+for (const f of fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
+  try {
+    const r = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'));
+    if (r && r.proto) runs.push(r);
+  } catch (e) {
+    console.error(`skipping ${f}: ${e.message}`);
+  }
+}
+if (runs.length === 0) {
+  console.log('no results');
+  process.exit(1);
+}
+
+const name = { apigw: 'local adapter (Go)', socketio: 'Socket.IO 4 (Node)' };
+const num = (x, d = 0) => (x === undefined || x === null ? '-' : Number(x).toFixed(d));
+const big = (x) => (x === undefined ? '-' : Math.round(x).toLocaleString('en-US'));
+
+// A run sustains its offered load when every delivery arrived exactly, the
+// server kept pace while the senders sent (no growing backlog: at least 97%
+// of the offered deliveries arrived within the send window, p99 under
+// 500 ms) and the senders kept to their schedule.
+const sustains = (r) =>
+  r.exact && r.deliveriesDuringSendSec >= 0.97 * r.offeredDeliveriesSec &&
+  r.latencyP99Ms <= 500 && r.senderLagP99Ms < 100;
+const cpu = (s, r) => (r.measuredSeconds ? `${Math.round((100 * s) / r.measuredSeconds)}%` : '-');
+
+runs.sort((a, b) => a.offeredMessagesSec - b.offeredMessagesSec || a.proto.localeCompare(b.proto));
+
+console.log(`## N=${runs[0].clients} clients, S=${runs[0].senders} senders, ${runs[0].size}-byte texts\n`);
+console.log('| server | offered msg/s | offered deliveries/s | deliveries/s while sending | deliveries/s overall | delivered / expected | lost | dup | reord | p50 ms | p99 ms | max ms | KiB/conn | server CPU | loadgen CPU | sustained |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+for (const r of runs) {
+  console.log(`| ${name[r.proto] || r.proto} | ${num(r.offeredMessagesSec)} | ${big(r.offeredDeliveriesSec)} | ${big(r.deliveriesDuringSendSec)} | ${big(r.deliveriesSec)} | ${big(r.delivered)} / ${big(r.expected)} | ${big(r.lost)} | ${r.duplicates} | ${r.reordered} | ${num(r.latencyP50Ms, 1)} | ${num(r.latencyP99Ms, 1)} | ${num(r.latencyMaxMs, 1)} | ${num(r.serverKiBPerConnection, 1)} | ${cpu(r.serverCpuSeconds, r)} | ${cpu(r.loadgenCpuSeconds, r)} | ${sustains(r) ? 'yes' : 'no'}${r.closedByServer ? ` (${r.closedByServer} closed by server)` : ''} |`);
+}
+
+const by = (proto) => runs.filter((r) => r.proto === proto);
+const ours = by('apigw');
+const theirs = by('socketio');
+if (ours.length === 0 || theirs.length === 0) process.exit(0);
+
+const maxRate = (rs) => Math.max(...rs.map((r) => r.deliveriesDuringSendSec || 0));
+const oursMax = maxRate(ours);
+const theirsMax = maxRate(theirs);
+console.log('');
+console.log(`- Peak deliveries/s while sending: local adapter ${big(oursMax)}, Socket.IO ${big(theirsMax)} (x${(oursMax / theirsMax).toFixed(2)}).`);
+const sat = theirs.find((r) => !sustains(r));
+if (sat) console.log(`- Socket.IO first fails to sustain its offered load at ${num(sat.offeredMessagesSec)} msg/s (${big(sat.offeredDeliveriesSec)} deliveries/s offered).`);
+const oursSat = ours.find((r) => !sustains(r));
+if (oursSat) console.log(`- The local adapter first fails to sustain its offered load at ${num(oursSat.offeredMessagesSec)} msg/s (${big(oursSat.offeredDeliveriesSec)} deliveries/s offered).`);
+else console.log('- The local adapter sustained every offered load of this sweep.');
+
+const both = theirs
+  .filter(sustains)
+  .map((t) => [ours.find((o) => o.offeredMessagesSec === t.offeredMessagesSec && sustains(o)), t])
+  .filter(([o]) => o);
+for (const [o, t] of both) {
+  console.log(`- At ${num(t.offeredMessagesSec)} msg/s (both sustain it): p99 ${num(o.latencyP99Ms, 1)} ms vs ${num(t.latencyP99Ms, 1)} ms.`);
+}
+const p99Better = both.length > 0 && both.every(([o, t]) => o.latencyP99Ms < t.latencyP99Ms);
+const twice = oursMax >= 2 * theirsMax;
+console.log('');
+console.log(`Goal (>= 2x Socket.IO's deliveries/s at saturation, lower p99 at loads both sustain): ${twice && p99Better ? 'MET' : 'NOT MET'} ` +
+  `(throughput x${(oursMax / theirsMax).toFixed(2)}; p99 lower at ${both.filter(([o, t]) => o.latencyP99Ms < t.latencyP99Ms).length} of ${both.length} shared loads).`);
+console.log('The load generator shares the machine\'s CPUs with the server under test; CPU columns are % of one core over the send+drain window.');
