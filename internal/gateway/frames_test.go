@@ -1,0 +1,91 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestPostsAreSentIn32KBFrames reads the raw frames of a large post: API
+// Gateway splits messages over 32 KB into frames of at most 32 KB.
+func TestPostsAreSentIn32KBFrames(t *testing.T) {
+	g, err := New(Config{Stage: "raw", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	_, _ = io.WriteString(conn, "GET /raw HTTP/1.1\r\nHost: "+addr+"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %v %v", resp, err)
+	}
+	var id string
+	for deadline := time.Now().Add(30 * time.Second); id == ""; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the connection never opened")
+		}
+		g.conns.Range(func(k, _ any) bool { id = k.(string); return false })
+	}
+
+	for _, size := range []int{10, DefaultMaxFrameSize, DefaultMaxFrameSize + 1, 100 * 1024, DefaultMaxMessageSize} {
+		if err := g.Post(context.Background(), id, []byte(strings.Repeat("m", size))); err != nil {
+			t.Fatal(err)
+		}
+		total, first := 0, true
+		for {
+			var h [2]byte
+			if _, err := io.ReadFull(br, h[:]); err != nil {
+				t.Fatal(err)
+			}
+			fin, opcode, n := h[0]&0x80 != 0, h[0]&0x0f, int(h[1]&0x7f)
+			switch n {
+			case 126:
+				var ext [2]byte
+				_, _ = io.ReadFull(br, ext[:])
+				n = int(binary.BigEndian.Uint16(ext[:]))
+			case 127:
+				var ext [8]byte
+				_, _ = io.ReadFull(br, ext[:])
+				n = int(binary.BigEndian.Uint64(ext[:]))
+			}
+			if h[1]&0x80 != 0 {
+				t.Fatal("server frame is masked")
+			}
+			if n > DefaultMaxFrameSize {
+				t.Errorf("%d-byte message: a frame of %d bytes", size, n)
+			}
+			if want := byte(opContinuation); !first && opcode != want || first && opcode != opText {
+				t.Errorf("%d-byte message: opcode %d in frame %d", size, opcode, total)
+			}
+			if _, err := io.CopyN(io.Discard, br, int64(n)); err != nil {
+				t.Fatal(err)
+			}
+			total += n
+			first = false
+			if fin {
+				break
+			}
+		}
+		if total != size {
+			t.Errorf("got %d bytes, want %d", total, size)
+		}
+	}
+}

@@ -1,0 +1,6 @@
+//go:build !race
+
+package gateway_test
+
+// loadClients is the load test's room size.
+const loadClients = 1000

@@ -1,0 +1,344 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/coder/websocket"
+
+	"github.com/serverless-chat/chat/internal/chat"
+	"github.com/serverless-chat/chat/internal/dynamo"
+	"github.com/serverless-chat/chat/internal/testenv"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
+
+const wait = 60 * time.Second
+
+// server is the local adapter running in the test process.
+type server struct {
+	addr string
+	log  *syncBuffer
+	stop func() error
+}
+
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// start runs serve with the flags in args on a free port.
+func start(t *testing.T, args ...string) *server {
+	t.Helper()
+	cfg, err := parseConfig(args, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{addr: ln.Addr().String(), log: &syncBuffer{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	log := slog.New(slog.NewTextHandler(s.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	go func() { done <- serve(ctx, cfg, ln, io.Discard, log) }()
+	var once sync.Once
+	var stopErr error
+	s.stop = func() error {
+		once.Do(func() {
+			cancel()
+			stopErr = <-done
+		})
+		return stopErr
+	}
+	t.Cleanup(func() {
+		if err := s.stop(); err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("server log:\n%s", s.log.String())
+		}
+	})
+	if err := testenv.WaitHTTP("http://"+s.addr+"/config.json", wait); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestParseConfig(t *testing.T) {
+	env := map[string]string{"CHAT_ADDR": "127.0.0.1:9999", "CHAT_STAGE": "dev"}
+	cfg, err := parseConfig(nil, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.addr != "127.0.0.1:9999" || cfg.stage != "dev" || cfg.usesDynamo() || len(cfg.lambdaRoutes) != 0 {
+		t.Errorf("from the environment: %+v", cfg)
+	}
+	cfg, err = parseConfig([]string{"-stage", "prod", "-lambda-route", "$connect=http://127.0.0.1:9001",
+		"-lambda-route", "chat message=http://127.0.0.1:9002", "-idle-timeout", "1s"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.stage != "prod" || cfg.lambdaRoutes["$connect"] != "http://127.0.0.1:9001" ||
+		cfg.lambdaRoutes["chat message"] != "http://127.0.0.1:9002" || cfg.limits.IdleTimeout != time.Second {
+		t.Errorf("flags win over the environment: %+v", cfg)
+	}
+	bad := [][]string{
+		{"-lambda-route", "nope"},
+		{"-lambda-route", "$other=http://x"},
+		{"-lambda-route", "$connect=ftp://x"},
+		{"-lambda-endpoint", "127.0.0.1:3001"},
+		{"-dynamodb", "-dynamodb-endpoint", "http://127.0.0.1:8000"},
+		{"-idle-timeout", "0s"},
+		{"-stage", "a/b"},
+		{"-log-level", "loud"},
+		{"extra"},
+	}
+	for _, args := range bad {
+		if _, err := parseConfig(args, func(string) string { return "" }, io.Discard); err == nil {
+			t.Errorf("%q accepted", args)
+		}
+	}
+}
+
+func TestServesThePageAndItsConfig(t *testing.T) {
+	s := start(t, "-stage", "dev")
+	resp, err := http.Get("http://" + s.addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "<html") {
+		t.Errorf("GET /: %d %.80q", resp.StatusCode, page)
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "connect-src 'self' ws://"+s.addr) {
+		t.Errorf("Content-Security-Policy %q lacks ws://%s", csp, s.addr)
+	}
+	// config.json follows the Host the browser used.
+	for _, host := range []string{s.addr, "localhost:" + strings.Split(s.addr, ":")[1]} {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+s.addr+"/config.json", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cfg map[string]string
+		err = json.NewDecoder(resp.Body).Decode(&cfg)
+		resp.Body.Close()
+		if err != nil || cfg["websocketUrl"] != "ws://"+host+"/dev" {
+			t.Errorf("config.json for %s: %v %v", host, cfg, err)
+		}
+	}
+}
+
+// chatClient is a real WebSocket client of the local adapter.
+type chatClient struct {
+	t  *testing.T
+	ws *websocket.Conn
+}
+
+func dial(t *testing.T, wsURL, name, room string) *chatClient {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, wsURL+"?name="+name+"&room="+room, nil)
+	if err != nil {
+		t.Fatalf("dial %s: %v", name, err)
+	}
+	t.Cleanup(func() { _ = ws.CloseNow() })
+	return &chatClient{t: t, ws: ws}
+}
+
+func (c *chatClient) say(text string) {
+	c.t.Helper()
+	b, _ := json.Marshal(map[string]string{"action": chat.ActionChatMessage, "text": text})
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *chatClient) next() map[string]any {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	_, b, err := c.ws.Read(ctx)
+	if err != nil {
+		c.t.Fatalf("read: %v", err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		c.t.Fatalf("%q: %v", b, err)
+	}
+	return m
+}
+
+// chatScenario is the same conversation in every mode: three clients, each
+// message reaching the two others, bad input answered to its sender.
+func chatScenario(t *testing.T, wsURL, room string) {
+	t.Helper()
+	alice := dial(t, wsURL, "alice", room)
+	bob := dial(t, wsURL, "bob", room)
+	carol := dial(t, wsURL, "carol", room)
+	alice.say("hello from alice")
+	for _, c := range []*chatClient{bob, carol} {
+		if m := c.next(); m["from"] != "alice" || m["text"] != "hello from alice" || m["room"] != room {
+			t.Errorf("got %v, want alice's message", m)
+		}
+	}
+	bob.say("hello from bob")
+	if m := alice.next(); m["from"] != "bob" {
+		t.Errorf("alice got %v, want bob's message (never her own)", m)
+	}
+	carol.next()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := carol.ws.Write(ctx, websocket.MessageText, []byte("not json")); err != nil {
+		t.Fatal(err)
+	}
+	if m := carol.next(); m["type"] != "error" || m["code"] != chat.CodeInvalidJSON {
+		t.Errorf("carol got %v, want an invalid_json error frame", m)
+	}
+	carol.say("still here")
+	for _, c := range []*chatClient{alice, bob} {
+		if m := c.next(); m["text"] != "still here" {
+			t.Errorf("got %v, want carol's message", m)
+		}
+	}
+}
+
+func TestChatInMemory(t *testing.T) {
+	s := start(t)
+	chatScenario(t, "ws://"+s.addr+"/local", "general")
+}
+
+func dynamoClient(t *testing.T, endpoint string) *dynamodb.Client {
+	cfg, _ := awsConfig(context.Background(), config{region: "us-east-1"}, false)
+	return dynamo.NewClient(cfg, endpoint)
+}
+
+// scanCount counts the table's items.
+func scanCount(t *testing.T, client *dynamodb.Client, table string) int32 {
+	t.Helper()
+	out, err := client.Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.Count
+}
+
+var tableSeq atomic.Int64
+
+func TestChatWithDynamoDBLocal(t *testing.T) {
+	endpoint := testenv.DynamoDB(t)
+	table := fmt.Sprintf("local-test-%d-%d", time.Now().UnixNano(), tableSeq.Add(1))
+	s := start(t, "-dynamodb-endpoint", endpoint, "-table", table)
+	chatScenario(t, "ws://"+s.addr+"/local", "dynamo-room")
+	client := dynamoClient(t, endpoint)
+	if n := scanCount(t, client, table); n != 3 {
+		t.Errorf("table holds %d connections, want 3", n)
+	}
+	// Shutdown closes the three connections and each $disconnect deletes its item.
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if n := scanCount(t, client, table); n != 0 {
+		t.Errorf("table holds %d connections after shutdown, want 0", n)
+	}
+}
+
+// TestSignalClosesEveryConnection runs the built command and stops it with
+// SIGTERM: each client gets 1001, each $disconnect runs, the command exits 0.
+func TestSignalClosesEveryConnection(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "local")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			port := testenv.FreePort(t)
+			addr := fmt.Sprintf("127.0.0.1:%d", port)
+			cmd := exec.Command(bin, "-addr", addr, "-log-level", "debug")
+			var stderr syncBuffer
+			cmd.Stderr = &stderr
+			cmd.Stdout = io.Discard
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			t.Cleanup(func() { _ = cmd.Process.Kill() })
+			if err := testenv.WaitHTTP("http://"+addr+"/config.json", wait); err != nil {
+				t.Fatal(err)
+			}
+			clients := []*chatClient{dial(t, "ws://"+addr+"/local", "alice", "x"), dial(t, "ws://"+addr+"/local", "bob", "x")}
+			codes := make(chan websocket.StatusCode, len(clients))
+			for _, c := range clients {
+				go func() {
+					for {
+						if _, _, err := c.ws.Read(context.Background()); err != nil {
+							codes <- websocket.CloseStatus(err)
+							return
+						}
+					}
+				}()
+			}
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			for range clients {
+				if got := <-codes; got != websocket.StatusGoingAway {
+					t.Errorf("client closed with %v, want 1001", got)
+				}
+			}
+			select {
+			case err := <-exited:
+				if err != nil {
+					t.Errorf("exit: %v\n%s", err, stderr.String())
+				}
+			case <-time.After(wait):
+				t.Fatal("still running after the signal")
+			}
+			if n := strings.Count(stderr.String(), "msg=disconnected"); n != len(clients) {
+				t.Errorf("%d $disconnect runs logged, want %d:\n%s", n, len(clients), stderr.String())
+			}
+			if !strings.Contains(stderr.String(), "disconnectStatusCode=1001") {
+				t.Errorf("no disconnectStatusCode=1001 in the log:\n%s", stderr.String())
+			}
+		})
+	}
+}
