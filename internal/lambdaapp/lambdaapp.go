@@ -1,0 +1,97 @@
+// Package lambdaapp is the wiring shared by the chat's four Lambda functions
+// (functions/*): configuration from the environment, the SDK clients built
+// once per execution environment, the logger and the handler.
+package lambdaapp
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
+
+	"github.com/serverless-chat/chat/internal/apigw"
+	"github.com/serverless-chat/chat/internal/config"
+	"github.com/serverless-chat/chat/internal/dynamo"
+	"github.com/serverless-chat/chat/internal/handler"
+)
+
+// DeadlineMargin is the time a broadcast leaves before the invocation's
+// deadline to stop posting, log what it did and return.
+const DeadlineMargin = 500 * time.Millisecond
+
+// Route is the handler method a function serves, e.g. (*handler.Handler).Connect.
+type Route func(*handler.Handler, context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error)
+
+// Start builds the handler from the environment and serves route until the
+// Lambda runtime stops the process. A bad configuration is logged, every
+// problem at once, and the process exits: the function's init fails, before
+// any request.
+func Start(route Route) {
+	h, err := New(context.Background(), os.LookupEnv)
+	if err != nil {
+		slog.New(lambdacontext.NewLogHandler()).Error("cannot start", slog.Any("error", err))
+		os.Exit(1)
+	}
+	lambda.Start(func(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+		return route(h, ctx, req)
+	})
+}
+
+// New returns the handler configured by the environment read through lookup.
+func New(ctx context.Context, lookup func(string) (string, bool)) (*handler.Handler, error) {
+	cfg, err := config.Load(lookup)
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(cfg.Region))
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	var opts []func(*apigatewaymanagementapi.Options)
+	if cfg.PostWorkers > apigw.DefaultMaxConns {
+		opts = append(opts, apigw.WithMaxConns(cfg.PostWorkers))
+	}
+	senders := &apigw.Senders{
+		Client:   apigw.NewClient(awsCfg, opts...),
+		Region:   cfg.Region,
+		Override: cfg.ManagementAPIEndpoint,
+	}
+	return &handler.Handler{
+		Store:          dynamo.New(dynamo.NewClient(awsCfg, cfg.DynamoDBEndpoint), cfg.TableName, cfg.RoomIndexName),
+		Senders:        senders.For,
+		Workers:        cfg.PostWorkers,
+		Logger:         Logger(cfg.LogLevel),
+		DeadlineMargin: DeadlineMargin,
+	}, nil
+}
+
+// Logger returns aws-lambda-go's slog logger (JSON when the function's
+// LoggingConfig says so, with the request ID of each invocation) at level.
+// level wins over AWS_LAMBDA_LOG_LEVEL, which that handler reads itself.
+func Logger(level slog.Level) *slog.Logger {
+	return slog.New(leveled{Handler: lambdacontext.NewLogHandler(), level: level})
+}
+
+// leveled filters records below its level and hands the rest to Handler,
+// whose Handle does not check levels itself.
+type leveled struct {
+	slog.Handler
+	level slog.Level
+}
+
+func (h leveled) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level }
+
+func (h leveled) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return leveled{Handler: h.Handler.WithAttrs(attrs), level: h.level}
+}
+
+func (h leveled) WithGroup(name string) slog.Handler {
+	return leveled{Handler: h.Handler.WithGroup(name), level: h.level}
+}
