@@ -7,7 +7,7 @@
 # Usage: bench/run.sh                       # the default sweep (N=1000, S=10)
 #        CLIENTS=200 RATES="50 100" DURATION=5s bench/run.sh
 #        SERVERS=socketio bench/run.sh      # one side only
-#        PROFILE=1 bench/run.sh             # also a CPU profile of ./local (if it has -cpuprofile)
+#        PROFILE=1 bench/run.sh             # also a CPU profile of ./local per run (<run>.cpu.pprof)
 #
 # Settings (environment):
 #   CLIENTS   N connections, all in one room               (default 1000)
@@ -48,7 +48,20 @@ log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 log "building ./local and ./local/loadgen into $OUT/bin"
-if [[ " $SERVERS " == *" apigw "* ]]; then go build -o "$OUT/bin/local" ./local; fi
+if [[ " $SERVERS " == *" apigw "* ]]; then
+	go build -o "$OUT/bin/local" ./local
+	if [[ $PROFILE == 1 ]]; then
+		# ./local has no profiling flag: build a copy of it with one more file
+		# that profiles from start to SIGUSR1 into $CHAT_BENCH_CPUPROFILE.
+		src=bench/results/$(basename "$OUT")-local-src
+		[[ "$OUT" == "$ROOT/bench/results/"* ]] || { log "PROFILE=1 needs OUT under bench/results"; exit 1; }
+		rm -rf "$src" && mkdir -p "$src"
+		for f in local/*.go; do [[ $f == *_test.go ]] || cp "$f" "$src/"; done
+		cp bench/profile.go.txt "$src/zz_profile.go"
+		go build -o "$OUT/bin/local-profiled" "./$src"
+		rm -rf "$src"
+	fi
+fi
 go build -o "$OUT/bin/loadgen" ./local/loadgen
 
 if [[ " $SERVERS " == *" socketio "* ]]; then
@@ -61,6 +74,10 @@ fi
 SERVER_PID=
 stop_server() {
 	if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+		if [[ $PROFILE == 1 ]]; then # the profiled build writes its profile on SIGUSR1
+			kill -USR1 "$SERVER_PID" 2>/dev/null || true
+			sleep 1
+		fi
 		kill -TERM "$SERVER_PID" 2>/dev/null || true
 		for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$SERVER_PID" 2>/dev/null || true
@@ -87,11 +104,12 @@ start_server() { # server run-name
 	case $server in
 	apigw)
 		port_free "$APIGW_PORT" || { log "port $APIGW_PORT is taken (set APIGW_PORT)"; exit 1; }
-		local args=(-addr "127.0.0.1:$APIGW_PORT")
-		if [[ $PROFILE == 1 ]] && "$OUT/bin/local" -h 2>&1 | grep -q -- '-cpuprofile'; then
-			args+=(-cpuprofile "$OUT/$name.cpu.pprof")
+		local bin=$OUT/bin/local
+		if [[ $PROFILE == 1 ]]; then
+			bin=$OUT/bin/local-profiled
+			export CHAT_BENCH_CPUPROFILE=$OUT/$name.cpu.pprof
 		fi
-		LOG_LEVEL=${LOG_LEVEL:-warn} "$OUT/bin/local" "${args[@]}" >"$OUT/$name.server.log" 2>&1 &
+		LOG_LEVEL=${LOG_LEVEL:-warn} "$bin" -addr "127.0.0.1:$APIGW_PORT" >"$OUT/$name.server.log" 2>&1 &
 		SERVER_PID=$!
 		wait_http "http://127.0.0.1:$APIGW_PORT/"
 		URL="ws://127.0.0.1:$APIGW_PORT/local"

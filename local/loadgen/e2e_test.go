@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -36,6 +37,14 @@ func TestAgainstLocalAdapter(t *testing.T) {
 	res := runOK(t, cfg)
 	if got, want := res.Expected, int64(3*20*11); got != want {
 		t.Errorf("expected deliveries = %d, want %d", got, want)
+	}
+
+	// A room the server refuses ($connect answers 400): the run does not start.
+	cfg.Room = "Not A Room"
+	_, err := Run(context.Background(), cfg)
+	var he *handshakeError
+	if !errors.As(err, &he) || he.status != 400 {
+		t.Errorf("Run with an invalid room: error %v, want a refused handshake with HTTP 400", err)
 	}
 }
 
