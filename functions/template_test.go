@@ -1,0 +1,773 @@
+package functions_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"gopkg.in/yaml.v3"
+
+	"github.com/serverless-chat/chat/internal/config"
+	"github.com/serverless-chat/chat/internal/testenv"
+	"github.com/serverless-chat/chat/web"
+)
+
+// The functions of the template: logical ID, directory, route key.
+var functions = []struct {
+	id, dir, route string
+}{
+	{"ConnectFunction", "connect", "$connect"},
+	{"DisconnectFunction", "disconnect", "$disconnect"},
+	{"MessageFunction", "message", "chat message"},
+	{"DefaultFunction", "default", "$default"},
+}
+
+const (
+	tableArn       = "${ConnectionsTable.Arn}"
+	indexArn       = "${ConnectionsTable.Arn}/index/room-index"
+	connectionsArn = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/${StageName}/POST/@connections/*"
+	apiArnPrefix   = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/${StageName}/"
+)
+
+// tmpl is template.yaml decoded to maps, slices and scalars, with
+// CloudFormation's short tags spelled out: !Ref x is {"Ref": x}, !Sub s is
+// {"Fn::Sub": s}, !GetAtt a.b is {"Fn::GetAtt": [a, b]}.
+type tmpl map[string]any
+
+func loadTemplate(t *testing.T) tmpl {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("template.yaml: %v", err)
+	}
+	v, err := cfnValue(&doc)
+	if err != nil {
+		t.Fatalf("template.yaml: %v", err)
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		t.Fatalf("template.yaml is a %T, want a mapping", v)
+	}
+	return m
+}
+
+// cfnValue converts a YAML node, expanding CloudFormation short tags.
+func cfnValue(n *yaml.Node) (any, error) {
+	var v any
+	switch n.Kind {
+	case yaml.DocumentNode:
+		return cfnValue(n.Content[0])
+	case yaml.AliasNode:
+		return cfnValue(n.Alias)
+	case yaml.MappingNode:
+		m := make(map[string]any, len(n.Content)/2)
+		for i := 0; i < len(n.Content); i += 2 {
+			val, err := cfnValue(n.Content[i+1])
+			if err != nil {
+				return nil, err
+			}
+			m[n.Content[i].Value] = val
+		}
+		v = m
+	case yaml.SequenceNode:
+		s := make([]any, 0, len(n.Content))
+		for _, c := range n.Content {
+			val, err := cfnValue(c)
+			if err != nil {
+				return nil, err
+			}
+			s = append(s, val)
+		}
+		v = s
+	case yaml.ScalarNode:
+		if isShortTag(n.Tag) {
+			v = n.Value
+		} else if err := n.Decode(&v); err != nil {
+			return nil, fmt.Errorf("line %d: %w", n.Line, err)
+		}
+	}
+	if !isShortTag(n.Tag) {
+		return v, nil
+	}
+	name := strings.TrimPrefix(n.Tag, "!")
+	switch {
+	case name == "Ref":
+		return map[string]any{"Ref": v}, nil
+	case name == "GetAtt":
+		if s, ok := v.(string); ok {
+			res, attr, _ := strings.Cut(s, ".")
+			v = []any{res, attr}
+		}
+		return map[string]any{"Fn::GetAtt": v}, nil
+	default:
+		return map[string]any{"Fn::" + name: v}, nil
+	}
+}
+
+func isShortTag(tag string) bool { return strings.HasPrefix(tag, "!") && !strings.HasPrefix(tag, "!!") }
+
+func (tp tmpl) resources(t *testing.T) map[string]map[string]any {
+	t.Helper()
+	rs := map[string]map[string]any{}
+	for id, r := range asMap(t, tp["Resources"], "Resources") {
+		rs[id] = asMap(t, r, id)
+	}
+	return rs
+}
+
+// resource returns a resource's properties, checking its type.
+func (tp tmpl) resource(t *testing.T, id, typ string) map[string]any {
+	t.Helper()
+	r, ok := tp.resources(t)[id]
+	if !ok {
+		t.Fatalf("no resource %s", id)
+	}
+	if got := r["Type"]; got != typ {
+		t.Fatalf("%s is a %v, want %s", id, got, typ)
+	}
+	return asMap(t, r["Properties"], id+".Properties")
+}
+
+// ofType returns the IDs and properties of the resources of a type.
+func (tp tmpl) ofType(t *testing.T, typ string) map[string]map[string]any {
+	t.Helper()
+	out := map[string]map[string]any{}
+	for id, r := range tp.resources(t) {
+		if r["Type"] == typ {
+			out[id] = asMap(t, r["Properties"], id+".Properties")
+		}
+	}
+	return out
+}
+
+// function returns a function's properties merged over Globals.Function,
+// as SAM merges them.
+func (tp tmpl) function(t *testing.T, id string) map[string]any {
+	t.Helper()
+	props := tp.resource(t, id, "AWS::Serverless::Function")
+	globals := asMap(t, asMap(t, tp["Globals"], "Globals")["Function"], "Globals.Function")
+	return merge(globals, props).(map[string]any)
+}
+
+func merge(base, over any) any {
+	bm, ok1 := base.(map[string]any)
+	om, ok2 := over.(map[string]any)
+	if !ok1 || !ok2 || isIntrinsic(om) {
+		return over
+	}
+	out := map[string]any{}
+	for k, v := range bm {
+		out[k] = v
+	}
+	for k, v := range om {
+		if b, ok := out[k]; ok {
+			out[k] = merge(b, v)
+		} else {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func isIntrinsic(m map[string]any) bool {
+	if len(m) != 1 {
+		return false
+	}
+	for k := range m {
+		return k == "Ref" || strings.HasPrefix(k, "Fn::")
+	}
+	return false
+}
+
+func asMap(t *testing.T, v any, what string) map[string]any {
+	t.Helper()
+	m, ok := v.(map[string]any)
+	if !ok {
+		t.Fatalf("%s is a %T, want a mapping", what, v)
+	}
+	return m
+}
+
+// get follows a path of mapping keys.
+func get(v any, keys ...string) any {
+	for _, k := range keys {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
+// str renders a value as a string: intrinsics as the ${...} text they stand
+// for (!Ref x is "${x}", !GetAtt a.b is "${a.b}", !Sub s is s).
+func str(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case map[string]any:
+		if r, ok := v["Ref"].(string); ok {
+			return "${" + r + "}"
+		}
+		if ga, ok := v["Fn::GetAtt"].([]any); ok && len(ga) == 2 {
+			return fmt.Sprintf("${%v.%v}", ga[0], ga[1])
+		}
+		if s, ok := v["Fn::Sub"].(string); ok {
+			return s
+		}
+	}
+	return fmt.Sprint(v)
+}
+
+func strs(v any) []string {
+	switch v := v.(type) {
+	case []any:
+		var out []string
+		for _, e := range v {
+			out = append(out, str(e))
+		}
+		return out
+	case nil:
+		return nil
+	default:
+		return []string{str(v)}
+	}
+}
+
+func TestTemplateWebSocketAPI(t *testing.T) {
+	tp := loadTemplate(t)
+	if got := tp["Transform"]; got != "AWS::Serverless-2016-10-31" {
+		t.Errorf("Transform = %v, want AWS::Serverless-2016-10-31", got)
+	}
+	api := tp.resource(t, "Api", "AWS::ApiGatewayV2::Api")
+	if got := api["ProtocolType"]; got != "WEBSOCKET" {
+		t.Errorf("ProtocolType = %v, want WEBSOCKET", got)
+	}
+	if got := api["RouteSelectionExpression"]; got != "$request.body.action" {
+		t.Errorf("RouteSelectionExpression = %v, want $request.body.action", got)
+	}
+
+	routes := map[string]string{} // route key -> function
+	for id, r := range tp.ofType(t, "AWS::ApiGatewayV2::Route") {
+		key := str(r["RouteKey"])
+		if str(r["ApiId"]) != "${Api}" {
+			t.Errorf("%s: ApiId = %v, want !Ref Api", id, r["ApiId"])
+		}
+		integration, ok := strings.CutPrefix(str(r["Target"]), "integrations/${")
+		if !ok {
+			t.Errorf("%s: Target = %v, want integrations/${...}", id, r["Target"])
+			continue
+		}
+		integration = strings.TrimSuffix(integration, "}")
+		in := tp.resource(t, integration, "AWS::ApiGatewayV2::Integration")
+		if got := in["IntegrationType"]; got != "AWS_PROXY" {
+			t.Errorf("%s: IntegrationType = %v, want AWS_PROXY", integration, got)
+		}
+		m := regexp.MustCompile(`^arn:\$\{AWS::Partition\}:apigateway:\$\{AWS::Region\}:lambda:path/2015-03-31/functions/\$\{(\w+)\.Arn\}/invocations$`).
+			FindStringSubmatch(str(in["IntegrationUri"]))
+		if m == nil {
+			t.Errorf("%s: IntegrationUri = %v, want the invocation ARN of a function", integration, in["IntegrationUri"])
+			continue
+		}
+		if _, dup := routes[key]; dup {
+			t.Errorf("route %q defined twice", key)
+		}
+		routes[key] = m[1]
+	}
+	want := map[string]string{}
+	for _, f := range functions {
+		want[f.route] = f.id
+	}
+	if !reflect.DeepEqual(routes, want) {
+		t.Errorf("routes = %v, want %v", routes, want)
+	}
+
+	stage := tp.resource(t, "Stage", "AWS::ApiGatewayV2::Stage")
+	if got := stage["AutoDeploy"]; got != true {
+		t.Errorf("Stage AutoDeploy = %v, want true", got)
+	}
+	if got := str(stage["StageName"]); got != "${StageName}" {
+		t.Errorf("Stage StageName = %v, want !Ref StageName (the IAM and permission ARNs use the parameter)", got)
+	}
+	if got := get(map[string]any(tp), "Parameters", "StageName", "Default"); got != "prod" {
+		t.Errorf("StageName default = %v, want prod (the events in events/ use it)", got)
+	}
+	for _, k := range []string{"ThrottlingRateLimit", "ThrottlingBurstLimit"} {
+		if get(stage, "DefaultRouteSettings", k) == nil {
+			t.Errorf("Stage DefaultRouteSettings.%s not set", k)
+		}
+	}
+}
+
+func TestTemplateFunctions(t *testing.T) {
+	tp := loadTemplate(t)
+	makefile, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := tp.resource(t, "ConnectionsTable", "AWS::DynamoDB::Table")
+	indexName := str(get(table, "GlobalSecondaryIndexes").([]any)[0].(map[string]any)["IndexName"])
+	known := []string{config.EnvTableName, config.EnvRoomIndexName, config.EnvManagementAPIEndpoint,
+		config.EnvPostWorkers, config.EnvDynamoDBEndpoint, config.EnvLogLevel}
+
+	for _, f := range functions {
+		t.Run(f.id, func(t *testing.T) {
+			fn := tp.function(t, f.id)
+			for _, c := range []struct {
+				key  string
+				got  any
+				want any
+			}{
+				{"Runtime", fn["Runtime"], "provided.al2023"},
+				{"Architectures", fn["Architectures"], []any{"arm64"}},
+				{"Handler", fn["Handler"], "bootstrap"},
+				{"CodeUri", fn["CodeUri"], "."},
+				{"LoggingConfig.LogFormat", get(fn, "LoggingConfig", "LogFormat"), "JSON"},
+				{"LoggingConfig.ApplicationLogLevel", str(get(fn, "LoggingConfig", "ApplicationLogLevel")), "${LogLevel}"},
+				{"Metadata.BuildMethod", get(tp.resources(t)[f.id], "Metadata", "BuildMethod"), "makefile"},
+			} {
+				if !reflect.DeepEqual(c.got, c.want) {
+					t.Errorf("%s = %#v, want %#v", c.key, c.got, c.want)
+				}
+			}
+			timeout, ok := fn["Timeout"].(int)
+			if !ok || timeout < 3 || timeout >= 29 {
+				t.Errorf("Timeout = %v, want 3..28 s (API Gateway's integration timeout is 29 s)", fn["Timeout"])
+			}
+			if mem, ok := fn["MemorySize"].(int); !ok || mem < 128 {
+				t.Errorf("MemorySize = %v", fn["MemorySize"])
+			}
+
+			// sam build runs the Makefile's build-<LogicalId> target.
+			target := regexp.MustCompile(`(?m)^build-` + f.id + `:\n\t\$\(LAMBDA_BUILD\) \./functions/` + f.dir + `$`)
+			if !target.Match(makefile) {
+				t.Errorf("Makefile has no target build-%s building ./functions/%s", f.id, f.dir)
+			}
+			if _, err := os.Stat(filepath.Join(testenv.RepoRoot(), "functions", f.dir, "main.go")); err != nil {
+				t.Error(err)
+			}
+
+			env := asMap(t, get(fn, "Environment", "Variables"), "Environment.Variables")
+			want := map[string]string{
+				config.EnvTableName:             "${ConnectionsTable}",
+				config.EnvRoomIndexName:         indexName,
+				config.EnvLogLevel:              "${LogLevel}",
+				config.EnvDynamoDBEndpoint:      "",
+				config.EnvManagementAPIEndpoint: "",
+			}
+			if f.id == "MessageFunction" {
+				want[config.EnvPostWorkers] = "${PostWorkers}"
+			}
+			got := map[string]string{}
+			for k, v := range env {
+				got[k] = str(v)
+				if !slices.Contains(known, k) {
+					t.Errorf("variable %s is not one internal/config reads", k)
+				}
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("environment = %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func TestTemplateTable(t *testing.T) {
+	tp := loadTemplate(t)
+	table := tp.resource(t, "ConnectionsTable", "AWS::DynamoDB::Table")
+	for _, c := range []struct {
+		key  string
+		got  any
+		want any
+	}{
+		{"BillingMode", table["BillingMode"], "PAY_PER_REQUEST"},
+		{"KeySchema", table["KeySchema"], []any{map[string]any{"AttributeName": "connectionId", "KeyType": "HASH"}}},
+		{"AttributeDefinitions", table["AttributeDefinitions"], []any{
+			map[string]any{"AttributeName": "connectionId", "AttributeType": "S"},
+			map[string]any{"AttributeName": "room", "AttributeType": "S"},
+		}},
+		{"TimeToLiveSpecification", table["TimeToLiveSpecification"], map[string]any{"AttributeName": "expiresAt", "Enabled": true}},
+		{"SSESpecification.SSEEnabled", get(table, "SSESpecification", "SSEEnabled"), true},
+		{"GlobalSecondaryIndexes", table["GlobalSecondaryIndexes"], []any{map[string]any{
+			"IndexName": "room-index",
+			"KeySchema": []any{
+				map[string]any{"AttributeName": "room", "KeyType": "HASH"},
+				map[string]any{"AttributeName": "connectionId", "KeyType": "RANGE"},
+			},
+			"Projection": map[string]any{"ProjectionType": "INCLUDE", "NonKeyAttributes": []any{"expiresAt"}},
+		}}},
+	} {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s = %#v, want %#v", c.key, c.got, c.want)
+		}
+	}
+}
+
+// TestTemplateLeastPrivilege checks that each function may do exactly what its
+// route needs, on this table, its index and this stage's @connections.
+func TestTemplateLeastPrivilege(t *testing.T) {
+	tp := loadTemplate(t)
+	want := map[string][]string{
+		"ConnectFunction":    {"dynamodb:PutItem on " + tableArn},
+		"DisconnectFunction": {"dynamodb:DeleteItem on " + tableArn},
+		"MessageFunction": {
+			"dynamodb:DeleteItem on " + tableArn,
+			"dynamodb:GetItem on " + tableArn,
+			"dynamodb:Query on " + indexArn,
+			"execute-api:ManageConnections on " + connectionsArn,
+		},
+		"DefaultFunction": {"execute-api:ManageConnections on " + connectionsArn},
+	}
+	for _, f := range functions {
+		t.Run(f.id, func(t *testing.T) {
+			fn := tp.function(t, f.id)
+			if fn["Role"] != nil {
+				t.Errorf("Role is set: the test cannot see its policies")
+			}
+			var got []string
+			for i, p := range asSlice(fn["Policies"]) {
+				doc, ok := p.(map[string]any)
+				if !ok || len(doc) != 1 || doc["Statement"] == nil {
+					t.Errorf("Policies[%d] = %v, want an inline policy document (no managed policies or SAM policy templates)", i, p)
+					continue
+				}
+				for _, s := range asSlice(doc["Statement"]) {
+					if get(s, "Effect") != "Allow" {
+						t.Errorf("statement %v is not an Allow", s)
+						continue
+					}
+					for _, a := range strs(get(s, "Action")) {
+						for _, r := range strs(get(s, "Resource")) {
+							got = append(got, a+" on "+r)
+						}
+					}
+				}
+			}
+			sort.Strings(got)
+			if !reflect.DeepEqual(got, want[f.id]) {
+				t.Errorf("permissions:\n got %q\nwant %q", got, want[f.id])
+			}
+		})
+	}
+
+	// Nowhere: wildcard DynamoDB actions, Scan, or an Allow on every resource.
+	walk(tp, func(v any) {
+		m, ok := v.(map[string]any)
+		if !ok || m["Effect"] == nil {
+			return
+		}
+		for _, a := range strs(m["Action"]) {
+			if a == "*" || strings.HasPrefix(a, "dynamodb:*") || strings.Contains(strings.ToLower(a), "scan") {
+				t.Errorf("statement allows %q: %v", a, m)
+			}
+		}
+		if m["Effect"] == "Allow" && slices.Contains(strs(m["Resource"]), "*") {
+			t.Errorf("statement allows every resource: %v", m)
+		}
+	})
+}
+
+// TestTemplatePermissions checks that API Gateway may invoke each function
+// only from this API's stage, and for the function's own route.
+func TestTemplatePermissions(t *testing.T) {
+	tp := loadTemplate(t)
+	routeOf := map[string]string{}
+	for _, f := range functions {
+		routeOf[f.id] = f.route
+	}
+	seen := map[string]int{}
+	for id, p := range tp.ofType(t, "AWS::Lambda::Permission") {
+		fn := strings.TrimSuffix(strings.TrimPrefix(str(p["FunctionName"]), "${"), "}")
+		seen[fn]++
+		if got := p["Principal"]; got != "apigateway.amazonaws.com" {
+			t.Errorf("%s: Principal = %v, want apigateway.amazonaws.com", id, got)
+		}
+		if got := p["Action"]; got != "lambda:InvokeFunction" {
+			t.Errorf("%s: Action = %v", id, got)
+		}
+		src := str(p["SourceArn"])
+		pattern, ok := strings.CutPrefix(src, apiArnPrefix)
+		if !ok {
+			t.Errorf("%s: SourceArn = %q, want it under %s", id, src, apiArnPrefix)
+			continue
+		}
+		route, ok := routeOf[fn]
+		if !ok {
+			t.Errorf("%s: permission for %s, not a route's function", id, fn)
+			continue
+		}
+		// ArnLike: * matches any characters, the space of "chat message" too.
+		if m, err := path.Match(pattern, route); err != nil || !m {
+			t.Errorf("%s: SourceArn route %q does not match %q", id, pattern, route)
+		}
+		for _, other := range functions {
+			if other.id != fn {
+				if m, _ := path.Match(pattern, other.route); m {
+					t.Errorf("%s: SourceArn route %q also matches %q", id, pattern, other.route)
+				}
+			}
+		}
+	}
+	for _, f := range functions {
+		if seen[f.id] != 1 {
+			t.Errorf("%s has %d permissions, want 1", f.id, seen[f.id])
+		}
+	}
+}
+
+func TestTemplateSite(t *testing.T) {
+	tp := loadTemplate(t)
+	bucket := tp.resource(t, "SiteBucket", "AWS::S3::Bucket")
+	for _, k := range []string{"BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"} {
+		if got := get(bucket, "PublicAccessBlockConfiguration", k); got != true {
+			t.Errorf("SiteBucket %s = %v, want true", k, got)
+		}
+	}
+	if bucket["AccessControl"] != nil || bucket["WebsiteConfiguration"] != nil {
+		t.Errorf("SiteBucket has AccessControl or WebsiteConfiguration: it must stay private")
+	}
+	if got := get(bucket, "OwnershipControls", "Rules"); !reflect.DeepEqual(got, []any{map[string]any{"ObjectOwnership": "BucketOwnerEnforced"}}) {
+		t.Errorf("SiteBucket OwnershipControls.Rules = %v, want BucketOwnerEnforced", got)
+	}
+	sse := asSlice(get(bucket, "BucketEncryption", "ServerSideEncryptionConfiguration"))
+	if len(sse) == 0 || get(sse[0], "ServerSideEncryptionByDefault", "SSEAlgorithm") == nil {
+		t.Errorf("SiteBucket has no default encryption")
+	}
+
+	policy := tp.resource(t, "SiteBucketPolicy", "AWS::S3::BucketPolicy")
+	if got := str(policy["Bucket"]); got != "${SiteBucket}" {
+		t.Errorf("SiteBucketPolicy Bucket = %v", got)
+	}
+	allows := 0
+	for _, s := range asSlice(get(policy, "PolicyDocument", "Statement")) {
+		if get(s, "Effect") != "Allow" {
+			continue
+		}
+		allows++
+		if got := get(s, "Principal"); !reflect.DeepEqual(got, map[string]any{"Service": "cloudfront.amazonaws.com"}) {
+			t.Errorf("bucket policy allows %v, want only cloudfront.amazonaws.com", got)
+		}
+		if got := strs(get(s, "Action")); !reflect.DeepEqual(got, []string{"s3:GetObject"}) {
+			t.Errorf("bucket policy allows %v, want s3:GetObject", got)
+		}
+		want := "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${SiteDistribution}"
+		if got := str(get(s, "Condition", "StringEquals", "AWS:SourceArn")); got != want {
+			t.Errorf("bucket policy AWS:SourceArn = %q, want %q", got, want)
+		}
+	}
+	if allows != 1 {
+		t.Errorf("bucket policy has %d Allow statements, want 1", allows)
+	}
+
+	oac := tp.resource(t, "SiteOriginAccessControl", "AWS::CloudFront::OriginAccessControl")
+	for k, want := range map[string]string{"OriginAccessControlOriginType": "s3", "SigningBehavior": "always", "SigningProtocol": "sigv4"} {
+		if got := get(oac, "OriginAccessControlConfig", k); got != want {
+			t.Errorf("OAC %s = %v, want %s", k, got, want)
+		}
+	}
+
+	dist := asMap(t, tp.resource(t, "SiteDistribution", "AWS::CloudFront::Distribution")["DistributionConfig"], "DistributionConfig")
+	behavior := asMap(t, dist["DefaultCacheBehavior"], "DefaultCacheBehavior")
+	origins := asSlice(dist["Origins"])
+	for _, c := range []struct {
+		key       string
+		got, want any
+	}{
+		{"DefaultRootObject", dist["DefaultRootObject"], "index.html"},
+		{"ViewerProtocolPolicy", behavior["ViewerProtocolPolicy"], "redirect-to-https"},
+		{"CachePolicyId (managed CachingOptimized)", behavior["CachePolicyId"], "658327ea-f89d-4fab-a63d-7e88639e58f6"},
+		{"ResponseHeadersPolicyId", str(behavior["ResponseHeadersPolicyId"]), "${SiteHeadersPolicy}"},
+		{"origins", len(origins), 1},
+		{"origin OAC", str(get(origins[0], "OriginAccessControlId")), "${SiteOriginAccessControl.Id}"},
+		{"origin domain", str(get(origins[0], "DomainName")), "${SiteBucket.RegionalDomainName}"},
+	} {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("distribution %s = %v, want %v", c.key, c.got, c.want)
+		}
+	}
+
+	headers := asMap(t, get(tp.resource(t, "SiteHeadersPolicy", "AWS::CloudFront::ResponseHeadersPolicy"),
+		"ResponseHeadersPolicyConfig", "SecurityHeadersConfig"), "SecurityHeadersConfig")
+	wantCSP := web.ContentSecurityPolicy("wss://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}")
+	if got := str(get(headers, "ContentSecurityPolicy", "ContentSecurityPolicy")); got != wantCSP {
+		t.Errorf("Content-Security-Policy:\n got %q\nwant %q (web.ContentSecurityPolicy)", got, wantCSP)
+	}
+	for _, c := range []struct {
+		keys []string
+		want any
+	}{
+		{[]string{"ContentSecurityPolicy", "Override"}, true},
+		{[]string{"FrameOptions", "FrameOption"}, "DENY"},
+		{[]string{"ContentTypeOptions", "Override"}, true},
+		{[]string{"StrictTransportSecurity", "Override"}, true},
+		{[]string{"ReferrerPolicy", "Override"}, true},
+	} {
+		if got := get(headers, c.keys...); got != c.want {
+			t.Errorf("%s = %v, want %v", strings.Join(c.keys, "."), got, c.want)
+		}
+	}
+	if age, _ := get(headers, "StrictTransportSecurity", "AccessControlMaxAgeSec").(int); age < 31536000 {
+		t.Errorf("HSTS max-age = %d, want at least a year", age)
+	}
+}
+
+func TestTemplateOutputs(t *testing.T) {
+	tp := loadTemplate(t)
+	outputs := asMap(t, tp["Outputs"], "Outputs")
+	want := map[string]string{
+		"WebSocketURL":   "wss://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${Stage}",
+		"ConnectionsURL": "https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${Stage}/@connections",
+		"ApiId":          "${Api}",
+		"TableName":      "${ConnectionsTable}",
+		"SiteURL":        "https://${SiteDistribution.DomainName}",
+		"SiteBucketName": "${SiteBucket}",
+	}
+	for name, w := range want {
+		if got := str(get(outputs, name, "Value")); got != w {
+			t.Errorf("output %s = %q, want %q", name, got, w)
+		}
+	}
+}
+
+// TestEvents checks the sample events decode into aws-lambda-go's event type
+// without unknown fields, carry what API Gateway sends, and that env.json
+// only sets variables the template declares (SAM ignores the others).
+func TestEvents(t *testing.T) {
+	dir := filepath.Join(testenv.RepoRoot(), "events")
+	cases := []struct {
+		file, route, eventType string
+	}{
+		{"connect.json", "$connect", "CONNECT"},
+		{"connect-bad.json", "$connect", "CONNECT"},
+		{"disconnect.json", "$disconnect", "DISCONNECT"},
+		{"message.json", "chat message", "MESSAGE"},
+		{"message-bad.json", "chat message", "MESSAGE"},
+		{"default.json", "$default", "MESSAGE"},
+	}
+	for _, c := range cases {
+		t.Run(c.file, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join(dir, c.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			dec := json.NewDecoder(bytes.NewReader(b))
+			dec.DisallowUnknownFields()
+			var ev events.APIGatewayWebsocketProxyRequest
+			if err := dec.Decode(&ev); err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			rc := ev.RequestContext
+			if rc.RouteKey != c.route || rc.EventType != c.eventType {
+				t.Errorf("routeKey, eventType = %q, %q, want %q, %q", rc.RouteKey, rc.EventType, c.route, c.eventType)
+			}
+			for name, v := range map[string]string{
+				"connectionId": rc.ConnectionID, "domainName": rc.DomainName, "stage": rc.Stage, "apiId": rc.APIID,
+				"requestTime": rc.RequestTime, "requestId": rc.RequestID, "extendedRequestId": rc.ExtendedRequestID,
+				"messageDirection": rc.MessageDirection, "identity.sourceIp": rc.Identity.SourceIP,
+			} {
+				if v == "" {
+					t.Errorf("requestContext.%s is empty", name)
+				}
+			}
+			if rc.ConnectedAt == 0 || rc.RequestTimeEpoch == 0 {
+				t.Errorf("connectedAt or requestTimeEpoch is 0")
+			}
+			switch c.eventType {
+			case "CONNECT":
+				if len(ev.Headers) == 0 || len(ev.MultiValueHeaders) == 0 || len(ev.QueryStringParameters) == 0 {
+					t.Errorf("CONNECT without headers, multiValueHeaders or queryStringParameters")
+				}
+			case "MESSAGE":
+				if rc.MessageID == nil || ev.Body == "" {
+					t.Errorf("MESSAGE without messageId or body")
+				}
+			case "DISCONNECT":
+				if rc.DisconnectStatusCode == 0 || rc.DisconnectReason == nil {
+					t.Errorf("DISCONNECT without disconnectStatusCode or disconnectReason")
+				}
+			}
+		})
+	}
+
+	t.Run("env.json", func(t *testing.T) {
+		tp := loadTemplate(t)
+		b, err := os.ReadFile(filepath.Join(dir, "env.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var env map[string]map[string]string
+		if err := json.Unmarshal(b, &env); err != nil {
+			t.Fatal(err)
+		}
+		for scope, vars := range env {
+			ids := []string{scope}
+			if scope == "Parameters" { // every function
+				ids = nil
+				for _, f := range functions {
+					ids = append(ids, f.id)
+				}
+			}
+			for _, id := range ids {
+				declared := asMap(t, get(tp.function(t, id), "Environment", "Variables"), id)
+				for k := range vars {
+					if _, ok := declared[k]; !ok {
+						t.Errorf("env.json sets %s for %s, which the template does not declare: sam local ignores it", k, id)
+					}
+				}
+			}
+		}
+		if env["Parameters"][config.EnvDynamoDBEndpoint] == "" || env["Parameters"][config.EnvTableName] == "" {
+			t.Errorf("env.json does not point the functions at DynamoDB Local")
+		}
+	})
+}
+
+// TestCfnLint runs cfn-lint on the template, as `make lint` does.
+func TestCfnLint(t *testing.T) {
+	lint := testenv.Tool(t, "cfn-lint", "pip install cfn-lint")
+	cmd := exec.Command(lint, "--", "template.yaml")
+	cmd.Dir = testenv.RepoRoot()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("cfn-lint template.yaml: %v\n%s", err, out)
+	}
+}
+
+func asSlice(v any) []any {
+	s, _ := v.([]any)
+	return s
+}
+
+// walk calls fn on every value of the tree.
+func walk(v any, fn func(any)) {
+	fn(v)
+	switch v := v.(type) {
+	case map[string]any:
+		for _, e := range v {
+			walk(e, fn)
+		}
+	case tmpl:
+		for _, e := range v {
+			walk(e, fn)
+		}
+	case []any:
+		for _, e := range v {
+			walk(e, fn)
+		}
+	}
+}
