@@ -122,3 +122,19 @@ func TestConnectRefusesBadInput(t *testing.T) {
 		t.Errorf("$disconnect ran %d times after refusals, want 0", len(got))
 	}
 }
+
+// TestPostRightAfterTheHandshake posts to a connection as soon as its
+// client sees the handshake complete: it must be open for @connections by
+// then, not reported gone.
+func TestPostRightAfterTheHandshake(t *testing.T) {
+	e := newEnv(t)
+	for i := range 20 {
+		c := e.connect(t, "client"+strings.Repeat("x", i), "")
+		if err := e.gw.Post(context.Background(), c.id, []byte("welcome")); err != nil {
+			t.Fatalf("post right after the handshake: %v", err)
+		}
+		if got := string(c.next()); got != "welcome" {
+			t.Fatalf("got %q", got)
+		}
+	}
+}

@@ -98,12 +98,21 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		subprotocol = responseHeader(resp.Headers, resp.MultiValueHeaders, "Sec-WebSocket-Protocol")
 	}
 
+	// The connection exists for @connections from here: a client that
+	// sees the handshake complete can be posted to at once.
+	c.sniff = newFrameSniffer(g.limits.MaxFrameSize)
+	g.mu.Lock()
+	closing = g.closing
+	if !closing {
+		g.conns.Store(c.id, c)
+	}
+	g.mu.Unlock()
+
 	// The upgrade. Only $connect's Sec-WebSocket-Protocol is echoed: Accept
 	// keeps a header that is already set and negotiates nothing itself.
 	if subprotocol != "" {
 		w.Header().Set("Sec-WebSocket-Protocol", subprotocol)
 	}
-	c.sniff = newFrameSniffer(g.limits.MaxFrameSize)
 	ws, err := websocket.Accept(&sniffingWriter{ResponseWriter: w, s: c.sniff}, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // API Gateway does not check Origin
 	})
@@ -114,17 +123,16 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		g.disconnect(c, 1006, "")
 		return
 	}
-	c.ws = ws
 	ws.SetReadLimit(g.limits.MaxMessageSize)
-
-	g.mu.Lock()
-	closing = g.closing
-	if !closing {
-		g.conns.Store(c.id, c)
-	}
-	g.mu.Unlock()
-	if closing {
+	c.closeMu.Lock()
+	c.ws = ws
+	pending, code, reason := c.closeSet, c.closeCode, c.closeReason
+	c.closeMu.Unlock()
+	switch {
+	case closing:
 		c.closeWith(1001, "Going away")
+	case pending: // closed (DELETE, shutdown, full queue) while upgrading
+		go func() { _ = ws.Close(websocket.StatusCode(code), reason) }()
 	}
 	log.Debug("connection open", slog.String("sourceIp", c.sourceIP))
 
@@ -133,7 +141,7 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	c.closeMu.Unlock()
 	hard := time.AfterFunc(g.limits.MaxDuration, func() { c.closeWith(1001, "Going away") })
 	go c.writeLoop()
-	code, reason := c.readLoop()
+	code, reason = c.readLoop()
 	c.closeMu.Lock()
 	c.idle.Stop()
 	c.closeMu.Unlock()
@@ -286,12 +294,18 @@ func (c *conn) setClose(code int, reason string) bool {
 }
 
 // closeWith closes the connection from another goroutine: the close
-// handshake runs in the background and the read loop then ends.
+// handshake runs in the background and the read loop then ends. Before the
+// upgrade has completed, the reason is kept and the upgrade closes it.
 func (c *conn) closeWith(code int, reason string) {
 	if !c.setClose(code, reason) {
 		return
 	}
-	go func() { _ = c.ws.Close(websocket.StatusCode(code), reason) }()
+	c.closeMu.Lock()
+	ws := c.ws
+	c.closeMu.Unlock()
+	if ws != nil {
+		go func() { _ = ws.Close(websocket.StatusCode(code), reason) }()
+	}
 }
 
 // closeNow closes the connection from the read loop itself.
