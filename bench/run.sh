@@ -17,7 +17,9 @@
 #   SIZE      message text size in bytes                   (default 64)
 #   DRAIN     longest wait for late deliveries after a run (default 30s)
 #   SERVERS   which servers, in order                      (default "apigw socketio")
+#   REPEAT    sweeps to run; the comparison shows each load's median run (default 1)
 #   OUT       results directory                            (default bench/results/<UTC time>)
+#   LOCAL_BIN a prebuilt ./local binary to use instead of building one
 #
 # Each run gets a freshly started server, so its memory per connection
 # (VmRSS after N connections minus before, over N) is not skewed by the
@@ -38,6 +40,7 @@ DRAIN=${DRAIN:-30s}
 SERVERS=${SERVERS:-apigw socketio}
 OUT=${OUT:-$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)}
 PROFILE=${PROFILE:-0}
+REPEAT=${REPEAT:-1}
 APIGW_PORT=${APIGW_PORT:-18080}
 SOCKETIO_PORT=${SOCKETIO_PORT:-13000}
 
@@ -49,7 +52,11 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 log "building ./local and ./local/loadgen into $OUT/bin"
 if [[ " $SERVERS " == *" apigw "* ]]; then
-	go build -o "$OUT/bin/local" ./local
+	if [[ -n "${LOCAL_BIN:-}" ]]; then
+		cp "$LOCAL_BIN" "$OUT/bin/local" # a modified build to compare
+	else
+		go build -o "$OUT/bin/local" ./local
+	fi
 	if [[ $PROFILE == 1 ]]; then
 		# ./local has no profiling flag: build a copy of it with one more file
 		# that profiles from start to SIGUSR1 into $CHAT_BENCH_CPUPROFILE.
@@ -97,13 +104,20 @@ wait_http() { # url
 	return 1
 }
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_free() { # port: waits up to 10 s for it to be free
+	for _ in $(seq 100); do
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+		sleep 0.1
+	done
+	log "port $1 is taken: $(ss -ltnp "sport = :$1" 2>/dev/null | tail -n +2)"
+	return 1
+}
 
 start_server() { # server run-name
 	local server=$1 name=$2
 	case $server in
 	apigw)
-		port_free "$APIGW_PORT" || { log "port $APIGW_PORT is taken (set APIGW_PORT)"; exit 1; }
+		port_free "$APIGW_PORT" || return 1
 		local bin=$OUT/bin/local
 		if [[ $PROFILE == 1 ]]; then
 			bin=$OUT/bin/local-profiled
@@ -111,14 +125,14 @@ start_server() { # server run-name
 		fi
 		LOG_LEVEL=${LOG_LEVEL:-warn} "$bin" -addr "127.0.0.1:$APIGW_PORT" >"$OUT/$name.server.log" 2>&1 &
 		SERVER_PID=$!
-		wait_http "http://127.0.0.1:$APIGW_PORT/"
+		wait_http "http://127.0.0.1:$APIGW_PORT/" || return 1
 		URL="ws://127.0.0.1:$APIGW_PORT/local"
 		;;
 	socketio)
-		port_free "$SOCKETIO_PORT" || { log "port $SOCKETIO_PORT is taken (set SOCKETIO_PORT)"; exit 1; }
+		port_free "$SOCKETIO_PORT" || return 1
 		PORT=$SOCKETIO_PORT HOST=127.0.0.1 node bench/socketio/server.js >"$OUT/$name.server.log" 2>&1 &
 		SERVER_PID=$!
-		wait_http "http://127.0.0.1:$SOCKETIO_PORT/"
+		wait_http "http://127.0.0.1:$SOCKETIO_PORT/" || return 1
 		URL="ws://127.0.0.1:$SOCKETIO_PORT/socket.io/?EIO=4&transport=websocket"
 		;;
 	*) log "unknown server $server"; exit 1 ;;
@@ -131,15 +145,21 @@ start_server() { # server run-name
 	echo "cpu: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
 	echo "go: $(go version)"
 	echo "node: $(node --version 2>/dev/null || echo none), socket.io $(node -p "require('./bench/socketio/package.json').dependencies['socket.io']" 2>/dev/null || echo '?')"
-	echo "git: $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
-	echo "settings: CLIENTS=$CLIENTS SENDERS=$SENDERS RATES=\"$RATES\" DURATION=$DURATION SIZE=$SIZE DRAIN=$DRAIN"
+	echo "git: $(git rev-parse --short HEAD 2>/dev/null || echo '?')${LOCAL_BIN:+, local adapter from $LOCAL_BIN}"
+	echo "settings: CLIENTS=$CLIENTS SENDERS=$SENDERS RATES=\"$RATES\" DURATION=$DURATION SIZE=$SIZE DRAIN=$DRAIN REPEAT=$REPEAT"
 } >"$OUT/environment.txt"
 cat "$OUT/environment.txt" >&2
 
+for rep in $(seq "$REPEAT"); do
 for rate in $RATES; do
 	for server in $SERVERS; do
 		name="$server-n$CLIENTS-s$SENDERS-r$rate"
-		start_server "$server" "$name"
+		if [[ $REPEAT -gt 1 ]]; then name+="-$rep"; fi
+		if ! start_server "$server" "$name"; then
+			log "$name: skipped, the server did not start (see $OUT/$name.server.log)"
+			stop_server
+			continue
+		fi
 		log "$name: load average $(cut -d' ' -f1-3 /proc/loadavg)"
 		cmd=("$OUT/bin/loadgen" -proto "$server" -url "$URL" -clients "$CLIENTS" -senders "$SENDERS"
 			-total-rate "$rate" -duration "$DURATION" -size "$SIZE" -drain "$DRAIN"
@@ -153,6 +173,7 @@ for rate in $RATES; do
 		echo "loadavg_after=$(cut -d' ' -f1 /proc/loadavg)" >>"$OUT/$name.txt"
 		stop_server
 	done
+done
 done
 
 log "results in $OUT"

@@ -163,6 +163,7 @@ type Result struct {
 	SentMessagesSec float64 `json:"sentMessagesSec"` // achieved
 	SenderLagP99Ms  float64 `json:"senderLagP99Ms"`  // how late sends were against their schedule
 	SenderLagMaxMs  float64 `json:"senderLagMaxMs"`
+	WriteMaxMs      float64 `json:"writeMaxMs"` // longest single send (a full socket buffer shows here)
 
 	Expected            int64   `json:"expected"` // sent × (clients-1)
 	Delivered           int64   `json:"delivered"`
@@ -320,11 +321,12 @@ func (c *client) end(err error) {
 }
 
 type sender struct {
-	sent    atomic.Int64
-	lag     Histogram // owned by the sender goroutine
-	err     error
-	lastAt  time.Time
-	started time.Time
+	sent     atomic.Int64
+	lag      Histogram     // owned by the sender goroutine
+	writeMax time.Duration // longest write
+	err      error
+	lastAt   time.Time
+	started  time.Time
 }
 
 // Run connects the clients, sends, drains and reports. It returns an error
@@ -587,6 +589,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	var firstSent, lastSent time.Time
 	for _, s := range senders {
 		lag.Merge(&s.lag)
+		res.WriteMaxMs = max(res.WriteMaxMs, ms(s.writeMax))
 		if !s.started.IsZero() && (firstSent.IsZero() || s.started.Before(firstSent)) {
 			firstSent = s.started
 		}
@@ -680,7 +683,9 @@ func (s *sender) run(ctx context.Context, conn *wsConn, proto protocol, cfg Conf
 		}
 		s.lag.Record(now.Sub(sched))
 		text := payload{Run: run, Sender: k, Seq: i, SentAt: sched}.encode(cfg.Size)
+		w0 := time.Now()
 		err := conn.writeFrame(opText, proto.Encode(text), cfg.WriteTimeout)
+		s.writeMax = max(s.writeMax, time.Since(w0))
 		if err != nil {
 			if ctx.Err() == nil {
 				s.err = fmt.Errorf("sender %d message %d: %w", k, i, err)

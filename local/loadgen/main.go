@@ -115,8 +115,8 @@ func writeSummary(w io.Writer, r Result) {
 	}
 	fmt.Fprintf(w, "%s %s: %d clients, %d senders, %s, %d-byte texts\n", r.Proto, r.URL, r.Clients, r.Senders, rate, r.Size)
 	fmt.Fprintf(w, "  connect    %d clients in %.2fs (NOFILE %d)\n", r.Connected, r.ConnectSeconds, r.NoFileLimit)
-	fmt.Fprintf(w, "  sent       %d messages in %.2fs (%.1f msg/s); sender lag p99 %.2fms max %.2fms; %d send errors %s\n",
-		r.Sent, r.SendSeconds, r.SentMessagesSec, r.SenderLagP99Ms, r.SenderLagMaxMs, r.SendErrors, r.SendError)
+	fmt.Fprintf(w, "  sent       %d messages in %.2fs (%.1f msg/s); sender lag p99 %.2fms max %.2fms; longest write %.2fms; %d send errors %s\n",
+		r.Sent, r.SendSeconds, r.SentMessagesSec, r.SenderLagP99Ms, r.SenderLagMaxMs, r.WriteMaxMs, r.SendErrors, r.SendError)
 	fmt.Fprintf(w, "  delivered  %d of %d expected in %.2fs: %.0f deliveries/s; %d during the send window: %.0f deliveries/s; drain %s\n",
 		r.Delivered, r.Expected, r.DeliverySeconds, r.DeliveriesSec, r.DeliveriesInSend, r.DeliveriesInSendSec, r.DrainEnd)
 	fmt.Fprintf(w, "  checks     lost %d, duplicates %d, reordered %d, self-echoes %d, foreign %d, invalid %d, error frames %d, closed by server %d\n",
