@@ -72,3 +72,39 @@ build-DefaultFunction:
 
 clean:
 	rm -rf .build .aws-sam
+
+# ---- deploying to AWS ----------------------------------------------------------
+
+.PHONY: deploy publish
+
+AWS_CLI ?= aws
+SAM ?= sam
+STACK_NAME ?= serverless-chat
+# The region of samconfig.toml's deploy parameters, unless given.
+DEPLOY_REGION ?= $(shell sed -n 's/^region = "\(.*\)"/\1/p' samconfig.toml 2>/dev/null | head -n1)
+STACK_OUTPUT = $(AWS_CLI) cloudformation describe-stacks --stack-name $(STACK_NAME) \
+	$(if $(DEPLOY_REGION),--region $(DEPLOY_REGION)) --output text --query
+
+## deploy: sam build + sam deploy, then publish the page with the stack's WebSocket URL
+deploy:
+	$(SAM) build
+	$(SAM) deploy --stack-name $(STACK_NAME) $(if $(DEPLOY_REGION),--region $(DEPLOY_REGION)) $(SAM_DEPLOY_FLAGS)
+	@set -euo pipefail; \
+	bucket=$$($(STACK_OUTPUT) "Stacks[0].Outputs[?OutputKey=='SiteBucketName'].OutputValue"); \
+	wsurl=$$($(STACK_OUTPUT) "Stacks[0].Outputs[?OutputKey=='WebSocketURL'].OutputValue"); \
+	dist=$$($(STACK_OUTPUT) "Stacks[0].Outputs[?OutputKey=='SiteDistributionId'].OutputValue"); \
+	site=$$($(STACK_OUTPUT) "Stacks[0].Outputs[?OutputKey=='SiteURL'].OutputValue"); \
+	test -n "$$bucket" -a "$$bucket" != None || { echo "deploy: stack $(STACK_NAME) has no SiteBucketName output"; exit 1; }; \
+	test -n "$$wsurl" -a "$$wsurl" != None || { echo "deploy: stack $(STACK_NAME) has no WebSocketURL output"; exit 1; }; \
+	$(MAKE) --no-print-directory publish BUCKET="$$bucket" WEBSOCKET_URL="$$wsurl" \
+	  AWS_CLI="$(AWS_CLI)" PUBLISH_REGION="$(DEPLOY_REGION)"; \
+	if [ -n "$$dist" ] && [ "$$dist" != None ]; then \
+	  $(AWS_CLI) cloudfront create-invalidation --distribution-id "$$dist" --paths '/*' --output text --query Invalidation.Id; \
+	fi; \
+	echo "deploy: the chat is at $$site (WebSocket API $$wsurl)"
+
+## publish: upload web/ to an S3 bucket: make publish BUCKET=name [ENDPOINT_URL=url] [WEBSOCKET_URL=wss://...]
+publish:
+	@test -n "$(BUCKET)" || { echo "usage: make publish BUCKET=name [ENDPOINT_URL=url] [WEBSOCKET_URL=wss://...]"; exit 2; }
+	AWS_CLI="$(AWS_CLI)" ENDPOINT_URL="$(ENDPOINT_URL)" $(if $(PUBLISH_REGION),AWS_DEFAULT_REGION="$(PUBLISH_REGION)") \
+	  web/publish.sh "$(BUCKET)" "$(WEBSOCKET_URL)"
