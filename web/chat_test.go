@@ -525,3 +525,58 @@ func TestScreenshots(t *testing.T) {
 		}
 	}
 }
+
+// The page's pure helpers (text.js), run in the browser: the rules the page
+// applies must be the server's.
+func TestTextHelpers(t *testing.T) {
+	srv := startServer(t)
+	browser := newBrowser(t)
+	p := newPage(t, browser, "helpers")
+	p.do(chromedp.Navigate(srv.URL()))
+	call := func(expr string) string {
+		t.Helper()
+		return eval[string](p, `import('./text.js').then(m => JSON.stringify(`+expr+`))`)
+	}
+	tests := []struct {
+		expr, want string
+	}{
+		{`m.codePointLength("")`, `0`},
+		{`m.codePointLength("abc")`, `3`},
+		{`m.codePointLength("😀😀")`, `2`},
+		{`m.codePointLength("e\u0301")`, `2`}, // combining mark: two code points, as Go counts
+		{`m.checkText("hello")`, `null`},
+		{`m.checkText("").code`, `"empty_text"`},
+		{`m.checkText(" \n\t ").code`, `"empty_text"`},
+		{`m.checkText("x".repeat(2000))`, `null`},
+		{`m.checkText("x".repeat(2001)).code`, `"text_too_long"`},
+		{`m.checkText("😀".repeat(2000))`, `null`},
+		{`m.checkText("😀".repeat(2001)).code`, `"text_too_long"`},
+		{`m.checkName("  Ada  ")`, `{"name":"Ada"}`},
+		{`m.checkName("").error !== undefined`, `true`},
+		{`m.checkName("a".repeat(32)).name.length`, `32`},
+		{`m.checkName("a".repeat(33)).error !== undefined`, `true`},
+		{`m.checkName("tab\there").error !== undefined`, `true`},
+		{`m.checkName("Zoë 🙂").name`, `"Zoë 🙂"`},
+		{`m.checkName(null).error !== undefined`, `true`},
+		{`m.roomFromURL("http://h/")`, `{"room":"general","invalid":null}`},
+		{`m.roomFromURL("http://h/?room=team-1")`, `{"room":"team-1","invalid":null}`},
+		{`m.roomFromURL("http://h/#Team-2")`, `{"room":"team-2","invalid":null}`},
+		{`m.roomFromURL("http://h/?room=a&x=1#b")`, `{"room":"a","invalid":null}`},
+		{`m.roomFromURL("http://h/?room=no%20spaces")`, `{"room":"general","invalid":"no spaces"}`},
+		{`m.roomFromURL("http://h/?room=" + "a".repeat(33)).invalid.length`, `33`},
+		{`m.socketURL("ws://h:1/local", "Ada L", "general")`, `"ws://h:1/local?name=Ada+L&room=general"`},
+		{`m.socketURL("wss://x/prod?k=v", "", "r")`, `"wss://x/prod?k=v&room=r"`},
+		{`m.formatClock(new Date(2026, 0, 2, 3, 4, 5))`, `"03:04"`},
+		{`m.formatClock(new Date(2026, 0, 2, 23, 59))`, `"23:59"`},
+		{`m.formatClock(new Date("not a date"))`, `""`},
+		{`m.backoffDelay(1, {random: () => 0.999999})`, `499`},
+		{`m.backoffDelay(3, {random: () => 0.5})`, `1000`},
+		{`m.backoffDelay(30, {random: () => 0.999999})`, `29999`},
+		{`m.backoffDelay(5, {random: () => 0})`, `0`},
+	}
+	for _, tt := range tests {
+		if got := call(tt.expr); got != tt.want {
+			t.Errorf("%s = %s, want %s", tt.expr, got, tt.want)
+		}
+	}
+}
