@@ -104,7 +104,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.StringVar(&cfg.stage, "stage", env("CHAT_STAGE", "local"), "stage name, the URL's first path segment (env CHAT_STAGE)")
 	fs.StringVar(&cfg.apiID, "api-id", env("CHAT_API_ID", ""), "requestContext.apiId (env CHAT_API_ID; default: random, 10 characters)")
 	fs.StringVar(&cfg.dynamoEndpoint, "dynamodb-endpoint", env("CHAT_DYNAMODB_ENDPOINT", ""),
-		"store connections in DynamoDB at this endpoint, e.g. DynamoDB Local's http://127.0.0.1:8000 (env CHAT_DYNAMODB_ENDPOINT; default: in memory)")
+		"store connections in DynamoDB at this endpoint, e.g. DynamoDB Local's http://127.0.0.1:8000, with access key \"local\" (env CHAT_DYNAMODB_ENDPOINT; default: in memory). DynamoDB Local keeps one database per access key and region: give Lambda functions sharing the table AWS_ACCESS_KEY_ID=local and the same -region, or run it with -sharedDb")
 	fs.BoolVar(&cfg.dynamoAWS, "dynamodb", false, "store connections in the real DynamoDB, with the default AWS credentials and region")
 	fs.StringVar(&cfg.table, "table", env("CHAT_TABLE", "chat-connections"), "DynamoDB table, created if missing (env CHAT_TABLE)")
 	fs.StringVar(&cfg.index, "room-index", env("ROOM_INDEX_NAME", dynamo.DefaultIndex), "the table's room index (env ROOM_INDEX_NAME)")

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -60,11 +61,17 @@ func (s *syncBuffer) String() string {
 // start runs serve with the flags in args on a free port.
 func start(t *testing.T, args ...string) *server {
 	t.Helper()
+	return startOn(t, "127.0.0.1:0", args...)
+}
+
+// startOn runs serve with the flags in args on addr.
+func startOn(t *testing.T, addr string, args ...string) *server {
+	t.Helper()
 	cfg, err := parseConfig(args, func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,5 +347,65 @@ func TestSignalClosesEveryConnection(t *testing.T) {
 				t.Errorf("no disconnectStatusCode=1001 in the log:\n%s", stderr.String())
 			}
 		})
+	}
+}
+
+// TestChatWithTheLambdaFunctionsUnderRIE builds the four functions as `sam
+// build` does, runs each under its own aws-lambda-rie against DynamoDB
+// Local, and chats through the local adapter in Lambda-invoke mode: the
+// functions post back through its @connections API.
+func TestChatWithTheLambdaFunctionsUnderRIE(t *testing.T) {
+	rie := testenv.RIE(t)
+	endpoint := testenv.DynamoDB(t)
+	table := fmt.Sprintf("local-rie-%d-%d", time.Now().UnixNano(), tableSeq.Add(1))
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	dir := t.TempDir()
+	env := []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "AWS_REGION=us-east-1",
+		// DynamoDB Local keeps one database per access key and region
+		// (without -sharedDb): the functions use the adapter's.
+		"AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local", "AWS_EC2_METADATA_DISABLED=true",
+		"TABLE_NAME=" + table, "DYNAMODB_ENDPOINT=" + endpoint,
+		"MANAGEMENT_API_ENDPOINT=http://" + addr + "/local", "LOG_LEVEL=info",
+	}
+	args := []string{"-dynamodb-endpoint", endpoint, "-table", table}
+	for route, fn := range samFunctions {
+		out := filepath.Join(dir, fn)
+		build := exec.Command("make", "--no-print-directory", "build-"+fn, "ARTIFACTS_DIR="+out, "GOARCH="+runtime.GOARCH)
+		build.Dir = testenv.RepoRoot()
+		if b, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("make build-%s: %v\n%s", fn, err, b)
+		}
+		rieAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+		runtimeAPI := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+		cmd := exec.Command(rie, "--runtime-interface-emulator-address", rieAddr, "--runtime-api-address", runtimeAPI,
+			filepath.Join(out, "bootstrap"))
+		cmd.Dir = out
+		cmd.Env = env
+		logPath := filepath.Join(dir, fn+".log")
+		if err := testenv.Start(cmd, logPath); err != nil {
+			t.Fatal(err)
+		}
+		if err := testenv.WaitHTTP("http://"+rieAddr, wait); err != nil {
+			t.Fatalf("%s: %v\n%s", fn, err, testenv.ReadLog(logPath))
+		}
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("%s log:\n%s", fn, testenv.ReadLog(logPath))
+			}
+		})
+		args = append(args, "-lambda-route", route+"="+"http://"+rieAddr)
+	}
+	s := startOn(t, addr, args...)
+	chatScenario(t, "ws://"+s.addr+"/local", "lambda-room")
+	client := dynamoClient(t, endpoint)
+	if n := scanCount(t, client, table); n != 3 {
+		t.Errorf("table holds %d connections, want 3 (stored by ConnectFunction)", n)
+	}
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if n := scanCount(t, client, table); n != 0 {
+		t.Errorf("table holds %d connections after shutdown, want 0 (deleted by DisconnectFunction)", n)
 	}
 }

@@ -132,7 +132,7 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	case closing:
 		c.closeWith(1001, "Going away")
 	case pending: // closed (DELETE, shutdown, full queue) while upgrading
-		go func() { _ = ws.Close(websocket.StatusCode(code), reason) }()
+		go ws.Close(websocket.StatusCode(code), reason)
 	}
 	log.Debug("connection open", slog.String("sourceIp", c.sourceIP))
 
@@ -141,12 +141,12 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	c.closeMu.Unlock()
 	hard := time.AfterFunc(g.limits.MaxDuration, func() { c.closeWith(1001, "Going away") })
 	go c.writeLoop()
-	code, reason = c.readLoop()
+	endCode, endReason := c.readLoop()
 	c.closeMu.Lock()
 	c.idle.Stop()
 	c.closeMu.Unlock()
 	hard.Stop()
-	g.disconnect(c, code, reason)
+	g.disconnect(c, endCode, endReason)
 }
 
 // readLoop reads messages and handles them one at a time until the

@@ -26,7 +26,9 @@ func startRIE(t *testing.T, bootstrap string, env ...string) string {
 	rie := testenv.RIE(t)
 	port := testenv.FreePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, bootstrap)
+	// Each emulator needs its own Runtime API port too (the default is 9001).
+	runtimeAPI := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, "--runtime-api-address", runtimeAPI, bootstrap)
 	cmd.Env = append(os.Environ(), append([]string{"AWS_LAMBDA_FUNCTION_TIMEOUT=10", "AWS_REGION=us-east-1"}, env...)...)
 	logPath := filepath.Join(t.TempDir(), "rie.log")
 	if err := testenv.Start(cmd, logPath); err != nil {

@@ -59,8 +59,9 @@ func TestLimitsClose(t *testing.T) {
 			c := e.connect(t, "alice", "")
 			ctx, cancel := context.WithTimeout(context.Background(), wait)
 			defer cancel()
+			// The server may close before the client has written everything.
 			if err := tt.send(ctx, c.ws); err != nil {
-				t.Fatalf("send: %v", err)
+				t.Logf("send: %v", err)
 			}
 			if got := c.closed(); got != tt.code {
 				t.Errorf("closed with %v, want %v", got, tt.code)
