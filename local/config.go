@@ -110,7 +110,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.StringVar(&cfg.index, "room-index", env("ROOM_INDEX_NAME", dynamo.DefaultIndex), "the table's room index (env ROOM_INDEX_NAME)")
 	fs.StringVar(&cfg.region, "region", env("AWS_REGION", env("AWS_DEFAULT_REGION", "us-east-1")), "AWS region for the SDK clients (env AWS_REGION)")
 	fs.StringVar(&cfg.lambdaEndpoint, "lambda-endpoint", env("CHAT_LAMBDA_ENDPOINT", ""),
-		"invoke every route's Lambda function at this Lambda API endpoint, e.g. `sam local start-lambda`'s http://127.0.0.1:3001, with the template's function names (env CHAT_LAMBDA_ENDPOINT)")
+		"invoke every route's Lambda function at this Lambda API endpoint, e.g. the http://127.0.0.1:3001 of sam local start-lambda, with the template's function names (env CHAT_LAMBDA_ENDPOINT)")
 	fs.Var(routeFlag(cfg.lambdaRoutes), "lambda-route",
 		"routeKey=URL: invoke this route's function at its own aws-lambda-rie (function name \"function\", one invocation at a time); repeatable, wins over -lambda-endpoint")
 	fs.Int64Var(&cfg.limits.MaxMessageSize, "max-message-size", gateway.DefaultMaxMessageSize, "message size limit in bytes (closes with 1009; 413 on @connections)")
