@@ -170,6 +170,9 @@ func TestServerRestart(t *testing.T) {
 	if !alice.messages()[len(alice.messages())-1].Pending {
 		t.Errorf("a message typed while offline is not marked as pending")
 	}
+	file := filepath.Join(artifactsDir(t), "chat-offline-pending.png")
+	alice.screenshot(t, file)
+	t.Logf("screenshot: %s", file)
 
 	srv.start()
 	bob.waitOnline() // by itself, through the backoff
@@ -276,6 +279,7 @@ func TestInputRules(t *testing.T) {
 	if v := eval[string](alice, `document.getElementById('message-input').value`); v != long {
 		t.Errorf("too long: the refused text was not kept in the box for editing")
 	}
+	alice.screenshot(t, filepath.Join(artifactsDir(t), "chat-too-long.png"))
 
 	if frames := alice.sentFrames(); len(frames) != 0 {
 		t.Errorf("frames sent for refused input: %q", frames)
@@ -411,6 +415,7 @@ func TestKeyboardAndLabels(t *testing.T) {
 	if id := eval[string](alice, `document.activeElement.id`); id != "name-input" {
 		t.Errorf("focus on %q, want name-input", id)
 	}
+	alice.screenshot(t, filepath.Join(artifactsDir(t), "chat-name-dialog.png"))
 	alice.do(chromedp.KeyEvent("   \r"))
 	if e := eval[string](alice, `document.getElementById('name-error').textContent`); e == "" {
 		t.Errorf("a blank name was accepted")
