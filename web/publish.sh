@@ -6,7 +6,7 @@
 # Environment: ENDPOINT_URL (another S3 endpoint, e.g. moto_server or
 # LocalStack), AWS_CLI (default: aws), DRY_RUN=1 (print, upload nothing).
 #
-# Only the page's own files go up: *.go, tests, testdata, scripts and dot
+# Only the page's own files go up: *.go, tests, testdata, scripts, *.md and dot
 # files stay behind. Each object gets its Content-Type from its extension
 # (an unknown extension is an error, never a guess) and a Cache-Control:
 #
@@ -95,7 +95,7 @@ files=()
 while IFS= read -r -d '' f; do
   files+=("${f#./}")
 done < <(cd "$site_dir" && find . -type f \
-  ! -name '*.go' ! -name '*_test.*' ! -name '*.sh' ! -name '.*' ! -name 'config.json' \
+  ! -name '*.go' ! -name '*_test.*' ! -name '*.sh' ! -name '*.md' ! -name '.*' ! -name 'config.json' \
   ! -path './testdata/*' ! -path './.*/*' -print0 | sort -z)
 
 for key in "${files[@]}"; do
