@@ -480,6 +480,16 @@ func TestRooms(t *testing.T) {
 	if all, _ := carol.count("team only"); all != 0 {
 		t.Errorf("a message from #team-1 reached #general")
 	}
+
+	// Bob follows a link to #general: the page switches rooms.
+	eval[chromedp.Void](bob, `location.hash = 'general'`)
+	bob.waitFor("the room #general", `document.getElementById('room-name').textContent === '#general' && window.__test.sockets.at(-1).url.includes('room=general')`)
+	bob.waitOnline()
+	carol.send("welcome Bob")
+	bob.waitMessage("welcome Bob")
+	if all, _ := bob.count("team only"); all != 0 {
+		t.Errorf("the messages of #team-1 stay shown in #general")
+	}
 }
 
 // Screenshots of a conversation in light and dark. With UPDATE_SCREENSHOTS=1

@@ -100,9 +100,13 @@ export class ChatClient extends EventTarget {
     this.#restart();
   }
 
-  /** Reconnects to another room. */
+  /**
+   * Reconnects to another room. What waits in the outbox was written for the
+   * old room, so it is dropped.
+   */
   setRoom(room) {
     this.#room = room;
+    this.#outbox = [];
     this.#restart();
   }
 
