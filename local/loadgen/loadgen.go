@@ -189,6 +189,11 @@ type Result struct {
 	LatencyP999Ms float64 `json:"latencyP999Ms"`
 	LatencyMaxMs  float64 `json:"latencyMaxMs"`
 	LatencyMeanMs float64 `json:"latencyMeanMs"`
+	// The same measured from each message's scheduled send time: includes
+	// any delay of the senders themselves (no coordinated omission).
+	SchedLatencyP50Ms float64 `json:"scheduledLatencyP50Ms"`
+	SchedLatencyP99Ms float64 `json:"scheduledLatencyP99Ms"`
+	SchedLatencyMaxMs float64 `json:"scheduledLatencyMaxMs"`
 
 	ServerPID           int     `json:"serverPid,omitempty"`
 	ServerRSSBeforeKiB  int64   `json:"serverRssBeforeKiB,omitempty"`
@@ -220,15 +225,16 @@ type client struct {
 	closing *atomic.Bool // set when the run closes the connections itself
 	timeout time.Duration
 
-	seq         *SeqTracker
-	latency     Histogram
-	selfEchoes  int64
-	foreign     int64
-	errorFrames int64
-	readErr     error
-	serverEnded bool // the server ended the session before the run did
-	gotClose    bool // the server sent its close frame
-	ended       bool
+	seq          *SeqTracker
+	latency      Histogram // from the actual send
+	schedLatency Histogram // from the scheduled send
+	selfEchoes   int64
+	foreign      int64
+	errorFrames  int64
+	readErr      error
+	serverEnded  bool // the server ended the session before the run did
+	gotClose     bool // the server sent its close frame
+	ended        bool
 
 	delivered atomic.Int64 // unique deliveries
 	lastRecv  atomic.Int64 // unix ns of the last unique delivery
@@ -279,6 +285,7 @@ func (c *client) onMessage(msg []byte, at time.Time) {
 		}
 		if c.seq.Observe(p.Sender, p.Seq) {
 			c.latency.Record(at.Sub(p.SentAt))
+			c.schedLatency.Record(at.Sub(p.ScheduledAt))
 			c.delivered.Add(1)
 			c.lastRecv.Store(at.UnixNano())
 		}
@@ -584,7 +591,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 
 	// Merge what the readers and senders saw.
-	var latency, lag Histogram
+	var latency, schedLatency, lag Histogram
 	var lastRecv int64
 	var firstSent, lastSent time.Time
 	for _, s := range senders {
@@ -599,6 +606,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	for _, c := range clients {
 		latency.Merge(&c.latency)
+		schedLatency.Merge(&c.schedLatency)
 		res.Delivered += c.delivered.Load()
 		res.Duplicates += c.seq.Duplicates
 		res.Reordered += c.seq.Reorders
@@ -638,6 +646,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	res.LatencyP999Ms = ms(latency.Quantile(0.999))
 	res.LatencyMaxMs = ms(latency.Max())
 	res.LatencyMeanMs = ms(latency.Mean())
+	res.SchedLatencyP50Ms = ms(schedLatency.Quantile(0.50))
+	res.SchedLatencyP99Ms = ms(schedLatency.Quantile(0.99))
+	res.SchedLatencyMaxMs = ms(schedLatency.Max())
 	res.SenderLagP99Ms = ms(lag.Quantile(0.99))
 	res.SenderLagMaxMs = ms(lag.Max())
 	res.Exact = res.Lost == 0 && res.Duplicates == 0 && res.Reordered == 0 && res.SelfEchoes == 0 &&
@@ -682,7 +693,7 @@ func (s *sender) run(ctx context.Context, conn *wsConn, proto protocol, cfg Conf
 			s.started = sched
 		}
 		s.lag.Record(now.Sub(sched))
-		text := payload{Run: run, Sender: k, Seq: i, SentAt: sched}.encode(cfg.Size)
+		text := payload{Run: run, Sender: k, Seq: i, ScheduledAt: sched, SentAt: now}.encode(cfg.Size)
 		w0 := time.Now()
 		err := conn.writeFrame(opText, proto.Encode(text), cfg.WriteTimeout)
 		s.writeMax = max(s.writeMax, time.Since(w0))

@@ -124,8 +124,10 @@ func writeSummary(w io.Writer, r Result) {
 	if r.ReadError != "" {
 		fmt.Fprintf(w, "             first read error: %s\n", r.ReadError)
 	}
-	fmt.Fprintf(w, "  latency    p50 %.2fms  p90 %.2fms  p99 %.2fms  p99.9 %.2fms  max %.2fms  mean %.2fms (from scheduled send)\n",
+	fmt.Fprintf(w, "  latency    p50 %.2fms  p90 %.2fms  p99 %.2fms  p99.9 %.2fms  max %.2fms  mean %.2fms (send to receive)\n",
 		r.LatencyP50Ms, r.LatencyP90Ms, r.LatencyP99Ms, r.LatencyP999Ms, r.LatencyMaxMs, r.LatencyMeanMs)
+	fmt.Fprintf(w, "             p50 %.2fms  p99 %.2fms  max %.2fms from the scheduled send (includes sender lag)\n",
+		r.SchedLatencyP50Ms, r.SchedLatencyP99Ms, r.SchedLatencyMaxMs)
 	if r.ServerPID > 0 {
 		fmt.Fprintf(w, "  server     pid %d RSS %.1f MiB idle -> %.1f MiB with %d clients (%.1f KiB/connection); %.1f MiB after, peak %.1f MiB %s\n",
 			r.ServerPID, kib2mib(r.ServerRSSBeforeKiB), kib2mib(r.ServerRSSConnected), r.Connected, r.ServerKiBPerConn,

@@ -256,13 +256,14 @@ func (socketio) Decode(frame []byte) (frameKind, string) {
 func (socketio) Pong() []byte { return []byte("3") }
 
 // payload is what a load generator message carries in its text:
-// "lg <run> <sender> <seq> <unix ns of the scheduled send>" and optional
-// padding ("." characters) up to a size.
+// "lg <run> <sender> <seq> <unix ns of the scheduled send> <unix ns of the
+// actual send>" and optional padding ("." characters) up to a size.
 type payload struct {
-	Run    string
-	Sender int
-	Seq    int64
-	SentAt time.Time
+	Run         string
+	Sender      int
+	Seq         int64
+	ScheduledAt time.Time
+	SentAt      time.Time
 }
 
 func (p payload) encode(size int) string {
@@ -274,6 +275,8 @@ func (p payload) encode(size int) string {
 	b.WriteString(strconv.Itoa(p.Sender))
 	b.WriteByte(' ')
 	b.WriteString(strconv.FormatInt(p.Seq, 10))
+	b.WriteByte(' ')
+	b.WriteString(strconv.FormatInt(p.ScheduledAt.UnixNano(), 10))
 	b.WriteByte(' ')
 	b.WriteString(strconv.FormatInt(p.SentAt.UnixNano(), 10))
 	if pad := size - b.Len(); pad > 0 {
@@ -293,7 +296,7 @@ func parsePayload(text string) (payload, error) {
 	if !ok {
 		return p, errNotPayload
 	}
-	var fields [4]string
+	var fields [5]string
 	for i := range fields {
 		f, r, _ := strings.Cut(rest, " ")
 		if f == "" {
@@ -303,9 +306,10 @@ func parsePayload(text string) (payload, error) {
 	}
 	sender, err1 := strconv.Atoi(fields[1])
 	seq, err2 := strconv.ParseInt(fields[2], 10, 64)
-	ns, err3 := strconv.ParseInt(fields[3], 10, 64)
-	if err1 != nil || err2 != nil || err3 != nil {
+	sched, err3 := strconv.ParseInt(fields[3], 10, 64)
+	sent, err4 := strconv.ParseInt(fields[4], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
 		return p, errNotPayload
 	}
-	return payload{Run: fields[0], Sender: sender, Seq: seq, SentAt: time.Unix(0, ns)}, nil
+	return payload{Run: fields[0], Sender: sender, Seq: seq, ScheduledAt: time.Unix(0, sched), SentAt: time.Unix(0, sent)}, nil
 }

@@ -124,15 +124,15 @@ func TestPayloadRoundTrip(t *testing.T) {
 	}{{"no padding", 0}, {"padded", 200}, {"size below header", 10}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			text := payload{Run: "abcd1234", Sender: 3, Seq: 42, SentAt: at}.encode(tt.size)
-			if tt.size > 40 && len(text) != tt.size {
+			text := payload{Run: "abcd1234", Sender: 3, Seq: 42, ScheduledAt: at, SentAt: at.Add(time.Millisecond)}.encode(tt.size)
+			if tt.size > 70 && len(text) != tt.size {
 				t.Errorf("len(text) = %d, want %d", len(text), tt.size)
 			}
 			p, err := parsePayload(text)
 			if err != nil {
 				t.Fatalf("parsePayload(%q): %v", text, err)
 			}
-			if p.Run != "abcd1234" || p.Sender != 3 || p.Seq != 42 || !p.SentAt.Equal(at) {
+			if p.Run != "abcd1234" || p.Sender != 3 || p.Seq != 42 || !p.ScheduledAt.Equal(at) || !p.SentAt.Equal(at.Add(time.Millisecond)) {
 				t.Errorf("parsePayload = %+v", p)
 			}
 		})
@@ -140,7 +140,7 @@ func TestPayloadRoundTrip(t *testing.T) {
 }
 
 func TestParsePayloadRejects(t *testing.T) {
-	for _, text := range []string{"", "hello", "lg ", "lg a 1 2", "lg a x 2 3", "lg a 1 y 3", "lg a 1 2 z", strings.Repeat("lg ", 10)} {
+	for _, text := range []string{"", "hello", "lg ", "lg a 1 2", "lg a 1 2 3", "lg a x 2 3 4", "lg a 1 y 3 4", "lg a 1 2 z 4", "lg a 1 2 3 z", strings.Repeat("lg ", 10)} {
 		if _, err := parsePayload(text); err == nil {
 			t.Errorf("parsePayload(%q) = nil error, want one", text)
 		}
