@@ -22,6 +22,7 @@ run:
 test: test-deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 30m ./...
+	@command -v cfn-lint >/dev/null || { echo "cfn-lint not found: pip install cfn-lint"; exit 1; }
 	cfn-lint template.yaml
 
 ## test-deps: DynamoDB Local, aws-lambda-rie and Chromium, into .cache/ (idempotent)
@@ -37,7 +38,10 @@ test-deps: $(CACHE)/dynamodb-local/DynamoDBLocal.jar $(CACHE)/bin/aws-lambda-rie
 	@command -v java >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
 	  else echo "java is missing: install Java 17 for DynamoDB Local"; fi; }
+	@# Python tools: preinstalled on the project's machine image; pip is the way elsewhere.
 	@command -v cfn-lint >/dev/null || echo "cfn-lint is missing: pip install cfn-lint"
+	@command -v aws >/dev/null || echo "the AWS CLI is missing: pip install awscli"
+	@command -v moto_server >/dev/null || echo "moto_server is missing: pip install 'moto[server]'"
 
 # DynamoDB Local ships inside the npm package amplify-dynamodb-simulator; only
 # its emulator/ folder is kept.
