@@ -60,9 +60,11 @@ if [[ " $SERVERS " == *" apigw "* ]]; then
 	if [[ $PROFILE == 1 ]]; then
 		# ./local has no profiling flag: build a copy of it with one more file
 		# that profiles from start to SIGUSR1 into $CHAT_BENCH_CPUPROFILE.
-		src=bench/results/$(basename "$OUT")-local-src
-		[[ "$OUT" == "$ROOT/bench/results/"* ]] || { log "PROFILE=1 needs OUT under bench/results"; exit 1; }
+		# The copy must sit inside the module (it imports internal/); a
+		# leading underscore keeps ./... patterns (go vet, go test) away.
+		src=bench/_profiled-local-$$
 		rm -rf "$src" && mkdir -p "$src"
+		trap 'rm -rf "$ROOT/$src"' EXIT
 		for f in local/*.go; do [[ $f == *_test.go ]] || cp "$f" "$src/"; done
 		cp bench/profile.go.txt "$src/zz_profile.go"
 		go build -o "$OUT/bin/local-profiled" "./$src"
