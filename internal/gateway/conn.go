@@ -27,10 +27,11 @@ type conn struct {
 	domain      string
 
 	ws    *websocket.Conn
+	raw   *rawConn // the connection under ws
 	sniff *frameSniffer
 
 	lastActive atomic.Int64 // unix nanoseconds of the last data message, in or out
-	queue      chan []byte
+	queue      *writeQueue
 	done       chan struct{} // closed when the connection ends
 
 	closeMu     sync.Mutex
@@ -70,7 +71,7 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		sourceIP:    sourceIP(r),
 		userAgent:   r.UserAgent(),
 		domain:      r.Host,
-		queue:       make(chan []byte, g.queue),
+		queue:       newWriteQueue(g.queue),
 		done:        make(chan struct{}),
 	}
 	c.lastActive.Store(now.UnixNano())
@@ -113,7 +114,8 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if subprotocol != "" {
 		w.Header().Set("Sec-WebSocket-Protocol", subprotocol)
 	}
-	ws, err := websocket.Accept(&sniffingWriter{ResponseWriter: w, s: c.sniff}, r, &websocket.AcceptOptions{
+	hw := &hijackingWriter{ResponseWriter: w, s: c.sniff, timeout: g.wtime}
+	ws, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // API Gateway does not check Origin
 	})
 	if err != nil {
@@ -124,6 +126,7 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(g.limits.MaxMessageSize)
+	c.raw = hw.conn
 	c.closeMu.Lock()
 	c.ws = ws
 	pending, code, reason := c.closeSet, c.closeCode, c.closeReason
@@ -132,7 +135,7 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	case closing:
 		c.closeWith(1001, "Going away")
 	case pending: // closed (DELETE, shutdown, full queue) while upgrading
-		go ws.Close(websocket.StatusCode(code), reason)
+		go func() { _ = ws.Close(websocket.StatusCode(code), reason) }()
 	}
 	log.Debug("connection open", slog.String("sourceIp", c.sourceIP))
 
@@ -196,32 +199,64 @@ func (c *conn) handle(ctx context.Context, body []byte) {
 	// The response is dropped: the routes have no route response.
 }
 
+// maxBatch bounds the messages written in one batch.
+const maxBatch = 128
+
 // writeLoop writes queued messages in order until the connection ends.
 func (c *conn) writeLoop() {
 	for {
 		select {
 		case <-c.done:
 			return
-		case msg := <-c.queue:
-			if err := c.write(msg); err != nil {
-				select {
-				case <-c.done:
-				default:
+		case <-c.queue.ready:
+		}
+		for {
+			n, err := c.writeBatch()
+			if err != nil {
+				if !c.closing() {
 					c.g.log.Warn("write failed; dropping the connection", slog.String("connectionId", c.id), slog.Any("error", err))
 				}
 				_ = c.ws.CloseNow()
 				return
+			}
+			if n == 0 {
+				break
 			}
 			c.touch()
 		}
 	}
 }
 
+// writeBatch writes the messages already queued, up to maxBatch, with the
+// connection corked: they leave in one write (two if over maxCorked bytes).
+// It returns how many it took from the queue.
+func (c *conn) writeBatch() (int, error) {
+	msg, ok := c.queue.pop()
+	if !ok {
+		return 0, nil
+	}
+	c.raw.cork()
+	n := 1
+	err := c.write(msg)
+	for err == nil && n < maxBatch {
+		if msg, ok = c.queue.pop(); !ok {
+			break
+		}
+		n++
+		err = c.write(msg)
+	}
+	// Always uncork: control frames written meanwhile wait in the buffer too.
+	if uerr := c.raw.uncork(); err == nil {
+		err = uerr
+	}
+	return n, err
+}
+
 // write sends one text message, in frames of at most MaxFrameSize bytes
-// as API Gateway does.
+// as API Gateway does. It needs no context deadline: the connection's
+// writes have one (rawConn).
 func (c *conn) write(msg []byte) error {
-	ctx, cancel := context.WithTimeout(context.Background(), c.g.wtime)
-	defer cancel()
+	ctx := context.Background()
 	max := int(c.g.limits.MaxFrameSize)
 	if len(msg) <= max {
 		return c.ws.Write(ctx, websocket.MessageText, msg)
@@ -248,15 +283,13 @@ func (c *conn) enqueue(msg []byte) error {
 		return chat.ErrGone
 	default:
 	}
-	select {
-	case c.queue <- msg:
-		return nil
-	default:
+	if !c.queue.push(msg) {
 		c.g.log.Warn("write queue full; closing a client that does not read", slog.String("connectionId", c.id),
-			slog.Int("queued", len(c.queue)))
+			slog.Int("queued", c.queue.len()))
 		c.closeWith(int(websocket.StatusPolicyViolation), "Slow consumer")
 		return fmt.Errorf("write queue full: %w", chat.ErrGone)
 	}
+	return nil
 }
 
 func (c *conn) touch() { c.lastActive.Store(c.g.now().UnixNano()) }
@@ -291,6 +324,19 @@ func (c *conn) setClose(code int, reason string) bool {
 	}
 	c.closeSet, c.closeCode, c.closeReason = true, code, reason
 	return true
+}
+
+// closing reports whether the connection has ended or the server has
+// begun to close it: writes then fail as a matter of course.
+func (c *conn) closing() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+	}
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	return c.closeSet
 }
 
 // closeWith closes the connection from another goroutine: the close

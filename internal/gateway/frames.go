@@ -1,13 +1,6 @@
 package gateway
 
-import (
-	"bufio"
-	"bytes"
-	"io"
-	"net"
-	"net/http"
-	"sync/atomic"
-)
+import "sync/atomic"
 
 // API Gateway limits each WebSocket frame to 32 KB and closes the connection
 // with 1009 when a client sends a larger one, even inside a message that is
@@ -119,41 +112,3 @@ func (s *frameSniffer) oversized(n int64) bool {
 	at := s.oversizedAt.Load()
 	return at != 0 && at <= n
 }
-
-// sniffingConn is the hijacked connection with its reads observed.
-type sniffingConn struct {
-	net.Conn
-	r io.Reader
-	s *frameSniffer
-}
-
-func (c *sniffingConn) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.s.observe(p[:n])
-	return n, err
-}
-
-// sniffingWriter wraps the ResponseWriter given to websocket.Accept so that
-// the connection it hijacks reads through a frameSniffer.
-type sniffingWriter struct {
-	http.ResponseWriter
-	s *frameSniffer
-}
-
-func (w *sniffingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err != nil {
-		return nil, nil, err
-	}
-	// Bytes the server already buffered (a client that sent frames right
-	// behind its handshake) go through the sniffer first.
-	buffered, _ := brw.Reader.Peek(brw.Reader.Buffered())
-	sc := &sniffingConn{
-		Conn: conn,
-		r:    io.MultiReader(bytes.NewReader(bytes.Clone(buffered)), conn),
-		s:    w.s,
-	}
-	return sc, bufio.NewReadWriter(bufio.NewReader(sc), brw.Writer), nil
-}
-
-func (w *sniffingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -44,8 +44,10 @@
 // Slow clients: each connection has a bounded write queue
 // (Config.WriteQueue messages). A post that finds it full closes the
 // connection with 1008 and reports the connection gone (410), so one client
-// that stops reading never stalls a broadcast; a single frame write that
-// takes longer than Config.WriteTimeout drops the connection too.
+// that stops reading never stalls a broadcast; a write to the network that
+// takes longer than Config.WriteTimeout drops the connection too (1006).
+// The write loop sends the messages already queued together, in one write
+// system call (see rawConn).
 package gateway
 
 import (
@@ -123,8 +125,9 @@ type Config struct {
 	Routes map[string]Integration
 	Limits Limits
 	// WriteQueue is how many messages may wait to be written to one
-	// connection (DefaultWriteQueue if 0); WriteTimeout bounds one write
-	// (DefaultWriteTimeout if 0).
+	// connection (DefaultWriteQueue if 0); the queue grows on demand up to
+	// it. WriteTimeout bounds each write to a client's TCP connection, a
+	// batch of messages or a control frame (DefaultWriteTimeout if 0).
 	WriteQueue   int
 	WriteTimeout time.Duration
 	// RequireSignature refuses @connections requests without a SigV4

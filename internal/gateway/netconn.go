@@ -1,0 +1,149 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// rawConn is a client's hijacked TCP connection, under coder/websocket.
+//
+// Reads go through a frameSniffer (see frames.go).
+//
+// Writes may be corked. coder/websocket flushes every frame it writes, so a
+// connection sent many small messages would cost a write system call each,
+// which dominated the server's CPU in a busy room. The write loop corks
+// the connection, writes every message already queued, and uncorks it:
+// the batch leaves in one system call. While corked, writes only append to
+// a buffer; that includes control frames (pong, close) the library writes
+// from other goroutines, which therefore leave with the batch. Only the
+// write loop corks, and it always uncorks right after its batch, so nothing
+// stays buffered. A buffer over maxCorked bytes is sent at once, so a
+// batch never holds more than that.
+//
+// Every write to the network has a deadline of timeout from its start, so
+// a client that stops reading cannot hold a writer forever: the write fails
+// and the connection is dropped.
+type rawConn struct {
+	net.Conn
+	r       io.Reader
+	s       *frameSniffer
+	timeout time.Duration
+
+	mu     sync.Mutex // serialises writes; guards corked and buf
+	corked bool
+	buf    *[]byte // corked bytes; from corkBuffers, only while corked
+}
+
+// maxCorked bounds the bytes a corked connection buffers.
+const maxCorked = 256 << 10
+
+// corkBuffers lends buffers to corked connections, so that idle ones keep
+// none.
+var corkBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+func (c *rawConn) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.s.observe(p[:n])
+	return n, err
+}
+
+// Write sends p, or buffers it while the connection is corked.
+func (c *rawConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.corked {
+		return c.send(p)
+	}
+	if c.buf == nil {
+		c.buf = corkBuffers.Get().(*[]byte)
+	}
+	if len(*c.buf)+len(p) > maxCorked {
+		if err := c.flush(); err != nil {
+			return 0, err
+		}
+		if len(p) > maxCorked {
+			return c.send(p)
+		}
+	}
+	*c.buf = append(*c.buf, p...)
+	return len(p), nil
+}
+
+// cork makes writes buffer until uncork.
+func (c *rawConn) cork() {
+	c.mu.Lock()
+	c.corked = true
+	c.mu.Unlock()
+}
+
+// uncork sends what the connection buffered, in one write, and makes
+// writes go straight out again.
+func (c *rawConn) uncork() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.corked = false
+	if c.buf == nil {
+		return nil
+	}
+	err := c.flush()
+	corkBuffers.Put(c.buf)
+	c.buf = nil
+	return err
+}
+
+// flush sends the buffered bytes. c.mu is held.
+func (c *rawConn) flush() error {
+	if c.buf == nil || len(*c.buf) == 0 {
+		return nil
+	}
+	_, err := c.send(*c.buf)
+	*c.buf = (*c.buf)[:0]
+	return err
+}
+
+// send writes p to the network, within the write timeout. c.mu is held.
+func (c *rawConn) send(p []byte) (int, error) {
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(p)
+}
+
+// hijackingWriter wraps the ResponseWriter given to websocket.Accept so
+// that the connection it hijacks is a rawConn, kept in conn.
+type hijackingWriter struct {
+	http.ResponseWriter
+	s       *frameSniffer
+	timeout time.Duration
+	conn    *rawConn // set by a successful Hijack
+}
+
+// writeBufferSize is the size of the buffered writer coder/websocket writes
+// frames through. Corking does the batching, so it can be small; larger
+// writes bypass it.
+const writeBufferSize = 1024
+
+func (w *hijackingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	// Bytes the server already buffered (a client that sent frames right
+	// behind its handshake) go through the sniffer first.
+	buffered, _ := brw.Reader.Peek(brw.Reader.Buffered())
+	rc := &rawConn{
+		Conn:    conn,
+		r:       io.MultiReader(bytes.NewReader(bytes.Clone(buffered)), conn),
+		s:       w.s,
+		timeout: w.timeout,
+	}
+	w.conn = rc
+	return rc, bufio.NewReadWriter(bufio.NewReader(rc), bufio.NewWriterSize(rc, writeBufferSize)), nil
+}
+
+func (w *hijackingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
