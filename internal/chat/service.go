@@ -134,41 +134,74 @@ func (s *Service) reject(ctx context.Context, connectionID string, err error) er
 // broadcast posts frame to each recipient with at most Workers posts at once.
 // A gone recipient is deleted; any other failure is logged and counted; none
 // stops the others. Recipients not reached before ctx ends are counted as
-// skipped.
+// skipped. With Workers == 1 the posts run one after the other on the
+// calling goroutine, in the recipients' order: the right choice for a Sender
+// whose Post never waits on the network (an in-process gateway).
 func (s *Service) broadcast(ctx context.Context, recipients []string, frame []byte) Delivery {
-	var delivered, gone, failed, skipped atomic.Int64
+	if s.workers() == 1 {
+		var counts [outcomes]int
+		for _, id := range recipients {
+			counts[s.post(ctx, id, frame)]++
+		}
+		return delivery(len(recipients), func(o outcome) int { return counts[o] })
+	}
+	var counts [outcomes]atomic.Int64
 	var g errgroup.Group
 	g.SetLimit(s.workers())
 	for _, id := range recipients {
 		if ctx.Err() != nil {
-			skipped.Add(1)
+			counts[skipped].Add(1)
 			continue
 		}
 		g.Go(func() error {
-			err := s.Sender.Post(ctx, id, frame)
-			switch {
-			case err == nil:
-				delivered.Add(1)
-			case errors.Is(err, ErrGone):
-				gone.Add(1)
-				if err := s.Store.Delete(ctx, id); err != nil {
-					s.logger().WarnContext(ctx, "stale connection not deleted",
-						slog.String("connectionId", id), slog.Any("error", err))
-				}
-			case ctx.Err() != nil:
-				skipped.Add(1)
-			default:
-				failed.Add(1)
-				s.logger().WarnContext(ctx, "post failed",
-					slog.String("connectionId", id), slog.Any("error", err))
-			}
+			counts[s.post(ctx, id, frame)].Add(1)
 			return nil // one failure never stops delivery to the rest
 		})
 	}
 	_ = g.Wait()
+	return delivery(len(recipients), func(o outcome) int { return int(counts[o].Load()) })
+}
+
+// outcome is what became of one post of a broadcast.
+type outcome int
+
+const (
+	delivered outcome = iota
+	gone
+	failed
+	skipped
+	outcomes // how many there are
+)
+
+// post posts frame to one recipient, unless ctx has ended, deletes the
+// recipient if it is gone, and logs other failures.
+func (s *Service) post(ctx context.Context, id string, frame []byte) outcome {
+	if ctx.Err() != nil {
+		return skipped
+	}
+	err := s.Sender.Post(ctx, id, frame)
+	switch {
+	case err == nil:
+		return delivered
+	case errors.Is(err, ErrGone):
+		if err := s.Store.Delete(ctx, id); err != nil {
+			s.logger().WarnContext(ctx, "stale connection not deleted",
+				slog.String("connectionId", id), slog.Any("error", err))
+		}
+		return gone
+	case ctx.Err() != nil:
+		return skipped
+	default:
+		s.logger().WarnContext(ctx, "post failed",
+			slog.String("connectionId", id), slog.Any("error", err))
+		return failed
+	}
+}
+
+func delivery(recipients int, count func(outcome) int) Delivery {
 	return Delivery{
-		Recipients: len(recipients), Delivered: int(delivered.Load()), Gone: int(gone.Load()),
-		Failed: int(failed.Load()), Skipped: int(skipped.Load()),
+		Recipients: recipients, Delivered: count(delivered), Gone: count(gone),
+		Failed: count(failed), Skipped: count(skipped),
 	}
 }
 

@@ -349,6 +349,45 @@ func TestSendFailures(t *testing.T) {
 	}
 }
 
+// With Workers == 1 a broadcast posts on the calling goroutine, one
+// recipient after the other in the store's order, with the same outcomes
+// as the concurrent path.
+func TestSendSequential(t *testing.T) {
+	store := room("alice", "bob", "gone1", "carol", "broken", "large", "gone2", "dave")
+	sender := newSender()
+	sender.errs["gone1"] = fmt.Errorf("post to connection gone1: %w", chat.ErrGone)
+	sender.errs["gone2"] = fmt.Errorf("post to connection gone2: %w", chat.ErrGone)
+	sender.errs["broken"] = errors.New("connection reset")
+	sender.errs["large"] = fmt.Errorf("post: %w", chat.ErrPayloadTooLarge)
+	svc := newService(store, sender)
+	svc.Workers = 1
+	before := runtime.NumGoroutine()
+	var during []int
+	sender.before = func(context.Context, string) { during = append(during, runtime.NumGoroutine()) }
+
+	d, err := svc.Send(context.Background(), "alice", []byte(`{"action":"chat message","text":"hi"}`))
+	if err != nil {
+		t.Fatalf("Send() error = %v", err)
+	}
+	if want := (chat.Delivery{Recipients: 7, Delivered: 3, Gone: 2, Failed: 2}); d != want {
+		t.Errorf("Send() = %+v, want %+v", d, want)
+	}
+	if got, want := sender.order, []string{"bob", "gone1", "carol", "broken", "large", "gone2", "dave"}; !slices.Equal(got, want) {
+		t.Errorf("posted to %q, want %q in the store's order", got, want)
+	}
+	if want := []string{"gone1", "gone2"}; !slices.Equal(store.deleted, want) {
+		t.Errorf("deleted %q, want %q", store.deleted, want)
+	}
+	for i, n := range during {
+		if n > before {
+			t.Errorf("post %d ran with %d goroutines, %d before Send: want no new goroutine", i, n, before)
+		}
+	}
+	if sender.maxIn != 1 {
+		t.Errorf("%d posts at once, want 1", sender.maxIn)
+	}
+}
+
 func TestSendGoneDeleteFails(t *testing.T) {
 	store := room("alice", "gone", "bob")
 	store.deleteErr = errors.New("store down")
