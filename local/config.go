@@ -38,6 +38,9 @@ type config struct {
 	writeQueue   int
 	requireSigV4 bool
 	logLevel     slog.Level
+
+	// cpuProfile, if set, is where a CPU profile from start to shutdown goes.
+	cpuProfile string
 }
 
 // samFunctions are the template's logical IDs, the function names under
@@ -120,6 +123,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.DurationVar(&cfg.limits.IntegrationTimeout, "integration-timeout", gateway.DefaultIntegrationTimeout, "integration timeout (Internal server error frame; 500 on $connect)")
 	fs.IntVar(&cfg.writeQueue, "write-queue", gateway.DefaultWriteQueue, "messages queued per connection before a client that does not read is dropped (1008)")
 	fs.BoolVar(&cfg.requireSigV4, "require-sigv4", false, "refuse unsigned @connections requests with 403, as AWS does (signatures are never verified)")
+	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) from start to shutdown to this file")
 	level := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err

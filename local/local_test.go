@@ -121,6 +121,12 @@ func TestParseConfig(t *testing.T) {
 		cfg.lambdaRoutes["chat message"] != "http://127.0.0.1:9002" || cfg.limits.IdleTimeout != time.Second {
 		t.Errorf("flags win over the environment: %+v", cfg)
 	}
+	if cfg.cpuProfile != "" {
+		t.Errorf("cpuProfile %q by default, want none", cfg.cpuProfile)
+	}
+	if cfg, err = parseConfig([]string{"-cpuprofile", "x.pprof"}, func(string) string { return "" }, io.Discard); err != nil || cfg.cpuProfile != "x.pprof" {
+		t.Errorf("-cpuprofile x.pprof: cpuProfile %q, %v", cfg.cpuProfile, err)
+	}
 	bad := [][]string{
 		{"-lambda-route", "nope"},
 		{"-lambda-route", "$other=http://x"},
@@ -136,6 +142,29 @@ func TestParseConfig(t *testing.T) {
 		if _, err := parseConfig(args, func(string) string { return "" }, io.Discard); err == nil {
 			t.Errorf("%q accepted", args)
 		}
+	}
+}
+
+// The -cpuprofile file is a pprof profile (gzip-compressed protocol
+// buffers) once profiling stops.
+func TestCPUProfile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cpu.pprof")
+	stop, err := startCPUProfile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(b, []byte{0x1f, 0x8b}) {
+		t.Errorf("profile starts with % x, want gzip's 1f 8b", b[:min(len(b), 8)])
+	}
+	if _, err := startCPUProfile(filepath.Join(t.TempDir(), "missing", "cpu.pprof")); err == nil {
+		t.Error("a profile in a missing directory: no error")
 	}
 }
 

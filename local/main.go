@@ -7,6 +7,7 @@
 //	go run ./local -dynamodb-endpoint http://127.0.0.1:8000
 //	go run ./local -lambda-endpoint http://127.0.0.1:3001          # sam local start-lambda
 //	go run ./local -lambda-route '$connect=http://127.0.0.1:9001'  # aws-lambda-rie, per route
+//	go run ./local -cpuprofile local.pprof                         # profile until shutdown
 //
 // Run `go run ./local -h` for every flag. SIGINT or SIGTERM closes every
 // connection with 1001, runs each $disconnect, and exits.
@@ -21,28 +22,64 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 )
 
-func main() {
+func main() { os.Exit(run()) }
+
+// run runs the adapter until SIGINT or SIGTERM and returns the exit code.
+func run() int {
 	cfg, err := parseConfig(os.Args[1:], os.Getenv, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
-		return
+		return 0
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "local:", err)
-		os.Exit(2)
+		return 2
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	if cfg.cpuProfile != "" {
+		stop, err := startCPUProfile(cfg.cpuProfile)
+		if err != nil {
+			log.Error("cpu profile", slog.Any("error", err))
+			return 1
+		}
+		defer func() {
+			if err := stop(); err != nil {
+				log.Error("cpu profile", slog.Any("error", err))
+			}
+		}()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		log.Error("listen", slog.Any("error", err))
-		os.Exit(1)
+		return 1
 	}
 	if err := serve(ctx, cfg, ln, os.Stdout, log); err != nil {
 		log.Error("stopped", slog.Any("error", err))
-		os.Exit(1)
+		return 1
 	}
+	return 0
+}
+
+// startCPUProfile profiles the process into path until stop is called.
+func startCPUProfile(path string) (stop func() error, err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("start: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+		return nil
+	}, nil
 }

@@ -37,8 +37,12 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 	}
 	var gw *gateway.Gateway
 	h := &handler.Handler{
-		Store:          store,
-		Senders:        func(*events.APIGatewayWebsocketProxyRequest) chat.Sender { return gw },
+		Store:   store,
+		Senders: func(*events.APIGatewayWebsocketProxyRequest) chat.Sender { return gw },
+		// The gateway's Post only queues the message and never waits: a
+		// broadcast is fastest as a plain loop, without a goroutine per
+		// recipient. (The Lambda functions post over HTTP, 32 at once.)
+		Workers:        1,
 		Logger:         log,
 		DeadlineMargin: time.Second,
 	}
