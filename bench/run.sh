@@ -7,7 +7,7 @@
 # Usage: bench/run.sh                       # the default sweep (N=1000, S=10)
 #        CLIENTS=200 RATES="50 100" DURATION=5s bench/run.sh
 #        SERVERS=socketio bench/run.sh      # one side only
-#        PROFILE=1 bench/run.sh             # also a CPU profile of ./local per run (<run>.cpu.pprof)
+#        PROFILE=1 bench/run.sh             # also a CPU profile of ./local per run (-cpuprofile <run>.cpu.pprof)
 #
 # Settings (environment):
 #   CLIENTS   N connections, all in one room               (default 1000)
@@ -57,19 +57,6 @@ if [[ " $SERVERS " == *" apigw "* ]]; then
 	else
 		go build -o "$OUT/bin/local" ./local
 	fi
-	if [[ $PROFILE == 1 ]]; then
-		# ./local has no profiling flag: build a copy of it with one more file
-		# that profiles from start to SIGUSR1 into $CHAT_BENCH_CPUPROFILE.
-		# The copy must sit inside the module (it imports internal/); a
-		# leading underscore keeps ./... patterns (go vet, go test) away.
-		src=bench/_profiled-local-$$
-		rm -rf "$src" && mkdir -p "$src"
-		trap 'rm -rf "$ROOT/$src"' EXIT
-		for f in local/*.go; do [[ $f == *_test.go ]] || cp "$f" "$src/"; done
-		cp bench/profile.go.txt "$src/zz_profile.go"
-		go build -o "$OUT/bin/local-profiled" "./$src"
-		rm -rf "$src"
-	fi
 fi
 go build -o "$OUT/bin/loadgen" ./local/loadgen
 
@@ -83,12 +70,10 @@ fi
 SERVER_PID=
 stop_server() {
 	if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-		if [[ $PROFILE == 1 ]]; then # the profiled build writes its profile on SIGUSR1
-			kill -USR1 "$SERVER_PID" 2>/dev/null || true
-			sleep 1
-		fi
+		# SIGTERM: ./local closes every connection and, with -cpuprofile,
+		# writes its profile before it exits.
 		kill -TERM "$SERVER_PID" 2>/dev/null || true
-		for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+		for _ in $(seq 300); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$SERVER_PID" 2>/dev/null || true
 		wait "$SERVER_PID" 2>/dev/null || true
 	fi
@@ -120,12 +105,9 @@ start_server() { # server run-name
 	case $server in
 	apigw)
 		port_free "$APIGW_PORT" || return 1
-		local bin=$OUT/bin/local
-		if [[ $PROFILE == 1 ]]; then
-			bin=$OUT/bin/local-profiled
-			export CHAT_BENCH_CPUPROFILE=$OUT/$name.cpu.pprof
-		fi
-		LOG_LEVEL=${LOG_LEVEL:-warn} "$bin" -addr "127.0.0.1:$APIGW_PORT" >"$OUT/$name.server.log" 2>&1 &
+		local args=(-addr "127.0.0.1:$APIGW_PORT")
+		if [[ $PROFILE == 1 ]]; then args+=(-cpuprofile "$OUT/$name.cpu.pprof"); fi
+		LOG_LEVEL=${LOG_LEVEL:-warn} "$OUT/bin/local" "${args[@]}" >"$OUT/$name.server.log" 2>&1 &
 		SERVER_PID=$!
 		wait_http "http://127.0.0.1:$APIGW_PORT/" || return 1
 		URL="ws://127.0.0.1:$APIGW_PORT/local"
