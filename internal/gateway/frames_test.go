@@ -24,19 +24,8 @@ func TestPostsAreSentIn32KBFrames(t *testing.T) {
 	srv := httptest.NewServer(g)
 	defer srv.Close()
 	addr := strings.TrimPrefix(srv.URL, "http://")
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, br := rawHandshake(t, addr, "/raw", 30*time.Second)
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
-	_, _ = io.WriteString(conn, "GET /raw HTTP/1.1\r\nHost: "+addr+"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("handshake: %v %v", resp, err)
-	}
 	var id string
 	for deadline := time.Now().Add(30 * time.Second); id == ""; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -88,4 +77,29 @@ func TestPostsAreSentIn32KBFrames(t *testing.T) {
 			t.Errorf("got %d bytes, want %d", total, size)
 		}
 	}
+}
+
+// rawHandshake opens a WebSocket to addr+path by hand, so that a test can
+// read and write raw frames. The connection has a deadline of timeout; the
+// reader holds whatever followed the 101 response.
+func rawHandshake(t *testing.T, addr, path string, timeout time.Duration) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetDeadline(time.Now().Add(timeout))
+	_, _ = io.WriteString(conn, "GET "+path+" HTTP/1.1\r\nHost: "+addr+"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		conn.Close()
+		t.Fatalf("handshake: %v", err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		conn.Close()
+		t.Fatalf("handshake status %d, want 101", resp.StatusCode)
+	}
+	return conn, br
 }

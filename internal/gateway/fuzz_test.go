@@ -1,14 +1,11 @@
 package gateway
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -204,22 +201,8 @@ func FuzzConnection(f *testing.F) {
 	addr := strings.TrimPrefix(srv.URL, "http://")
 
 	f.Fuzz(func(t *testing.T, garbage []byte) {
-		conn, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
+		conn, br := rawHandshake(t, addr, "/fuzz", 10*time.Second)
 		defer conn.Close()
-		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-		_, _ = io.WriteString(conn, "GET /fuzz HTTP/1.1\r\nHost: "+addr+"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-		br := bufio.NewReader(conn)
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatalf("handshake: %v", err)
-		}
-		if resp.StatusCode != http.StatusSwitchingProtocols {
-			t.Fatalf("handshake status %d", resp.StatusCode)
-		}
 		_, _ = conn.Write(garbage)
 		// Whatever the server answers, the connection must end: either the
 		// server closes it, or the client does now.
