@@ -320,13 +320,20 @@ func TestSendAlone(t *testing.T) {
 	}
 }
 
-func TestSendFailures(t *testing.T) {
+// failingRoom is alice's room where posts to two members find them gone,
+// one fails and one is too large; bob, carol and dave receive.
+func failingRoom() (*fakeStore, *fakeSender) {
 	store := room("alice", "bob", "gone1", "carol", "broken", "large", "gone2", "dave")
 	sender := newSender()
 	sender.errs["gone1"] = fmt.Errorf("post to connection gone1: %w", chat.ErrGone)
 	sender.errs["gone2"] = fmt.Errorf("post to connection gone2: %w", chat.ErrGone)
 	sender.errs["broken"] = errors.New("connection reset")
 	sender.errs["large"] = fmt.Errorf("post: %w", chat.ErrPayloadTooLarge)
+	return store, sender
+}
+
+func TestSendFailures(t *testing.T) {
+	store, sender := failingRoom()
 	svc := newService(store, sender)
 	svc.Workers = 2
 
@@ -353,12 +360,7 @@ func TestSendFailures(t *testing.T) {
 // recipient after the other in the store's order, with the same outcomes
 // as the concurrent path.
 func TestSendSequential(t *testing.T) {
-	store := room("alice", "bob", "gone1", "carol", "broken", "large", "gone2", "dave")
-	sender := newSender()
-	sender.errs["gone1"] = fmt.Errorf("post to connection gone1: %w", chat.ErrGone)
-	sender.errs["gone2"] = fmt.Errorf("post to connection gone2: %w", chat.ErrGone)
-	sender.errs["broken"] = errors.New("connection reset")
-	sender.errs["large"] = fmt.Errorf("post: %w", chat.ErrPayloadTooLarge)
+	store, sender := failingRoom()
 	svc := newService(store, sender)
 	svc.Workers = 1
 	before := runtime.NumGoroutine()
