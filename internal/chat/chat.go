@@ -53,6 +53,10 @@ var (
 	ErrGone = errors.New("connection gone")
 	// ErrPayloadTooLarge means API Gateway refused the frame as too large.
 	ErrPayloadTooLarge = errors.New("payload too large")
+	// ErrThrottled means the post was refused for now (HTTP 429
+	// LimitExceededException): the account's rate, or a client whose
+	// receive buffer is full. The connection is still there; try again later.
+	ErrThrottled = errors.New("post throttled")
 )
 
 // TTL is how long after connecting a stored connection may be forgotten: API
