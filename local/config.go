@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"time"
 
+	"github.com/serverless-chat/chat/internal/chat"
 	"github.com/serverless-chat/chat/internal/dynamo"
 	"github.com/serverless-chat/chat/internal/gateway"
 )
@@ -26,6 +28,10 @@ type config struct {
 	dynamoAWS      bool
 	table          string
 	index          string
+	// messagesTable keeps the rooms' history in DynamoDB modes.
+	messagesTable    string
+	seqIndex         string
+	historyRetention time.Duration
 	region         string
 
 	// Lambda-invoke mode: lambdaEndpoint serves every route with the SAM
@@ -49,6 +55,7 @@ var samFunctions = map[string]string{
 	gateway.RouteConnect:    "ConnectFunction",
 	gateway.RouteDisconnect: "DisconnectFunction",
 	"chat message":          "MessageFunction",
+	"history":               "HistoryFunction",
 	gateway.RouteDefault:    "DefaultFunction",
 }
 
@@ -69,7 +76,7 @@ func (f routeFlag) Set(s string) error {
 		return fmt.Errorf("want routeKey=URL, got %q", s)
 	}
 	if _, known := samFunctions[key]; !known {
-		return fmt.Errorf("unknown route %q (routes: $connect, $disconnect, $default, chat message)", key)
+		return fmt.Errorf("unknown route %q (routes: $connect, $disconnect, $default, chat message, history)", key)
 	}
 	if err := checkURL(endpoint); err != nil {
 		return err
@@ -111,6 +118,9 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.BoolVar(&cfg.dynamoAWS, "dynamodb", false, "store connections in the real DynamoDB, with the default AWS credentials and region")
 	fs.StringVar(&cfg.table, "table", env("CHAT_TABLE", "chat-connections"), "DynamoDB table, created if missing (env CHAT_TABLE)")
 	fs.StringVar(&cfg.index, "room-index", env("ROOM_INDEX_NAME", dynamo.DefaultIndex), "the table's room index (env ROOM_INDEX_NAME)")
+	fs.StringVar(&cfg.messagesTable, "messages-table", env("CHAT_MESSAGES_TABLE", "chat-messages"), "DynamoDB table of the rooms' history, created if missing (env CHAT_MESSAGES_TABLE)")
+	fs.StringVar(&cfg.seqIndex, "seq-index", env("SEQ_INDEX_NAME", dynamo.DefaultSeqIndex), "the messages table's seq index (env SEQ_INDEX_NAME)")
+	fs.DurationVar(&cfg.historyRetention, "history-retention", chat.DefaultRetention, "how long messages are kept for history and clientMsgId deduplication")
 	fs.StringVar(&cfg.region, "region", env("AWS_REGION", env("AWS_DEFAULT_REGION", "us-east-1")), "AWS region for the SDK clients (env AWS_REGION)")
 	fs.StringVar(&cfg.lambdaEndpoint, "lambda-endpoint", env("CHAT_LAMBDA_ENDPOINT", ""),
 		"invoke every route's Lambda function at this Lambda API endpoint, e.g. the http://127.0.0.1:3001 of sam local start-lambda, with the template's function names (env CHAT_LAMBDA_ENDPOINT)")
@@ -152,6 +162,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 		"-max-message-size": cfg.limits.MaxMessageSize, "-max-frame-size": cfg.limits.MaxFrameSize,
 		"-idle-timeout": int64(cfg.limits.IdleTimeout), "-max-duration": int64(cfg.limits.MaxDuration),
 		"-integration-timeout": int64(cfg.limits.IntegrationTimeout), "-write-queue": int64(cfg.writeQueue),
+		"-history-retention": int64(cfg.historyRetention),
 	} {
 		if v <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive", name))

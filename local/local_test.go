@@ -274,6 +274,44 @@ func chatScenario(t *testing.T, wsURL, room string) {
 			t.Errorf("got %v, want carol's message", m)
 		}
 	}
+
+	// Reliable delivery: a message with a clientMsgId is acked with its
+	// seq, and a resend is acked the same and not broadcast again.
+	send := func(c *chatClient, frame string) {
+		t.Helper()
+		if err := c.ws.Write(ctx, websocket.MessageText, []byte(frame)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msg := `{"action":"chat message","text":"acked","clientMsgId":"scenario-1"}`
+	send(alice, msg)
+	ack := alice.next()
+	if ack["type"] != "ack" || ack["clientMsgId"] != "scenario-1" || ack["seq"] != float64(4) {
+		t.Errorf("alice got %v, want the ack of seq 4", ack)
+	}
+	send(alice, msg)
+	if again := alice.next(); fmt.Sprint(again) != fmt.Sprint(ack) {
+		t.Errorf("resend got %v, want the same ack %v", again, ack)
+	}
+	// A ping (a MOCK route) answers nothing: the next frame bob gets is
+	// alice's message, then his history.
+	send(bob, `{"action":"ping"}`)
+	if m := bob.next(); m["text"] != "acked" || m["seq"] != float64(4) {
+		t.Errorf("bob got %v, want alice's acked message, seq 4", m)
+	}
+	// A late joiner catches up from the room's history.
+	dave := dial(t, wsURL, "dave", room)
+	send(dave, `{"action":"history"}`)
+	h := dave.next()
+	msgs, _ := h["messages"].([]any)
+	var got []string
+	for _, m := range msgs {
+		m := m.(map[string]any)
+		got = append(got, fmt.Sprintf("%v:%v", m["seq"], m["text"]))
+	}
+	if want := "[1:hello from alice 2:hello from bob 3:still here 4:acked]"; h["type"] != "history" || fmt.Sprint(got) != want || h["more"] != false {
+		t.Errorf("dave got %v (messages %v), want history %s", h, got, want)
+	}
 }
 
 func TestChatInMemory(t *testing.T) {
@@ -304,10 +342,10 @@ func TestChatWithDynamoDBLocal(t *testing.T) {
 	s := start(t, "-dynamodb-endpoint", endpoint, "-table", table)
 	chatScenario(t, "ws://"+s.addr+"/local", "dynamo-room")
 	client := dynamoClient(t, endpoint)
-	if n := scanCount(t, client, table); n != 3 {
-		t.Errorf("table holds %d connections, want 3", n)
+	if n := scanCount(t, client, table); n != 4 {
+		t.Errorf("table holds %d connections, want 4", n)
 	}
-	// Shutdown closes the three connections and each $disconnect deletes its item.
+	// Shutdown closes the four connections and each $disconnect deletes its item.
 	if err := s.stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +417,7 @@ func TestSignalClosesEveryConnection(t *testing.T) {
 	}
 }
 
-// TestChatWithTheLambdaFunctionsUnderRIE builds the four functions as `sam
+// TestChatWithTheLambdaFunctionsUnderRIE builds the functions as `sam
 // build` does, runs each under its own aws-lambda-rie against DynamoDB
 // Local, and chats through the local adapter in Lambda-invoke mode: the
 // functions post back through its @connections API.
@@ -394,10 +432,10 @@ func TestChatWithTheLambdaFunctionsUnderRIE(t *testing.T) {
 		// DynamoDB Local keeps one database per access key and region
 		// (without -sharedDb): the functions use the adapter's.
 		"AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local", "AWS_EC2_METADATA_DISABLED=true",
-		"TABLE_NAME=" + table, "DYNAMODB_ENDPOINT=" + endpoint,
+		"TABLE_NAME=" + table, "MESSAGES_TABLE=" + table + "-messages", "DYNAMODB_ENDPOINT=" + endpoint,
 		"MANAGEMENT_API_ENDPOINT=http://" + addr + "/local", "LOG_LEVEL=info",
 	}
-	args := []string{"-dynamodb-endpoint", endpoint, "-table", table}
+	args := []string{"-dynamodb-endpoint", endpoint, "-table", table, "-messages-table", table + "-messages"}
 	for route, fn := range samFunctions {
 		out := filepath.Join(dir, fn)
 		build := exec.Command("make", "--no-print-directory", "build-"+fn, "ARTIFACTS_DIR="+out, "GOARCH="+runtime.GOARCH)
@@ -428,8 +466,8 @@ func TestChatWithTheLambdaFunctionsUnderRIE(t *testing.T) {
 	s := startOn(t, addr, args...)
 	chatScenario(t, "ws://"+s.addr+"/local", "lambda-room")
 	client := dynamoClient(t, endpoint)
-	if n := scanCount(t, client, table); n != 3 {
-		t.Errorf("table holds %d connections, want 3 (stored by ConnectFunction)", n)
+	if n := scanCount(t, client, table); n != 4 {
+		t.Errorf("table holds %d connections, want 4 (stored by ConnectFunction)", n)
 	}
 	if err := s.stop(); err != nil {
 		t.Fatal(err)

@@ -31,13 +31,15 @@ const shutdownTimeout = 30 * time.Second
 // serve runs the local adapter on ln until ctx ends, then closes every
 // connection with 1001, waits for their $disconnect, and returns.
 func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log *slog.Logger) error {
-	store, err := newStore(ctx, cfg, log)
+	store, history, err := newStores(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	var gw *gateway.Gateway
 	h := &handler.Handler{
-		Store:   store,
+		Store:     store,
+		Messages:  history,
+		Retention: cfg.historyRetention,
 		Senders: func(*events.APIGatewayWebsocketProxyRequest) chat.Sender { return gw },
 		// The gateway's Post only queues the message and never waits: a
 		// broadcast is fastest as a plain loop, without a goroutine per
@@ -107,23 +109,28 @@ func newMux(stage string, gw http.Handler) *http.ServeMux {
 	return mux
 }
 
-// newStore returns the connection store the in-process handlers use.
-func newStore(ctx context.Context, cfg config, log *slog.Logger) (chat.Store, error) {
+// newStores returns the connection store and the history the in-process
+// handlers use: in memory, or in DynamoDB (tables created if missing).
+func newStores(ctx context.Context, cfg config, log *slog.Logger) (chat.Store, chat.History, error) {
 	if !cfg.usesDynamo() {
-		return memstore.New(), nil
+		return memstore.New(), memstore.NewHistory(), nil
 	}
 	awsCfg, err := awsConfig(ctx, cfg, cfg.dynamoAWS)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	client := dynamo.NewClient(awsCfg, cfg.dynamoEndpoint)
 	tctx, cancel := context.WithTimeout(ctx, dynamo.TableWait)
 	defer cancel()
 	if err := dynamo.CreateTable(tctx, client, cfg.table, cfg.index); err != nil {
-		return nil, fmt.Errorf("table %s: %w", cfg.table, err)
+		return nil, nil, fmt.Errorf("table %s: %w", cfg.table, err)
 	}
-	log.Info("using DynamoDB", slog.String("table", cfg.table), slog.String("endpoint", cfg.dynamoEndpoint))
-	return dynamo.New(client, cfg.table, cfg.index), nil
+	if err := dynamo.CreateHistoryTable(tctx, client, cfg.messagesTable, cfg.seqIndex); err != nil {
+		return nil, nil, fmt.Errorf("table %s: %w", cfg.messagesTable, err)
+	}
+	log.Info("using DynamoDB", slog.String("table", cfg.table), slog.String("messagesTable", cfg.messagesTable),
+		slog.String("endpoint", cfg.dynamoEndpoint))
+	return dynamo.New(client, cfg.table, cfg.index), dynamo.NewHistory(client, cfg.messagesTable, cfg.seqIndex), nil
 }
 
 // awsConfig returns the SDK configuration: the default chain for the real
@@ -142,14 +149,16 @@ func awsConfig(ctx context.Context, cfg config, real bool) (aws.Config, error) {
 	}, nil
 }
 
-// newRoutes returns the four routes: in process (h), or Lambda functions
-// for the routes the Lambda flags name.
+// newRoutes returns the routes: in process (h), or Lambda functions for the
+// routes the Lambda flags name; "ping" is a MOCK integration, as deployed.
 func newRoutes(cfg config, h *handler.Handler) (map[string]gateway.Integration, error) {
 	routes := map[string]gateway.Integration{
 		gateway.RouteConnect:    gateway.IntegrationFunc(h.Connect),
 		gateway.RouteDisconnect: gateway.IntegrationFunc(h.Disconnect),
 		gateway.RouteDefault:    gateway.IntegrationFunc(h.Default),
 		chat.ActionChatMessage:  gateway.IntegrationFunc(h.Message),
+		chat.ActionHistory:      gateway.IntegrationFunc(h.History),
+		chat.ActionPing:         gateway.Mock{},
 	}
 	lambdaCfg, _ := awsConfig(context.Background(), cfg, false)
 	newClient := func(endpoint string) *lambda.Client {

@@ -33,9 +33,37 @@ type Store interface {
 	Get(ctx context.Context, id string) (Connection, error)
 	// Delete forgets the connection. Deleting an unknown ID is not an error.
 	Delete(ctx context.Context, id string) error
+	// DeleteStale forgets the connection only if it connected before
+	// cutoff, and reports whether it did. A younger connection may still be
+	// in its handshake, when @connections answers 410 for it too.
+	DeleteStale(ctx context.Context, id string, cutoff time.Time) (bool, error)
 	// Members returns the IDs of the connections in the room that have not
 	// expired at now. It reads the room alone, never the whole store.
 	Members(ctx context.Context, room string, now time.Time) ([]string, error)
+}
+
+// History keeps each room's messages for a while, numbered by room.
+// Implementations: dynamo.History, memstore.History.
+type History interface {
+	// Append stores m in its room with the next seq, and returns it as
+	// stored. If m.ClientMsgID is set and a message of the same room with
+	// that ClientMsgID is stored (and not expired at now), nothing is
+	// stored: it returns that message and false.
+	Append(ctx context.Context, m Message, expiresAt, now time.Time) (Message, bool, error)
+	// Read returns up to q.Limit messages of room that match q and have
+	// not expired at now, oldest first, and whether more match beyond
+	// them (newer ones for q.After, older ones otherwise).
+	Read(ctx context.Context, room string, q Range, now time.Time) ([]Message, bool, error)
+}
+
+// Range selects messages of a room by seq. With Before set, the newest
+// Limit messages below it; else those above After (0 for all), oldest first.
+type Range struct {
+	After  int64
+	Before int64
+	Limit  int
+	// Latest asks for the newest Limit messages (After and Before unset).
+	Latest bool
 }
 
 // Sender delivers a text frame to one connection. Implementations:
@@ -62,3 +90,16 @@ var (
 // TTL is how long after connecting a stored connection may be forgotten: API
 // Gateway's two-hour connection limit plus a margin.
 const TTL = 2*time.Hour + 15*time.Minute
+
+// ConnectGrace is how long after connecting a connection's 410 from
+// @connections is not taken as proof that it is gone. API Gateway answers
+// 410 for a connection that is still in $connect, and the connection is
+// stored during $connect, whose integration may run up to 29 s before the
+// handshake completes: a member who just joined would otherwise be deleted
+// by any broadcast that lands in that window. A connection that really went
+// away that young is forgotten by $disconnect, a later broadcast or its TTL.
+const ConnectGrace = 30 * time.Second
+
+// DefaultRetention is how long a room keeps its messages (history and
+// clientMsgId deduplication) unless configured otherwise.
+const DefaultRetention = 24 * time.Hour

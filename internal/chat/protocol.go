@@ -14,16 +14,27 @@ import (
 
 // Wire protocol. See docs/protocol.md.
 const (
-	// ActionChatMessage is the value of "action" that API Gateway routes to
-	// the chat message function.
+	// Actions: the values of "action" that API Gateway routes to functions.
 	ActionChatMessage = "chat message"
-	// TypeChatMessage and TypeError are the "type" of frames sent to clients.
+	ActionHistory     = "history"
+	ActionPing        = "ping"
+
+	// Types of the frames sent to clients.
 	TypeChatMessage = "chat message"
+	TypeAck         = "ack"
+	TypeHistory     = "history"
 	TypeError       = "error"
 
-	DefaultRoom   = "general"
-	MaxTextLength = 2000 // characters (Unicode code points)
-	MaxNameLength = 32   // characters
+	DefaultRoom     = "general"
+	MaxTextLength   = 2000 // characters (Unicode code points)
+	MaxNameLength   = 32   // characters
+	MaxClientMsgID  = 64   // characters of [A-Za-z0-9_-]
+	DefaultHistory  = 50   // messages in a history reply without since
+	MaxHistoryLimit = 200  // the largest "limit" of a backward page
+	MaxHistorySince = 1000 // messages of one "since" reply; "next" continues it
+	// MaxHistoryFrame bounds one history frame, under API Gateway's
+	// 128 KB message limit with room for the gateway's own framing.
+	MaxHistoryFrame = 120 * 1024
 )
 
 // Error codes carried by error frames.
@@ -34,8 +45,11 @@ const (
 	CodeEmptyText     = "empty_text"
 	CodeTextTooLong   = "text_too_long"
 	CodeInvalidUTF8   = "invalid_utf8"
+	CodeControlChar   = "control_char"
 	CodeInvalidName   = "invalid_name"
 	CodeInvalidRoom   = "invalid_room"
+	CodeNotConnected  = "not_connected"
+	CodeInternal      = "internal"
 )
 
 // ProtocolError is bad input from a client. It is answered with an error
@@ -51,14 +65,47 @@ func protocolError(code, format string, args ...any) *ProtocolError {
 	return &ProtocolError{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// Message is a chat message as broadcast to the other members of a room.
+// Message is a chat message as broadcast to the other members of a room,
+// and as kept in its history.
 type Message struct {
 	Type   string `json:"type"`
 	ID     string `json:"id"`
 	Room   string `json:"room"`
+	Seq    int64  `json:"seq"` // the room's order: strictly increasing, with gaps
 	From   string `json:"from"`
 	Text   string `json:"text"`
 	SentAt string `json:"sentAt"` // RFC 3339 in UTC with milliseconds
+	// ClientMsgID is the sender's ID for the message, if it gave one: its
+	// page matches a message it sees in history with one it sent.
+	ClientMsgID string `json:"clientMsgId,omitempty"`
+}
+
+// Ack tells a sender that its message is stored, with what it was stored as.
+type Ack struct {
+	Type        string `json:"type"`
+	ClientMsgID string `json:"clientMsgId"`
+	ID          string `json:"id"`
+	Seq         int64  `json:"seq"`
+	SentAt      string `json:"sentAt"`
+}
+
+// HistoryFrame is one frame of a reply to a history request.
+type HistoryFrame struct {
+	Type     string    `json:"type"`
+	Room     string    `json:"room"`
+	Messages []Message `json:"messages"`
+	// More is true when another frame of this reply follows.
+	More bool `json:"more"`
+	// Next, on the last frame only, is the request that continues the
+	// reply: {"since":N} when a since reply stopped at its cap,
+	// {"before":N} when older messages exist than a backward page holds.
+	Next *HistoryCursor `json:"next,omitempty"`
+}
+
+// HistoryCursor is the request that continues a history reply.
+type HistoryCursor struct {
+	Since  int64 `json:"since,omitempty"`
+	Before int64 `json:"before,omitempty"`
 }
 
 // ErrorFrame is what a client receives for its own bad input.
@@ -109,37 +156,140 @@ func ValidateName(name string) error {
 	return nil
 }
 
-// clientFrame is what a client sends. Fields are raw so that a wrong type is
-// reported as such rather than as a generic decoding failure.
-type clientFrame struct {
-	Action json.RawMessage `json:"action"`
-	Text   json.RawMessage `json:"text"`
+// clientFrame is what a client sends: its members by exact name, raw, so
+// that a wrong type is reported as such. API Gateway's route selection
+// ($request.body.action) matches member names exactly, and so does the
+// protocol: encoding/json's case-insensitive matching would take "ACTION"
+// or "Text" for "action" and "text".
+type clientFrame map[string]json.RawMessage
+
+// field returns the member's raw value, and whether it is present and not null.
+func (f clientFrame) field(name string) (json.RawMessage, bool) {
+	v, ok := f[name]
+	if !ok || string(v) == "null" {
+		return nil, false
+	}
+	return v, true
 }
 
-// ParseChatMessage validates the body of a frame routed to "chat message" and
-// returns its text.
-func ParseChatMessage(body []byte) (string, error) {
+// ChatMessage is a valid "chat message" request.
+type ChatMessage struct {
+	Text        string
+	ClientMsgID string // optional
+}
+
+var clientMsgIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ParseChatMessage validates the body of a frame routed to "chat message".
+func ParseChatMessage(body []byte) (ChatMessage, error) {
 	f, err := decodeFrame(body)
 	if err != nil {
-		return "", err
+		return ChatMessage{}, err
 	}
-	if len(f.Text) == 0 || string(f.Text) == "null" {
+	var m ChatMessage
+	if raw, ok := f.field("clientMsgId"); ok {
+		if json.Unmarshal(raw, &m.ClientMsgID) != nil || !clientMsgIDPattern.MatchString(m.ClientMsgID) {
+			return ChatMessage{}, protocolError(CodeInvalidField, "clientMsgId must be 1 to %d characters of A-Z, a-z, 0-9, _ and -", MaxClientMsgID)
+		}
+	}
+	m.Text, err = parseText(f)
+	if err != nil {
+		return ChatMessage{}, err
+	}
+	return m, nil
+}
+
+// parseText validates a frame's "text": a string, not blank, at most
+// MaxTextLength characters, with no control characters but tab and newline.
+func parseText(f clientFrame) (string, error) {
+	raw, ok := f.field("text")
+	if !ok {
 		return "", protocolError(CodeEmptyText, "text is required")
 	}
 	var text string
-	if err := json.Unmarshal(f.Text, &text); err != nil {
+	if err := json.Unmarshal(raw, &text); err != nil {
 		return "", protocolError(CodeInvalidField, "text must be a string")
 	}
-	if hasLoneSurrogate(f.Text) {
+	if hasLoneSurrogate(raw) {
 		return "", protocolError(CodeInvalidUTF8, "text must be valid UTF-8 (it has an unpaired surrogate escape)")
 	}
-	if strings.TrimSpace(text) == "" {
+	if isBlank(text) {
 		return "", protocolError(CodeEmptyText, "text must not be empty or blank")
 	}
 	if n := utf8.RuneCountInString(text); n > MaxTextLength {
 		return "", protocolError(CodeTextTooLong, "text is %d characters; the limit is %d", n, MaxTextLength)
 	}
+	for _, r := range text {
+		if unicode.IsControl(r) && r != '\t' && r != '\n' {
+			return "", protocolError(CodeControlChar, "text must not contain control characters (U+%04X) other than tab and newline", r)
+		}
+	}
 	return text, nil
+}
+
+// isBlank reports whether s holds nothing but white space and invisible
+// format characters (U+200B zero width space, U+2060 word joiner, U+FEFF...):
+// text that would show as an empty message.
+func isBlank(s string) bool {
+	for _, r := range s {
+		if !unicode.IsSpace(r) && !unicode.Is(unicode.Cf, r) {
+			return false
+		}
+	}
+	return true
+}
+
+// HistoryRequest is a valid "history" request.
+type HistoryRequest struct {
+	Since  *int64 // messages after this seq
+	Before *int64 // a page of messages before this seq
+	Limit  int    // of a backward page
+}
+
+// Range returns the messages the request asks for.
+func (h HistoryRequest) Range() Range {
+	switch {
+	case h.Since != nil:
+		return Range{After: *h.Since, Limit: MaxHistorySince}
+	case h.Before != nil:
+		return Range{Before: *h.Before, Limit: h.Limit}
+	}
+	return Range{Latest: true, Limit: h.Limit}
+}
+
+// ParseHistory validates the body of a frame routed to "history".
+func ParseHistory(body []byte) (HistoryRequest, error) {
+	f, err := decodeFrame(body)
+	if err != nil {
+		return HistoryRequest{}, err
+	}
+	h := HistoryRequest{Limit: DefaultHistory}
+	seq := func(name string) (*int64, error) {
+		raw, ok := f.field(name)
+		if !ok {
+			return nil, nil
+		}
+		var n int64
+		if err := json.Unmarshal(raw, &n); err != nil || n < 0 {
+			return nil, protocolError(CodeInvalidField, "%s must be a whole number, 0 or more", name)
+		}
+		return &n, nil
+	}
+	if h.Since, err = seq("since"); err != nil {
+		return HistoryRequest{}, err
+	}
+	if h.Before, err = seq("before"); err != nil {
+		return HistoryRequest{}, err
+	}
+	if h.Since != nil && h.Before != nil {
+		return HistoryRequest{}, protocolError(CodeInvalidField, "give since or before, not both")
+	}
+	if raw, ok := f.field("limit"); ok {
+		if err := json.Unmarshal(raw, &h.Limit); err != nil || h.Limit < 1 || h.Limit > MaxHistoryLimit {
+			return HistoryRequest{}, protocolError(CodeInvalidField, "limit must be a whole number from 1 to %d", MaxHistoryLimit)
+		}
+	}
+	return h, nil
 }
 
 // Unrouted explains why a frame reached the $default route: it is not JSON,
@@ -153,11 +303,12 @@ func Unrouted(body []byte) *ProtocolError {
 		}
 		return protocolError(CodeInvalidJSON, "body must be a JSON object")
 	}
-	if len(f.Action) == 0 || string(f.Action) == "null" {
+	raw, ok := f.field("action")
+	if !ok {
 		return protocolError(CodeUnknownAction, `"action" is required; use %q`, ActionChatMessage)
 	}
 	var action string
-	if err := json.Unmarshal(f.Action, &action); err != nil {
+	if err := json.Unmarshal(raw, &action); err != nil {
 		return protocolError(CodeInvalidField, `"action" must be a string`)
 	}
 	return protocolError(CodeUnknownAction, "unknown action %q; use %q", action, ActionChatMessage)
@@ -165,18 +316,18 @@ func Unrouted(body []byte) *ProtocolError {
 
 // decodeFrame checks the encoding and shape of a client frame.
 func decodeFrame(body []byte) (clientFrame, error) {
-	var f clientFrame
 	// encoding/json silently replaces invalid UTF-8 with U+FFFD, which
 	// would corrupt the text: refuse it before decoding.
 	if !utf8.Valid(body) {
-		return f, protocolError(CodeInvalidUTF8, "body must be valid UTF-8")
+		return nil, protocolError(CodeInvalidUTF8, "body must be valid UTF-8")
 	}
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return f, protocolError(CodeInvalidJSON, "body must be a JSON object")
+		return nil, protocolError(CodeInvalidJSON, "body must be a JSON object")
 	}
+	var f clientFrame
 	if err := json.Unmarshal(trimmed, &f); err != nil {
-		return f, protocolError(CodeInvalidJSON, "body must be a JSON object: %v", err)
+		return nil, protocolError(CodeInvalidJSON, "body must be a JSON object: %v", err)
 	}
 	return f, nil
 }

@@ -49,6 +49,32 @@ func TestParseChatMessage(t *testing.T) {
 		{name: "2000 emoji", body: chatBody(`"` + strings.Repeat("😀", 2000) + `"`), wantText: strings.Repeat("😀", 2000)},
 		{name: "2000 escaped pairs", body: chatBody(`"` + strings.Repeat(`\ud83d\ude00`, 2000) + `"`), wantText: strings.Repeat("😀", 2000)},
 
+		{name: "tab and newline", body: chatBody(`"a\tb\nc"`), wantText: "a\tb\nc"},
+		{name: "zero width joiner inside emoji", body: chatBody(`"👩\u200d💻"`), wantText: "👩\u200d💻"},
+
+		// Text rules: blank is white space or invisible format characters;
+		// control characters other than tab and newline are refused.
+		{name: "zero width space only", body: chatBody(`"\u200b\u200b"`), wantCode: chat.CodeEmptyText},
+		{name: "format characters and spaces", body: chatBody(`" \u2060\ufeff\u00ad "`), wantCode: chat.CodeEmptyText},
+		{name: "NUL", body: chatBody(`"a\u0000b"`), wantCode: chat.CodeControlChar},
+		{name: "escape", body: chatBody(`"\u001b[31mred"`), wantCode: chat.CodeControlChar},
+		{name: "carriage return", body: chatBody(`"a\rb"`), wantCode: chat.CodeControlChar},
+		{name: "DEL", body: chatBody(`"a\u007fb"`), wantCode: chat.CodeControlChar},
+		{name: "C1 control", body: chatBody(`"a\u0085b"`), wantCode: chat.CodeControlChar},
+
+		// Member names match exactly, as API Gateway's route selection does.
+		{name: "TEXT in capitals", body: `{"action":"chat message","TEXT":"hi"}`, wantCode: chat.CodeEmptyText},
+		{name: "Text capitalised", body: `{"action":"chat message","Text":"hi"}`, wantCode: chat.CodeEmptyText},
+
+		// clientMsgId.
+		{name: "clientMsgId", body: `{"action":"chat message","text":"hi","clientMsgId":"a-Z_09"}`, wantText: "hi"},
+		{name: "clientMsgId 64", body: `{"action":"chat message","text":"hi","clientMsgId":"` + strings.Repeat("x", 64) + `"}`, wantText: "hi"},
+		{name: "clientMsgId null", body: `{"action":"chat message","text":"hi","clientMsgId":null}`, wantText: "hi"},
+		{name: "clientMsgId 65", body: `{"action":"chat message","text":"hi","clientMsgId":"` + strings.Repeat("x", 65) + `"}`, wantCode: chat.CodeInvalidField},
+		{name: "clientMsgId empty", body: `{"action":"chat message","text":"hi","clientMsgId":""}`, wantCode: chat.CodeInvalidField},
+		{name: "clientMsgId dot", body: `{"action":"chat message","text":"hi","clientMsgId":"a.b"}`, wantCode: chat.CodeInvalidField},
+		{name: "clientMsgId number", body: `{"action":"chat message","text":"hi","clientMsgId":7}`, wantCode: chat.CodeInvalidField},
+
 		// Not a JSON object.
 		{name: "empty", body: "", wantCode: chat.CodeInvalidJSON},
 		{name: "blank", body: " \n", wantCode: chat.CodeInvalidJSON},
@@ -106,8 +132,8 @@ func TestParseChatMessage(t *testing.T) {
 			if code := codeOf(err); code != tt.wantCode {
 				t.Fatalf("ParseChatMessage() error = %v (code %q), want code %q", err, code, tt.wantCode)
 			}
-			if got != tt.wantText {
-				t.Errorf("ParseChatMessage() = %q, want %q", abbreviate(got), abbreviate(tt.wantText))
+			if got.Text != tt.wantText {
+				t.Errorf("ParseChatMessage() = %q, want %q", abbreviate(got.Text), abbreviate(tt.wantText))
 			}
 			if err != nil && err.Error() == "" {
 				t.Errorf("error has no message")
@@ -148,6 +174,7 @@ func TestUnrouted(t *testing.T) {
 		{name: "action bool", body: `{"action":true}`, wantCode: chat.CodeInvalidField},
 		{name: "action array", body: `{"action":["chat message"]}`, wantCode: chat.CodeInvalidField},
 		{name: "action object", body: `{"action":{"name":"chat message"}}`, wantCode: chat.CodeInvalidField},
+		{name: "ACTION in capitals", body: `{"ACTION":"chat message","TEXT":"x"}`, wantCode: chat.CodeUnknownAction, wantMessage: `"action" is required`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

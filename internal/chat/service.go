@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base32"
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -22,11 +24,14 @@ const DefaultWorkers = 32
 // per request, for example to give it a Sender bound to that request's
 // @connections endpoint.
 type Service struct {
-	Store  Store
-	Sender Sender
+	Store   Store
+	History History
+	Sender  Sender
 	// Workers bounds the concurrent posts of one broadcast.
 	Workers int
-	Logger  *slog.Logger
+	// Retention is how long messages are kept (DefaultRetention if 0).
+	Retention time.Duration
+	Logger    *slog.Logger
 	// Now and NewID default to time.Now and a random ID; tests replace them.
 	Now   func() time.Time
 	NewID func() string
@@ -62,39 +67,53 @@ func (s *Service) Disconnect(ctx context.Context, connectionID string) error {
 	return nil
 }
 
-// Delivery counts what one broadcast did.
+// Delivery counts what one send did.
 type Delivery struct {
-	Recipients int // members of the room other than the sender
+	Seq        int64 // of the message in its room
+	Duplicate  bool  // the message was stored already: acked again, not broadcast
+	Recipients int   // members of the room other than the sender
 	Delivered  int
 	Gone       int // stale connections found, and deleted
-	Failed     int // other failures, logged
+	Opening    int // 410 from a connection younger than ConnectGrace: kept
+	Throttled  int // 429: a client whose buffer is full, or the account's rate
+	Failed     int // other failures
 	Skipped    int // not attempted because the deadline came
 }
 
-// Send handles a frame routed to "chat message": it validates the body and
-// posts the message to every other member of the sender's room. Bad input is
-// answered to the sender alone with an error frame and returns a
-// *ProtocolError. A store failure returns an error before anything is sent.
+// Send handles a frame routed to "chat message": it validates the body,
+// stores the message in the room's history, acks it to the sender (when it
+// gave a clientMsgId) and posts it to every other member of the room. A
+// message whose clientMsgId is stored already is acked again and nothing
+// else. Bad input returns a *ProtocolError; any failure is answered to the
+// sender alone with an error frame, and a failure before the message is
+// stored returns an error before anything is broadcast.
 func (s *Service) Send(ctx context.Context, senderID string, body []byte) (Delivery, error) {
-	text, err := ParseChatMessage(body)
+	req, err := ParseChatMessage(body)
 	if err != nil {
 		return Delivery{}, s.reject(ctx, senderID, err)
 	}
-	sender, err := s.Store.Get(ctx, senderID)
+	sender, err := s.member(ctx, senderID)
 	if err != nil {
-		return Delivery{}, fmt.Errorf("send from %s: look up sender: %w", senderID, err)
+		return Delivery{}, s.reject(ctx, senderID, err)
 	}
 	now := s.now()
+	msg, isNew, err := s.History.Append(ctx, Message{
+		Type: TypeChatMessage, ID: s.newID(), Room: sender.Room, From: sender.Name,
+		Text: req.Text, SentAt: FormatTime(now), ClientMsgID: req.ClientMsgID,
+	}, now.Add(s.retention()), now)
+	if err != nil {
+		return Delivery{}, s.reject(ctx, senderID, fmt.Errorf("send from %s: store: %w", senderID, err))
+	}
+	if req.ClientMsgID != "" {
+		s.post1(ctx, senderID, Ack{Type: TypeAck, ClientMsgID: msg.ClientMsgID, ID: msg.ID, Seq: msg.Seq, SentAt: msg.SentAt})
+	}
+	if !isNew {
+		return Delivery{Seq: msg.Seq, Duplicate: true}, nil
+	}
 	members, err := s.Store.Members(ctx, sender.Room, now)
 	if err != nil {
-		return Delivery{}, fmt.Errorf("send from %s: list room %s: %w", senderID, sender.Room, err)
-	}
-	frame, err := json.Marshal(Message{
-		Type: TypeChatMessage, ID: s.newID(), Room: sender.Room,
-		From: sender.Name, Text: text, SentAt: FormatTime(now),
-	})
-	if err != nil {
-		return Delivery{}, fmt.Errorf("send from %s: encode: %w", senderID, err)
+		// Stored and acked: members catch up from history.
+		return Delivery{Seq: msg.Seq}, fmt.Errorf("send from %s: list room %s: %w", senderID, sender.Room, err)
 	}
 	recipients := make([]string, 0, len(members))
 	for _, id := range members {
@@ -102,12 +121,80 @@ func (s *Service) Send(ctx context.Context, senderID string, body []byte) (Deliv
 			recipients = append(recipients, id)
 		}
 	}
-	d := s.broadcast(ctx, recipients, frame)
-	s.logger().LogAttrs(ctx, slog.LevelInfo, "message broadcast",
-		slog.String("connectionId", senderID), slog.String("room", sender.Room),
+	d := s.broadcast(ctx, recipients, encode(msg))
+	d.Seq = msg.Seq
+	level := slog.LevelDebug
+	if d.Failed > 0 || d.Skipped > 0 {
+		level = slog.LevelWarn
+	}
+	s.logger().LogAttrs(ctx, level, "message broadcast",
+		slog.String("room", sender.Room), slog.Int64("seq", d.Seq),
 		slog.Int("recipients", d.Recipients), slog.Int("delivered", d.Delivered),
-		slog.Int("gone", d.Gone), slog.Int("failed", d.Failed), slog.Int("skipped", d.Skipped))
+		slog.Int("gone", d.Gone), slog.Int("opening", d.Opening), slog.Int("throttled", d.Throttled),
+		slog.Int("failed", d.Failed), slog.Int("skipped", d.Skipped))
 	return d, nil
+}
+
+// SendHistory answers a frame routed to "history" with the messages of the
+// sender's room it asks for, in frames of at most MaxHistoryFrame bytes.
+func (s *Service) SendHistory(ctx context.Context, connectionID string, body []byte) error {
+	req, err := ParseHistory(body)
+	if err != nil {
+		return s.reject(ctx, connectionID, err)
+	}
+	c, err := s.member(ctx, connectionID)
+	if err != nil {
+		return s.reject(ctx, connectionID, err)
+	}
+	r := req.Range()
+	msgs, more, err := s.History.Read(ctx, c.Room, r, s.now())
+	if err != nil {
+		return s.reject(ctx, connectionID, fmt.Errorf("history of %s: %w", c.Room, err))
+	}
+	var next *HistoryCursor
+	switch {
+	case more && r.Before == 0 && !r.Latest && len(msgs) > 0:
+		next = &HistoryCursor{Since: msgs[len(msgs)-1].Seq}
+	case more && len(msgs) > 0:
+		next = &HistoryCursor{Before: msgs[0].Seq}
+	}
+	for _, frame := range HistoryFrames(c.Room, msgs, next) {
+		if err := s.Sender.Post(ctx, connectionID, frame); err != nil {
+			return fmt.Errorf("history to %s: %w", connectionID, err)
+		}
+	}
+	return nil
+}
+
+// HistoryFrames encodes msgs as history frames of at most MaxHistoryFrame
+// bytes each, in order; next goes on the last. There is always one frame.
+func HistoryFrames(room string, msgs []Message, next *HistoryCursor) [][]byte {
+	base := len(encode(HistoryFrame{Type: TypeHistory, Room: room, Messages: []Message{}, More: true,
+		Next: &HistoryCursor{Since: math.MaxInt64, Before: math.MaxInt64}}))
+	var frames [][]byte
+	var page []Message
+	size := base
+	flush := func(last bool) {
+		f := HistoryFrame{Type: TypeHistory, Room: room, Messages: page, More: !last}
+		if f.Messages == nil {
+			f.Messages = []Message{}
+		}
+		if last {
+			f.Next = next
+		}
+		frames = append(frames, encode(f))
+		page, size = nil, base
+	}
+	for _, m := range msgs {
+		n := len(encode(m)) + 1 // and a comma
+		if len(page) > 0 && size+n > MaxHistoryFrame {
+			flush(false)
+		}
+		page = append(page, m)
+		size += n
+	}
+	flush(true)
+	return frames
 }
 
 // Reject answers a frame that reached the $default route with an error frame
@@ -116,19 +203,47 @@ func (s *Service) Reject(ctx context.Context, senderID string, body []byte) erro
 	return s.reject(ctx, senderID, Unrouted(body))
 }
 
-// reject posts err's error frame to the connection and returns err. A failure
-// to post is logged: the sender may have left, and there is no one else to tell.
+// member returns the stored connection of a client that sends a frame. A
+// missing one is a *ProtocolError (not_connected): the client must
+// reconnect to be a member again.
+func (s *Service) member(ctx context.Context, id string) (Connection, error) {
+	c, err := s.Store.Get(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return Connection{}, protocolError(CodeNotConnected, "this connection is not in a room (it may have been dropped); reconnect")
+	}
+	if err != nil {
+		return Connection{}, fmt.Errorf("look up %s: %w", id, err)
+	}
+	return c, nil
+}
+
+// reject posts err's error frame to the connection and returns err: a
+// *ProtocolError's code, or "internal" for any other error.
 func (s *Service) reject(ctx context.Context, connectionID string, err error) error {
 	var pe *ProtocolError
 	if !errors.As(err, &pe) {
-		pe = &ProtocolError{Code: "internal", Message: "internal error"}
+		pe = &ProtocolError{Code: CodeInternal, Message: "the server could not handle this message; try again"}
 	}
-	frame, _ := json.Marshal(ErrorFrame{Type: TypeError, Code: pe.Code, Message: pe.Message})
-	if postErr := s.Sender.Post(ctx, connectionID, frame); postErr != nil {
-		s.logger().WarnContext(ctx, "error frame not delivered",
-			slog.String("connectionId", connectionID), slog.String("code", pe.Code), slog.Any("error", postErr))
-	}
+	s.post1(ctx, connectionID, ErrorFrame{Type: TypeError, Code: pe.Code, Message: pe.Message})
 	return err
+}
+
+// post1 posts a frame to one connection, logging a failure: there is no
+// one else to tell.
+func (s *Service) post1(ctx context.Context, connectionID string, v any) {
+	if err := s.Sender.Post(ctx, connectionID, encode(v)); err != nil {
+		s.logger().DebugContext(ctx, "reply not delivered", slog.String("to", connectionID), slog.Any("error", err))
+	}
+}
+
+// encode marshals a frame without escaping <, > and &: the frames are JSON
+// for scripts, never HTML, and "<" escaped as \u003c costs six bytes.
+func encode(v any) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // the protocol's types always marshal
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
 // broadcast posts frame to each recipient with at most Workers posts at once.
@@ -168,13 +283,15 @@ type outcome int
 const (
 	delivered outcome = iota
 	gone
+	opening
+	throttled
 	failed
 	skipped
 	outcomes // how many there are
 )
 
-// post posts frame to one recipient, unless ctx has ended, deletes the
-// recipient if it is gone, and logs other failures.
+// post posts frame to one recipient, unless ctx has ended. A recipient
+// that is gone is deleted, unless it connected less than ConnectGrace ago.
 func (s *Service) post(ctx context.Context, id string, frame []byte) outcome {
 	if ctx.Err() != nil {
 		return skipped
@@ -184,25 +301,37 @@ func (s *Service) post(ctx context.Context, id string, frame []byte) outcome {
 	case err == nil:
 		return delivered
 	case errors.Is(err, ErrGone):
-		if err := s.Store.Delete(ctx, id); err != nil {
+		deleted, err := s.Store.DeleteStale(ctx, id, s.now().Add(-ConnectGrace))
+		if err != nil {
 			s.logger().WarnContext(ctx, "stale connection not deleted",
-				slog.String("connectionId", id), slog.Any("error", err))
+				slog.String("to", id), slog.Any("error", err))
+		}
+		if !deleted && err == nil {
+			return opening
 		}
 		return gone
+	case errors.Is(err, ErrThrottled):
+		return throttled
 	case ctx.Err() != nil:
 		return skipped
 	default:
-		s.logger().WarnContext(ctx, "post failed",
-			slog.String("connectionId", id), slog.Any("error", err))
+		s.logger().DebugContext(ctx, "post failed", slog.String("to", id), slog.Any("error", err))
 		return failed
 	}
 }
 
 func delivery(recipients int, count func(outcome) int) Delivery {
 	return Delivery{
-		Recipients: recipients, Delivered: count(delivered), Gone: count(gone),
-		Failed: count(failed), Skipped: count(skipped),
+		Recipients: recipients, Delivered: count(delivered), Gone: count(gone), Opening: count(opening),
+		Throttled: count(throttled), Failed: count(failed), Skipped: count(skipped),
 	}
+}
+
+func (s *Service) retention() time.Duration {
+	if s.Retention > 0 {
+		return s.Retention
+	}
+	return DefaultRetention
 }
 
 func (s *Service) workers() int {

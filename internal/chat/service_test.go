@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/serverless-chat/chat/internal/chat"
+	"github.com/serverless-chat/chat/internal/memstore"
 )
 
 // fakeStore is a chat.Store keeping connections in insertion order, with
@@ -65,6 +66,23 @@ func (s *fakeStore) Delete(_ context.Context, id string) error {
 	}
 	s.conns = slices.DeleteFunc(s.conns, func(o chat.Connection) bool { return o.ID == id })
 	return nil
+}
+
+func (s *fakeStore) DeleteStale(_ context.Context, id string, cutoff time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.deleteErr != nil {
+		s.deleted = append(s.deleted, id)
+		return false, s.deleteErr
+	}
+	for _, c := range s.conns {
+		if c.ID == id && !c.ConnectedAt.Before(cutoff) {
+			return false, nil // young: kept
+		}
+	}
+	s.deleted = append(s.deleted, id)
+	s.conns = slices.DeleteFunc(s.conns, func(o chat.Connection) bool { return o.ID == id })
+	return true, nil
 }
 
 func (s *fakeStore) Members(_ context.Context, room string, now time.Time) ([]string, error) {
@@ -162,9 +180,33 @@ func (s *fakeSender) frame(t *testing.T, id string, v any) {
 
 var now = time.Date(2026, 11, 24, 15, 0, 0, 123_456_789, time.UTC)
 
+// fakeHistory is memstore.History with errors to inject.
+type fakeHistory struct {
+	*memstore.History
+	appendErr, readErr error
+	appends            int
+}
+
+func newHistory() *fakeHistory { return &fakeHistory{History: memstore.NewHistory()} }
+
+func (h *fakeHistory) Append(ctx context.Context, m chat.Message, expiresAt, now time.Time) (chat.Message, bool, error) {
+	h.appends++
+	if h.appendErr != nil {
+		return chat.Message{}, false, h.appendErr
+	}
+	return h.History.Append(ctx, m, expiresAt, now)
+}
+
+func (h *fakeHistory) Read(ctx context.Context, room string, q chat.Range, now time.Time) ([]chat.Message, bool, error) {
+	if h.readErr != nil {
+		return nil, false, h.readErr
+	}
+	return h.History.Read(ctx, room, q, now)
+}
+
 func newService(store chat.Store, sender chat.Sender) *chat.Service {
 	return &chat.Service{
-		Store: store, Sender: sender,
+		Store: store, Sender: sender, History: newHistory(),
 		Logger: slog.New(slog.DiscardHandler),
 		Now:    func() time.Time { return now },
 		NewID:  func() string { return "0123456789abcdefghijklmnop" },
@@ -285,7 +327,7 @@ func TestSendDelivers(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Send() error = %v", err)
 	}
-	if want := (chat.Delivery{Recipients: 2, Delivered: 2}); d != want {
+	if want := (chat.Delivery{Seq: 1, Recipients: 2, Delivered: 2}); d != want {
 		t.Errorf("Send() = %+v, want %+v", d, want)
 	}
 	if got, want := sender.received(), []string{"bob", "carol"}; !slices.Equal(got, want) {
@@ -293,7 +335,7 @@ func TestSendDelivers(t *testing.T) {
 	}
 	var m chat.Message
 	sender.frame(t, "bob", &m)
-	want := chat.Message{Type: "chat message", ID: "0123456789abcdefghijklmnop", Room: "general",
+	want := chat.Message{Type: "chat message", ID: "0123456789abcdefghijklmnop", Room: "general", Seq: 1,
 		From: "name-alice", Text: "héllo 😀", SentAt: "2026-11-24T15:00:00.123Z"}
 	if m != want {
 		t.Errorf("frame = %+v, want %+v", m, want)
@@ -304,15 +346,15 @@ func TestSendDelivers(t *testing.T) {
 	// The frame carries exactly the protocol's fields.
 	var fields map[string]any
 	sender.frame(t, "carol", &fields)
-	if len(fields) != 6 {
-		t.Errorf("frame fields = %v, want type, id, room, from, text, sentAt", fields)
+	if len(fields) != 7 {
+		t.Errorf("frame fields = %v, want type, id, room, seq, from, text, sentAt", fields)
 	}
 }
 
 func TestSendAlone(t *testing.T) {
 	sender := newSender()
 	d, err := newService(room("alice"), sender).Send(context.Background(), "alice", []byte(`{"action":"chat message","text":"anyone?"}`))
-	if err != nil || d != (chat.Delivery{}) {
+	if err != nil || d != (chat.Delivery{Seq: 1}) {
 		t.Errorf("Send() = %+v, %v; want nothing delivered and no error", d, err)
 	}
 	if r := sender.received(); len(r) != 0 {
@@ -341,7 +383,7 @@ func TestSendFailures(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Send() error = %v", err)
 	}
-	if want := (chat.Delivery{Recipients: 7, Delivered: 3, Gone: 2, Failed: 2}); d != want {
+	if want := (chat.Delivery{Seq: 1, Recipients: 7, Delivered: 3, Gone: 2, Failed: 2}); d != want {
 		t.Errorf("Send() = %+v, want %+v", d, want)
 	}
 	if got, want := sender.received(), []string{"bob", "carol", "dave"}; !slices.Equal(got, want) {
@@ -371,7 +413,7 @@ func TestSendSequential(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Send() error = %v", err)
 	}
-	if want := (chat.Delivery{Recipients: 7, Delivered: 3, Gone: 2, Failed: 2}); d != want {
+	if want := (chat.Delivery{Seq: 1, Recipients: 7, Delivered: 3, Gone: 2, Failed: 2}); d != want {
 		t.Errorf("Send() = %+v, want %+v", d, want)
 	}
 	if got, want := sender.order, []string{"bob", "gone1", "carol", "broken", "large", "gone2", "dave"}; !slices.Equal(got, want) {
@@ -399,34 +441,37 @@ func TestSendGoneDeleteFails(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Send() error = %v", err)
 	}
-	if want := (chat.Delivery{Recipients: 2, Delivered: 1, Gone: 1}); d != want {
+	if want := (chat.Delivery{Seq: 1, Recipients: 2, Delivered: 1, Gone: 1}); d != want {
 		t.Errorf("Send() = %+v, want %+v", d, want)
 	}
 }
 
+// A failure before the message is stored answers the sender alone with the
+// "internal" error frame and stores and broadcasts nothing; the message can
+// be sent again.
 func TestSendStoreFailure(t *testing.T) {
 	storeErr := errors.New("store down")
 	tests := []struct {
-		name    string
-		store   *fakeStore
-		wantErr error
+		name      string
+		getErr    error
+		appendErr error
 	}{
-		{name: "get fails", store: &fakeStore{getErr: storeErr}, wantErr: storeErr},
-		{name: "members fails", store: &fakeStore{membersErr: storeErr}, wantErr: storeErr},
-		{name: "sender unknown", store: &fakeStore{}, wantErr: chat.ErrNotFound},
+		{name: "get fails", getErr: storeErr},
+		{name: "append fails", appendErr: storeErr},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.store.getErr == nil && tt.store.membersErr != nil {
-				tt.store.conns = room("alice", "bob").conns
-			}
+			store := room("alice", "bob")
+			store.getErr = tt.getErr
+			history := newHistory()
+			history.appendErr = tt.appendErr
 			sender := newSender()
-			d, err := newService(tt.store, sender).Send(context.Background(), "alice", []byte(`{"action":"chat message","text":"hi"}`))
-			if !errors.Is(err, tt.wantErr) {
-				t.Errorf("Send() error = %v, want it to wrap %v", err, tt.wantErr)
-			}
-			if codeOf(err) != "not a protocol error" {
-				t.Errorf("Send() error = %v is a protocol error, want a server error", err)
+			svc := newService(store, sender)
+			svc.History = history
+			body := []byte(`{"action":"chat message","text":"hi","clientMsgId":"m1"}`)
+			d, err := svc.Send(context.Background(), "alice", body)
+			if !errors.Is(err, storeErr) || codeOf(err) != "not a protocol error" {
+				t.Errorf("Send() error = %v, want a server error wrapping %v", err, storeErr)
 			}
 			if err != nil && !strings.Contains(err.Error(), "alice") {
 				t.Errorf("Send() error = %v, want the connection ID in it", err)
@@ -434,10 +479,72 @@ func TestSendStoreFailure(t *testing.T) {
 			if d != (chat.Delivery{}) {
 				t.Errorf("Send() = %+v, want nothing", d)
 			}
-			if r := sender.received(); len(r) != 0 {
-				t.Errorf("frames went to %q, want none", r)
+			if got := sender.received(); !slices.Equal(got, []string{"alice"}) {
+				t.Fatalf("frames went to %q, want the sender alone", got)
+			}
+			var f chat.ErrorFrame
+			sender.frame(t, "alice", &f)
+			if f.Code != chat.CodeInternal {
+				t.Errorf("error frame = %+v, want code %q", f, chat.CodeInternal)
+			}
+
+			// After recovery the resend is stored and delivered once.
+			store.getErr, history.appendErr = nil, nil
+			sender = newSender()
+			svc.Sender = sender
+			if d, err := svc.Send(context.Background(), "alice", body); err != nil || d.Delivered != 1 {
+				t.Fatalf("resend: Send() = %+v, %v; want delivered to bob", d, err)
+			}
+			if d, err := svc.Send(context.Background(), "alice", body); err != nil || !d.Duplicate || d.Delivered != 0 {
+				t.Fatalf("second resend: Send() = %+v, %v; want a duplicate, not delivered", d, err)
+			}
+			if n := len(sender.frames["bob"]); n != 1 {
+				t.Errorf("bob got %d frames, want 1", n)
 			}
 		})
+	}
+}
+
+// The message is stored and acked before the room is listed: a failure to
+// list it is a server error, and the members catch up from history.
+func TestSendMembersFailure(t *testing.T) {
+	storeErr := errors.New("store down")
+	store := room("alice", "bob")
+	store.membersErr = storeErr
+	sender := newSender()
+	svc := newService(store, sender)
+	d, err := svc.Send(context.Background(), "alice", []byte(`{"action":"chat message","text":"hi","clientMsgId":"m1"}`))
+	if !errors.Is(err, storeErr) || d.Seq != 1 {
+		t.Errorf("Send() = %+v, %v; want seq 1 and an error wrapping %v", d, err, storeErr)
+	}
+	var ack chat.Ack
+	sender.frame(t, "alice", &ack)
+	if ack.Type != chat.TypeAck || ack.Seq != 1 {
+		t.Errorf("sender got %+v, want the ack of seq 1", ack)
+	}
+	msgs, _, _ := svc.History.Read(context.Background(), "general", chat.Range{Limit: 10}, now)
+	if len(msgs) != 1 {
+		t.Errorf("history holds %d messages, want 1", len(msgs))
+	}
+}
+
+// A sender whose connection is not stored (dropped as stale, or expired)
+// gets not_connected, so that its page reconnects; nothing is stored.
+func TestSendNotConnected(t *testing.T) {
+	store := room("bob")
+	sender := newSender()
+	svc := newService(store, sender)
+	_, err := svc.Send(context.Background(), "alice", []byte(`{"action":"chat message","text":"hi"}`))
+	if codeOf(err) != chat.CodeNotConnected {
+		t.Fatalf("Send() error = %v, want code %q", err, chat.CodeNotConnected)
+	}
+	var f chat.ErrorFrame
+	sender.frame(t, "alice", &f)
+	if f.Code != chat.CodeNotConnected {
+		t.Errorf("error frame = %+v, want code %q", f, chat.CodeNotConnected)
+	}
+	if got := sender.received(); !slices.Equal(got, []string{"alice"}) {
+		t.Errorf("frames went to %q, want alice alone", got)
 	}
 }
 
@@ -499,7 +606,7 @@ func TestSendDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Send() error = %v", err)
 	}
-	if want := (chat.Delivery{Recipients: 4, Skipped: 4}); d != want {
+	if want := (chat.Delivery{Seq: 1, Recipients: 4, Skipped: 4}); d != want {
 		t.Errorf("Send() = %+v, want %+v", d, want)
 	}
 	if len(store.deleted) != 0 {
@@ -523,7 +630,7 @@ func TestSendDeadlineMidway(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Send() error = %v", err)
 	}
-	if want := (chat.Delivery{Recipients: 4, Delivered: 2, Skipped: 2}); d != want {
+	if want := (chat.Delivery{Seq: 1, Recipients: 4, Delivered: 2, Skipped: 2}); d != want {
 		t.Errorf("Send() = %+v, want %+v", d, want)
 	}
 }

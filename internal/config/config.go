@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The environment variables the functions read.
@@ -21,11 +22,15 @@ const (
 	EnvDynamoDBEndpoint      = "DYNAMODB_ENDPOINT"
 	EnvRegion                = "AWS_REGION"
 	EnvLogLevel              = "LOG_LEVEL"
+	EnvMessagesTable         = "MESSAGES_TABLE"
+	EnvSeqIndexName          = "SEQ_INDEX_NAME"
+	EnvHistoryRetention      = "HISTORY_RETENTION"
 )
 
 // Defaults of the optional variables.
 const (
 	DefaultRoomIndexName = "room-index"
+	DefaultSeqIndexName  = "seq-index"
 	DefaultPostWorkers   = 32
 	MaxPostWorkers       = 1000
 )
@@ -68,6 +73,12 @@ type Config struct {
 	DynamoDBEndpoint string
 	Region           string
 	LogLevel         slog.Level
+	// MessagesTable keeps the rooms' history; "" when unset (the functions
+	// that store or read messages then fail their requests with "internal").
+	MessagesTable string
+	SeqIndexName  string
+	// HistoryRetention is how long messages are kept (a Go duration: "24h").
+	HistoryRetention time.Duration
 }
 
 // Load reads the configuration through lookup (os.LookupEnv in the mains).
@@ -89,6 +100,21 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 		Region:        get(EnvRegion),
 		PostWorkers:   DefaultPostWorkers,
 		LogLevel:      slog.LevelInfo,
+		MessagesTable: get(EnvMessagesTable),
+		SeqIndexName:  get(EnvSeqIndexName),
+		// chat.DefaultRetention; not imported, to keep config a leaf.
+		HistoryRetention: 24 * time.Hour,
+	}
+	if c.SeqIndexName == "" {
+		c.SeqIndexName = DefaultSeqIndexName
+	}
+	if v := get(EnvHistoryRetention); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute || d > 366*24*time.Hour {
+			fail(EnvHistoryRetention, v, ErrInvalid, "want a duration from 1m to 8784h, such as 24h")
+		} else {
+			c.HistoryRetention = d
+		}
 	}
 	if c.TableName == "" {
 		fail(EnvTableName, "", ErrMissing, "")

@@ -199,6 +199,32 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
+// DeleteStale removes the connection's item only if it connected before
+// cutoff, with a conditional DeleteItem: one that connected later is kept
+// and DeleteStale reports false. A missing item counts as deleted.
+func (s *Store) DeleteStale(ctx context.Context, id string, cutoff time.Time) (bool, error) {
+	if id == "" {
+		return true, nil
+	}
+	_, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                aws.String(s.table),
+		Key:                      key(id),
+		ConditionExpression:      aws.String("attribute_not_exists(#at) OR #at < :cutoff"),
+		ExpressionAttributeNames: map[string]string{"#at": attrConnectedAt},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":cutoff": &types.AttributeValueMemberN{Value: strconv.FormatInt(cutoff.UnixMilli(), 10)},
+		},
+	})
+	var young *types.ConditionalCheckFailedException
+	switch {
+	case errors.As(err, &young):
+		return false, nil
+	case err != nil:
+		return false, s.fail("delete stale connection "+id, err)
+	}
+	return true, nil
+}
+
 // Members returns the IDs of the room's connections that have not expired
 // at now, reading every page of a Query on the room index. Expired items are
 // dropped by a filter expression: they still cost their read capacity, but

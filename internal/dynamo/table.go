@@ -172,3 +172,65 @@ func enableTTL(ctx context.Context, client TableAPI, table, index string) error 
 	}
 	return nil
 }
+
+// CreateHistoryTable makes sure the messages table exists with the layout
+// of the SAM template (see History): it creates it if missing (on demand,
+// encrypted), waits until it is ACTIVE, checks the key and the seq index of
+// a table that was already there, and enables TTL on expiresAt. Like
+// CreateTable it is idempotent; it is for DynamoDB Local and tests.
+func CreateHistoryTable(ctx context.Context, client TableAPI, table, index string) error {
+	if index == "" {
+		index = DefaultSeqIndex
+	}
+	_, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
+	var notFound *types.ResourceNotFoundException
+	switch {
+	case errors.As(err, &notFound):
+		_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
+			TableName:   aws.String(table),
+			BillingMode: types.BillingModePayPerRequest,
+			AttributeDefinitions: []types.AttributeDefinition{
+				{AttributeName: aws.String(attrRoom), AttributeType: types.ScalarAttributeTypeS},
+				{AttributeName: aws.String(attrMsgKey), AttributeType: types.ScalarAttributeTypeS},
+				{AttributeName: aws.String(attrSeq), AttributeType: types.ScalarAttributeTypeN},
+			},
+			KeySchema: []types.KeySchemaElement{
+				{AttributeName: aws.String(attrRoom), KeyType: types.KeyTypeHash},
+				{AttributeName: aws.String(attrMsgKey), KeyType: types.KeyTypeRange},
+			},
+			LocalSecondaryIndexes: []types.LocalSecondaryIndex{{
+				IndexName: aws.String(index),
+				KeySchema: []types.KeySchemaElement{
+					{AttributeName: aws.String(attrRoom), KeyType: types.KeyTypeHash},
+					{AttributeName: aws.String(attrSeq), KeyType: types.KeyTypeRange},
+				},
+				Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+			}},
+			SSESpecification: &types.SSESpecification{Enabled: aws.Bool(true)},
+		})
+		var inUse *types.ResourceInUseException
+		if err != nil && !errors.As(err, &inUse) {
+			return translate("create table", table, index, err)
+		}
+	case err != nil:
+		return translate("describe table", table, index, err)
+	}
+	waiter := dynamodb.NewTableExistsWaiter(client, func(o *dynamodb.TableExistsWaiterOptions) {
+		o.MinDelay, o.MaxDelay = time.Second, 10*time.Second
+	})
+	out, err := waiter.WaitForOutput(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)}, TableWait)
+	if err != nil {
+		return fmt.Errorf("wait for table %q to be active: %w", table, err)
+	}
+	t := out.Table
+	if !hasKey(t.KeySchema, attrRoom, types.KeyTypeHash) || !hasKey(t.KeySchema, attrMsgKey, types.KeyTypeRange) {
+		return fmt.Errorf("table %q: key schema is not %s (hash) and %s (range)", table, attrRoom, attrMsgKey)
+	}
+	if !slices.ContainsFunc(t.LocalSecondaryIndexes, func(lsi types.LocalSecondaryIndexDescription) bool {
+		return aws.ToString(lsi.IndexName) == index && hasKey(lsi.KeySchema, attrSeq, types.KeyTypeRange) &&
+			lsi.Projection != nil && lsi.Projection.ProjectionType == types.ProjectionTypeAll
+	}) {
+		return fmt.Errorf("table %q: no local secondary index %q on %s projecting all attributes: %w", table, index, attrSeq, ErrTableNotFound)
+	}
+	return enableTTL(ctx, client, table, index)
+}

@@ -22,8 +22,13 @@ type SenderFunc func(req *events.APIGatewayWebsocketProxyRequest) chat.Sender
 
 // Handler answers the four routes of the chat's WebSocket API.
 type Handler struct {
-	Store   chat.Store
-	Senders SenderFunc
+	Store chat.Store
+	// Messages keeps the rooms' history. Without it, messages and history
+	// requests fail with the "internal" error frame.
+	Messages chat.History
+	// Retention is how long messages are kept (chat.DefaultRetention if 0).
+	Retention time.Duration
+	Senders   SenderFunc
 	// Workers bounds the concurrent posts of one broadcast (chat.DefaultWorkers if 0).
 	Workers int
 	Logger  *slog.Logger
@@ -76,16 +81,32 @@ func (h *Handler) Message(ctx context.Context, req events.APIGatewayWebsocketPro
 	ctx, cancel := h.withMargin(ctx)
 	defer cancel()
 	_, err := h.service(&req, log).Send(ctx, req.RequestContext.ConnectionID, []byte(req.Body))
+	return h.result(ctx, log, "message", err), nil
+}
+
+// History is the "history" route: it sends the sender the messages of its
+// room that it asks for.
+func (h *Handler) History(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	log := h.log(&req)
+	ctx, cancel := h.withMargin(ctx)
+	defer cancel()
+	err := h.service(&req, log).SendHistory(ctx, req.RequestContext.ConnectionID, []byte(req.Body))
+	return h.result(ctx, log, "history", err), nil
+}
+
+// result logs what became of a request and answers it: 400 for bad input
+// (the sender has its error frame), 500 for a failure.
+func (h *Handler) result(ctx context.Context, log *slog.Logger, what string, err error) events.APIGatewayProxyResponse {
 	var pe *chat.ProtocolError
 	switch {
 	case errors.As(err, &pe):
-		log.InfoContext(ctx, "message refused", slog.String("code", pe.Code))
-		return respond(http.StatusBadRequest, pe.Error()), nil
+		log.InfoContext(ctx, what+" refused", slog.String("code", pe.Code))
+		return respond(http.StatusBadRequest, pe.Error())
 	case err != nil:
-		log.ErrorContext(ctx, "message failed", slog.Any("error", err))
-		return respond(http.StatusInternalServerError, "internal error"), nil
+		log.ErrorContext(ctx, what+" failed", slog.Any("error", err))
+		return respond(http.StatusInternalServerError, "internal error")
 	}
-	return respond(http.StatusOK, ""), nil
+	return respond(http.StatusOK, "")
 }
 
 // Default is the $default route: frames that are not JSON or whose action
@@ -101,7 +122,12 @@ func (h *Handler) Default(ctx context.Context, req events.APIGatewayWebsocketPro
 }
 
 func (h *Handler) service(req *events.APIGatewayWebsocketProxyRequest, log *slog.Logger) *chat.Service {
-	return &chat.Service{Store: h.Store, Sender: h.Senders(req), Workers: h.Workers, Logger: log}
+	history := h.Messages
+	if history == nil {
+		history = noHistory{}
+	}
+	return &chat.Service{Store: h.Store, History: history, Sender: h.Senders(req), Workers: h.Workers,
+		Retention: h.Retention, Logger: log}
 }
 
 // log returns the logger with the keys every line of this request carries.
@@ -124,4 +150,17 @@ func (h *Handler) withMargin(ctx context.Context) (context.Context, context.Canc
 
 func respond(status int, body string) events.APIGatewayProxyResponse {
 	return events.APIGatewayProxyResponse{StatusCode: status, Body: body}
+}
+
+// noHistory stands in for a History that is not configured.
+type noHistory struct{}
+
+var errNoHistory = errors.New("no messages table is configured (MESSAGES_TABLE)")
+
+func (noHistory) Append(context.Context, chat.Message, time.Time, time.Time) (chat.Message, bool, error) {
+	return chat.Message{}, false, errNoHistory
+}
+
+func (noHistory) Read(context.Context, string, chat.Range, time.Time) ([]chat.Message, bool, error) {
+	return nil, false, errNoHistory
 }

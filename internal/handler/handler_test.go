@@ -108,12 +108,15 @@ func (brokenStore) Get(context.Context, string) (chat.Connection, error) {
 	return chat.Connection{}, errStore
 }
 func (brokenStore) Delete(context.Context, string) error { return errStore }
+func (brokenStore) DeleteStale(context.Context, string, time.Time) (bool, error) {
+	return false, errStore
+}
 func (brokenStore) Members(context.Context, string, time.Time) ([]string, error) {
 	return nil, errStore
 }
 
 func newHandler(store chat.Store, rec *recorder) *handler.Handler {
-	return &handler.Handler{Store: store, Senders: rec.senders, Logger: slog.New(slog.DiscardHandler)}
+	return &handler.Handler{Store: store, Messages: memstore.NewHistory(), Senders: rec.senders, Logger: slog.New(slog.DiscardHandler)}
 }
 
 // populated returns a store with alice (the sender of the golden events),
@@ -128,7 +131,8 @@ func populated(t *testing.T) *memstore.Store {
 		{ID: "carol/+", Room: "general", Name: "carol"},
 		{ID: "dave", Room: "other", Name: "dave"},
 	} {
-		c.ConnectedAt, c.ExpiresAt = now, now.Add(chat.TTL)
+		// Connected a minute ago: past chat.ConnectGrace, so a 410 proves them gone.
+		c.ConnectedAt, c.ExpiresAt = now.Add(-time.Minute), now.Add(chat.TTL)
 		if err := s.Put(context.Background(), c); err != nil {
 			t.Fatal(err)
 		}
@@ -146,6 +150,7 @@ func TestGoldenEvents(t *testing.T) {
 		{"message.json", "chat message", "MESSAGE"},
 		{"default.json", "$default", "MESSAGE"},
 		{"disconnect.json", "$disconnect", "DISCONNECT"},
+		{"history.json", "history", "MESSAGE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -284,25 +289,75 @@ func TestMessageRefused(t *testing.T) {
 	}
 }
 
+// A server failure answers 500 and tells the sender alone ("internal"),
+// so that its page keeps the message for resending; a sender that is not
+// stored is told to reconnect (not_connected).
 func TestMessageServerErrors(t *testing.T) {
 	tests := []struct {
-		name  string
-		store chat.Store
+		name       string
+		store      chat.Store
+		wantStatus int
+		wantCode   string
 	}{
-		{name: "store failure", store: brokenStore{}},
-		{name: "sender unknown", store: memstore.New()},
+		{name: "store failure", store: brokenStore{}, wantStatus: http.StatusInternalServerError, wantCode: chat.CodeInternal},
+		{name: "sender unknown", store: memstore.New(), wantStatus: http.StatusBadRequest, wantCode: chat.CodeNotConnected},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := newRecorder()
 			resp, err := newHandler(tt.store, rec).Message(context.Background(), event(t, "message.json"))
-			if err != nil || resp.StatusCode != http.StatusInternalServerError {
-				t.Fatalf("Message() = %d %q, %v; want 500", resp.StatusCode, resp.Body, err)
+			if err != nil || resp.StatusCode != tt.wantStatus {
+				t.Fatalf("Message() = %d %q, %v; want %d", resp.StatusCode, resp.Body, err, tt.wantStatus)
 			}
-			if r := rec.receivers(); len(r) != 0 {
-				t.Errorf("frames went to %q, want none", r)
+			var f chat.ErrorFrame
+			rec.only(t, alice, &f)
+			if f.Code != tt.wantCode {
+				t.Errorf("error frame = %+v, want code %q", f, tt.wantCode)
 			}
 		})
+	}
+}
+
+// Without a messages table, messages fail with "internal", never silently.
+func TestMessageWithoutHistory(t *testing.T) {
+	rec := newRecorder()
+	h := newHandler(populated(t), rec)
+	h.Messages = nil
+	resp, _ := h.Message(context.Background(), event(t, "message.json"))
+	var f chat.ErrorFrame
+	rec.only(t, alice, &f)
+	if resp.StatusCode != http.StatusInternalServerError || f.Code != chat.CodeInternal {
+		t.Errorf("Message() = %d, frame %+v; want 500 and code internal", resp.StatusCode, f)
+	}
+}
+
+func TestHistory(t *testing.T) {
+	rec := newRecorder()
+	h := newHandler(populated(t), rec)
+	if resp, err := h.Message(context.Background(), event(t, "message.json")); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("Message() = %d %q, %v; want 200", resp.StatusCode, resp.Body, err)
+	}
+	rec = newRecorder()
+	h.Senders = rec.senders
+	req := event(t, "history.json")
+	resp, err := h.History(context.Background(), req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("History() = %d %q, %v; want 200", resp.StatusCode, resp.Body, err)
+	}
+	var frame chat.HistoryFrame
+	rec.only(t, alice, &frame)
+	if frame.Type != chat.TypeHistory || len(frame.Messages) != 1 || frame.Messages[0].Seq != 1 || frame.Messages[0].From != "alice" {
+		t.Errorf("history frame = %+v, want alice's message, seq 1", frame)
+	}
+
+	rec = newRecorder()
+	h.Senders = rec.senders
+	req.Body = `{"action":"history","since":"x"}`
+	resp, _ = h.History(context.Background(), req)
+	var f chat.ErrorFrame
+	rec.only(t, alice, &f)
+	if resp.StatusCode != http.StatusBadRequest || f.Code != chat.CodeInvalidField {
+		t.Errorf("History(bad) = %d, frame %+v; want 400 and invalid_field", resp.StatusCode, f)
 	}
 }
 

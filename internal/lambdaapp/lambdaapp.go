@@ -63,13 +63,19 @@ func New(ctx context.Context, lookup func(string) (string, bool)) (*handler.Hand
 		Region:   cfg.Region,
 		Override: cfg.ManagementAPIEndpoint,
 	}
-	return &handler.Handler{
-		Store:          dynamo.New(dynamo.NewClient(awsCfg, cfg.DynamoDBEndpoint), cfg.TableName, cfg.RoomIndexName),
+	db := dynamo.NewClient(awsCfg, cfg.DynamoDBEndpoint)
+	h := &handler.Handler{
+		Store:          dynamo.New(db, cfg.TableName, cfg.RoomIndexName),
+		Retention:      cfg.HistoryRetention,
 		Senders:        senders.For,
 		Workers:        cfg.PostWorkers,
 		Logger:         Logger(cfg.LogLevel),
 		DeadlineMargin: DeadlineMargin,
-	}, nil
+	}
+	if cfg.MessagesTable != "" {
+		h.Messages = dynamo.NewHistory(db, cfg.MessagesTable, cfg.SeqIndexName)
+	}
+	return h, nil
 }
 
 // Logger returns aws-lambda-go's slog logger (JSON when the function's

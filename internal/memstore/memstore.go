@@ -57,6 +57,18 @@ func (s *Store) Delete(_ context.Context, id string) error {
 	return nil
 }
 
+// DeleteStale forgets the connection if it connected before cutoff.
+func (s *Store) DeleteStale(_ context.Context, id string, cutoff time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.byID[id]
+	if !ok || !c.ConnectedAt.Before(cutoff) {
+		return false, nil
+	}
+	s.remove(id)
+	return true, nil
+}
+
 // Members returns the IDs in room that have not expired at now.
 func (s *Store) Members(_ context.Context, room string, now time.Time) ([]string, error) {
 	s.mu.RLock()
