@@ -32,7 +32,7 @@ type config struct {
 	messagesTable    string
 	seqIndex         string
 	historyRetention time.Duration
-	region         string
+	region           string
 
 	// Lambda-invoke mode: lambdaEndpoint serves every route with the SAM
 	// template's function names; lambdaRoutes sends single routes to their

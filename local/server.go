@@ -40,7 +40,7 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 		Store:     store,
 		Messages:  history,
 		Retention: cfg.historyRetention,
-		Senders: func(*events.APIGatewayWebsocketProxyRequest) chat.Sender { return gw },
+		Senders:   func(*events.APIGatewayWebsocketProxyRequest) chat.Sender { return gw },
 		// The gateway's Post only queues the message and never waits: a
 		// broadcast is fastest as a plain loop, without a goroutine per
 		// recipient. (The Lambda functions post over HTTP, 32 at once.)
