@@ -257,6 +257,9 @@ func TestFunctionsUnderRIE(t *testing.T) {
 	if err := dynamo.CreateTable(ctx, db, table, dynamo.DefaultIndex); err != nil {
 		t.Fatalf("create table: %v", err)
 	}
+	if err := dynamo.CreateHistoryTable(ctx, db, table+"-messages", ""); err != nil {
+		t.Fatalf("create messages table: %v", err)
+	}
 	conns, mgmt := newConnections(t)
 
 	env := map[string]string{
@@ -266,6 +269,8 @@ func TestFunctionsUnderRIE(t *testing.T) {
 		"AWS_EC2_METADATA_DISABLED": "true",
 		"TABLE_NAME":                table,
 		"ROOM_INDEX_NAME":           "room-index",
+		"MESSAGES_TABLE":            table + "-messages",
+		"HISTORY_RETENTION":         "1h",
 		"DYNAMODB_ENDPOINT":         endpoint,
 		"MANAGEMENT_API_ENDPOINT":   mgmt,
 		"POST_WORKERS":              "4",
@@ -373,9 +378,52 @@ func TestFunctionsUnderRIE(t *testing.T) {
 			if err := json.Unmarshal(got[bob][0], &m); err != nil {
 				t.Fatal(err)
 			}
-			if m.From != "alice" || m.Room != "general" || m.Text != "hello, room" || m.ID == "" || m.SentAt == "" {
+			if m.From != "alice" || m.Room != "general" || m.Text != "hello, room" || m.ID == "" || m.SentAt == "" || m.Seq != 1 {
 				t.Errorf("bob got %+v", m)
 			}
+		}
+	})
+
+	t.Run("a message with a clientMsgId is acked once and stored once", func(t *testing.T) {
+		ev := loadEvent(t, "message.json", alice)
+		ev.Body = `{"action":"chat message","text":"exactly once","clientMsgId":"rie-1"}`
+		first := invoke(t, fns["MessageFunction"].url, fns["MessageFunction"].log, ev)
+		got := expectPosts(map[string][]string{alice: {"ack"}, bob: {"chat message"}, dave: {"chat message"}})
+		// A retry (a reconnected page resending) is acked the same and not broadcast.
+		again := invoke(t, fns["MessageFunction"].url, fns["MessageFunction"].log, ev)
+		gotAgain := expectPosts(map[string][]string{alice: {"ack"}})
+		if first.StatusCode != http.StatusOK || again.StatusCode != http.StatusOK {
+			t.Fatalf("statuses %d, %d; want 200", first.StatusCode, again.StatusCode)
+		}
+		if len(got[alice]) == 1 && len(gotAgain[alice]) == 1 {
+			var ack chat.Ack
+			if err := json.Unmarshal(got[alice][0], &ack); err != nil || ack.Seq != 2 || ack.ClientMsgID != "rie-1" {
+				t.Errorf("ack = %s, want seq 2 for rie-1", got[alice][0])
+			}
+			if !bytes.Equal(got[alice][0], gotAgain[alice][0]) {
+				t.Errorf("second ack %s differs from the first %s", gotAgain[alice][0], got[alice][0])
+			}
+		}
+	})
+
+	t.Run("history sends the room's messages to the requester alone", func(t *testing.T) {
+		resp := call("HistoryFunction", "history.json", dave)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d %q, want 200", resp.StatusCode, resp.Body)
+		}
+		got := expectPosts(map[string][]string{dave: {"history"}})
+		var h chat.HistoryFrame
+		if len(got[dave]) == 1 {
+			if err := json.Unmarshal(got[dave][0], &h); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var texts []string
+		for _, m := range h.Messages {
+			texts = append(texts, fmt.Sprintf("%d:%s", m.Seq, m.Text))
+		}
+		if want := []string{"1:hello, room", "2:exactly once"}; fmt.Sprint(texts) != fmt.Sprint(want) {
+			t.Errorf("history = %q, want %q", texts, want)
 		}
 	})
 
@@ -402,6 +450,16 @@ func TestFunctionsUnderRIE(t *testing.T) {
 	})
 
 	t.Run("gone connection is deleted during a broadcast", func(t *testing.T) {
+		// dave connected a minute ago: past chat.ConnectGrace, a 410 is proof.
+		_, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                 aws.String(table),
+			Key:                       map[string]types.AttributeValue{"connectionId": &types.AttributeValueMemberS{Value: dave}},
+			UpdateExpression:          aws.String("SET connectedAt = :then"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":then": &types.AttributeValueMemberN{Value: strconv.FormatInt(time.Now().Add(-time.Minute).UnixMilli(), 10)}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 		conns.markGone(dave)
 		resp := call("MessageFunction", "message.json", bob)
 		if resp.StatusCode != http.StatusOK {

@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/serverless-chat/chat/internal/config"
+	"github.com/serverless-chat/chat/internal/dynamo"
 	"github.com/serverless-chat/chat/internal/testenv"
 	"github.com/serverless-chat/chat/web"
 )
@@ -31,11 +32,17 @@ var functions = []struct {
 	{"DisconnectFunction", "disconnect", "$disconnect"},
 	{"MessageFunction", "message", "chat message"},
 	{"DefaultFunction", "default", "$default"},
+	{"HistoryFunction", "history", "history"},
 }
+
+// mockRoutes are the routes served by a MOCK integration, without a function.
+var mockRoutes = []string{"ping"}
 
 const (
 	tableArn       = "${ConnectionsTable.Arn}"
 	indexArn       = "${ConnectionsTable.Arn}/index/room-index"
+	messagesArn    = "${MessagesTable.Arn}"
+	seqIndexArn    = "${MessagesTable.Arn}/index/seq-index"
 	connectionsArn = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/${StageName}/POST/@connections/*"
 	apiArnPrefix   = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/${StageName}/"
 )
@@ -264,6 +271,7 @@ func TestTemplateWebSocketAPI(t *testing.T) {
 	}
 
 	routes := map[string]string{} // route key -> function
+	var mocks []string
 	for id, r := range tp.ofType(t, "AWS::ApiGatewayV2::Route") {
 		key := str(r["RouteKey"])
 		if str(r["ApiId"]) != "${Api}" {
@@ -276,6 +284,14 @@ func TestTemplateWebSocketAPI(t *testing.T) {
 		}
 		integration = strings.TrimSuffix(integration, "}")
 		in := tp.resource(t, integration, "AWS::ApiGatewayV2::Integration")
+		if slices.Contains(mockRoutes, key) {
+			// Answered by API Gateway itself: no function, no cost but the message.
+			if in["IntegrationType"] != "MOCK" || get(in, "RequestTemplates", "$default") != `{"statusCode": 200}` {
+				t.Errorf("%s: %v, want a MOCK integration answering 200", integration, in)
+			}
+			mocks = append(mocks, key)
+			continue
+		}
 		if got := in["IntegrationType"]; got != "AWS_PROXY" {
 			t.Errorf("%s: IntegrationType = %v, want AWS_PROXY", integration, got)
 		}
@@ -296,6 +312,9 @@ func TestTemplateWebSocketAPI(t *testing.T) {
 	}
 	if !reflect.DeepEqual(routes, want) {
 		t.Errorf("routes = %v, want %v", routes, want)
+	}
+	if !slices.Equal(mocks, mockRoutes) {
+		t.Errorf("MOCK routes = %v, want %v", mocks, mockRoutes)
 	}
 
 	stage := tp.resource(t, "Stage", "AWS::ApiGatewayV2::Stage")
@@ -324,7 +343,8 @@ func TestTemplateFunctions(t *testing.T) {
 	table := tp.resource(t, "ConnectionsTable", "AWS::DynamoDB::Table")
 	indexName := str(get(table, "GlobalSecondaryIndexes").([]any)[0].(map[string]any)["IndexName"])
 	known := []string{config.EnvTableName, config.EnvRoomIndexName, config.EnvManagementAPIEndpoint,
-		config.EnvPostWorkers, config.EnvDynamoDBEndpoint, config.EnvLogLevel}
+		config.EnvPostWorkers, config.EnvDynamoDBEndpoint, config.EnvLogLevel,
+		config.EnvMessagesTable, config.EnvSeqIndexName, config.EnvHistoryRetention}
 
 	for _, f := range functions {
 		t.Run(f.id, func(t *testing.T) {
@@ -370,6 +390,9 @@ func TestTemplateFunctions(t *testing.T) {
 				config.EnvLogLevel:              "${LogLevel}",
 				config.EnvDynamoDBEndpoint:      "",
 				config.EnvManagementAPIEndpoint: "",
+				config.EnvMessagesTable:         "${MessagesTable}",
+				config.EnvSeqIndexName:          "seq-index",
+				config.EnvHistoryRetention:      "${HistoryRetentionHours}h",
 			}
 			if f.id == "MessageFunction" {
 				want[config.EnvPostWorkers] = "${PostWorkers}"
@@ -429,10 +452,18 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 		"MessageFunction": {
 			"dynamodb:DeleteItem on " + tableArn,
 			"dynamodb:GetItem on " + tableArn,
+			"dynamodb:PutItem on " + messagesArn,
 			"dynamodb:Query on " + indexArn,
+			"dynamodb:UpdateItem on " + messagesArn,
 			"execute-api:ManageConnections on " + connectionsArn,
 		},
 		"DefaultFunction": {"execute-api:ManageConnections on " + connectionsArn},
+		// Reads only: the requester's room, then the room's messages.
+		"HistoryFunction": {
+			"dynamodb:GetItem on " + tableArn,
+			"dynamodb:Query on " + seqIndexArn,
+			"execute-api:ManageConnections on " + connectionsArn,
+		},
 	}
 	for _, f := range functions {
 		t.Run(f.id, func(t *testing.T) {
@@ -768,6 +799,39 @@ func walk(v any, fn func(any)) {
 	case []any:
 		for _, e := range v {
 			walk(e, fn)
+		}
+	}
+}
+
+// TestTemplateMessagesTable checks the history table against the layout
+// internal/dynamo reads (and CreateHistoryTable makes locally).
+func TestTemplateMessagesTable(t *testing.T) {
+	tp := loadTemplate(t)
+	table := tp.resource(t, "MessagesTable", "AWS::DynamoDB::Table")
+	for _, c := range []struct {
+		key  string
+		got  any
+		want any
+	}{
+		{"BillingMode", table["BillingMode"], "PAY_PER_REQUEST"},
+		{"KeySchema", table["KeySchema"], []any{
+			map[string]any{"AttributeName": "room", "KeyType": "HASH"},
+			map[string]any{"AttributeName": "msgKey", "KeyType": "RANGE"},
+		}},
+		{"LocalSecondaryIndexes", table["LocalSecondaryIndexes"], []any{map[string]any{
+			"IndexName": dynamo.DefaultSeqIndex,
+			"KeySchema": []any{
+				map[string]any{"AttributeName": "room", "KeyType": "HASH"},
+				map[string]any{"AttributeName": "seq", "KeyType": "RANGE"},
+			},
+			"Projection": map[string]any{"ProjectionType": "ALL"},
+		}}},
+		{"TimeToLiveSpecification", table["TimeToLiveSpecification"], map[string]any{"AttributeName": "expiresAt", "Enabled": true}},
+		{"SSESpecification.SSEEnabled", get(table, "SSESpecification", "SSEEnabled"), true},
+		{"GlobalSecondaryIndexes", table["GlobalSecondaryIndexes"], nil},
+	} {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s = %#v, want %#v", c.key, c.got, c.want)
 		}
 	}
 }
