@@ -134,13 +134,15 @@ type env struct {
 	api   string // http://host/{stage}, the @connections endpoint
 }
 
-// chatRoutes returns the chat's four routes, served in process by h.
+// chatRoutes returns the chat's routes, served in process by h.
 func chatRoutes(h *handler.Handler) map[string]gateway.Integration {
 	return map[string]gateway.Integration{
 		gateway.RouteConnect:    gateway.IntegrationFunc(h.Connect),
 		gateway.RouteDisconnect: gateway.IntegrationFunc(h.Disconnect),
 		gateway.RouteDefault:    gateway.IntegrationFunc(h.Default),
 		chat.ActionChatMessage:  gateway.IntegrationFunc(h.Message),
+		chat.ActionHistory:      gateway.IntegrationFunc(h.History),
+		chat.ActionPing:         gateway.Mock{},
 	}
 }
 
@@ -150,9 +152,10 @@ func newEnv(t testing.TB, configure ...func(*gateway.Config)) *env {
 	t.Helper()
 	e := &env{rec: newRecorder(), store: memstore.New()}
 	h := &handler.Handler{
-		Store:   e.store,
-		Senders: func(*events.APIGatewayWebsocketProxyRequest) chat.Sender { return e.gw },
-		Logger:  testLogger(),
+		Store:    e.store,
+		Messages: memstore.NewHistory(),
+		Senders:  func(*events.APIGatewayWebsocketProxyRequest) chat.Sender { return e.gw },
+		Logger:   testLogger(),
 	}
 	cfg := gateway.Config{Stage: "test", Routes: chatRoutes(h), Logger: testLogger()}
 	for _, f := range configure {
