@@ -1,6 +1,7 @@
 package memstore
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"sync"
@@ -23,6 +24,8 @@ type History struct {
 type roomHistory struct {
 	last     int64
 	messages []storedMessage // by seq
+	// byClientID finds a stored message's seq by its ClientMsgID.
+	byClientID map[string]int64
 }
 
 type storedMessage struct {
@@ -40,24 +43,49 @@ func (h *History) Append(_ context.Context, m chat.Message, expiresAt, now time.
 	defer h.mu.Unlock()
 	r := h.rooms[m.Room]
 	if r == nil {
-		r = &roomHistory{}
+		r = &roomHistory{byClientID: map[string]int64{}}
 		h.rooms[m.Room] = r
 	}
-	// Expired messages go first: they are kept in seq order, and so nearly
-	// in expiry order.
-	r.messages = slices.DeleteFunc(r.messages, func(sm storedMessage) bool { return !sm.expiresAt.After(now) })
+	r.prune(now)
 	if m.ClientMsgID != "" {
-		for _, sm := range r.messages {
-			if sm.ClientMsgID == m.ClientMsgID {
-				return sm.Message, false, nil
-			}
+		if sm, ok := r.find(r.byClientID[m.ClientMsgID]); ok && sm.ClientMsgID == m.ClientMsgID && sm.expiresAt.After(now) {
+			return sm.Message, false, nil
 		}
+		r.byClientID[m.ClientMsgID] = r.last + 1
 	}
 	r.last++
 	m.Seq = r.last
 	r.messages = append(r.messages, storedMessage{Message: m, expiresAt: expiresAt})
 	return m, true, nil
 }
+
+// prune drops the expired messages at the front. With one retention the
+// expiry follows the seq order, so this is all of them; a message that
+// expires earlier than an older one (the retention was shortened) is
+// dropped later, and never shown meanwhile (Read filters).
+func (r *roomHistory) prune(now time.Time) {
+	n := 0
+	for n < len(r.messages) && !r.messages[n].expiresAt.After(now) {
+		if id := r.messages[n].ClientMsgID; id != "" && r.byClientID[id] == r.messages[n].Seq {
+			delete(r.byClientID, id)
+		}
+		n++
+	}
+	if n > 0 {
+		r.messages = slices.Delete(r.messages, 0, n)
+	}
+}
+
+// find returns the stored message with seq.
+func (r *roomHistory) find(seq int64) (storedMessage, bool) {
+	i, ok := slices.BinarySearchFunc(r.messages, seq, bySeq)
+	if !ok {
+		return storedMessage{}, false
+	}
+	return r.messages[i], true
+}
+
+func bySeq(sm storedMessage, seq int64) int { return cmp.Compare(sm.Seq, seq) }
 
 // Read returns the messages of room that q selects, oldest first.
 func (h *History) Read(_ context.Context, room string, q chat.Range, now time.Time) ([]chat.Message, bool, error) {
@@ -67,26 +95,35 @@ func (h *History) Read(_ context.Context, room string, q chat.Range, now time.Ti
 	if r == nil || q.Limit <= 0 {
 		return nil, false, nil
 	}
-	var live []chat.Message
-	for _, sm := range r.messages {
-		if sm.expiresAt.After(now) {
-			live = append(live, sm.Message)
+	// The messages q selects by seq, then the first (forward) or last
+	// (backward) Limit of them that have not expired.
+	msgs := r.messages
+	forward := q.Before == 0 && !q.Latest
+	if forward {
+		i, _ := slices.BinarySearchFunc(msgs, q.After+1, bySeq)
+		msgs = msgs[i:]
+	} else if q.Before > 0 {
+		i, _ := slices.BinarySearchFunc(msgs, q.Before, bySeq)
+		msgs = msgs[:i]
+	}
+	var out []chat.Message
+	more := false
+	for k := range msgs {
+		sm := msgs[k]
+		if !forward {
+			sm = msgs[len(msgs)-1-k]
 		}
-	}
-	if q.Before == 0 && !q.Latest {
-		i, _ := slices.BinarySearchFunc(live, q.After+1, func(m chat.Message, seq int64) int { return int(m.Seq - seq) })
-		live = live[i:]
-		if len(live) > q.Limit {
-			return slices.Clone(live[:q.Limit]), true, nil
+		if !sm.expiresAt.After(now) {
+			continue
 		}
-		return slices.Clone(live), false, nil
+		if len(out) == q.Limit {
+			more = true
+			break
+		}
+		out = append(out, sm.Message)
 	}
-	if q.Before > 0 {
-		i, _ := slices.BinarySearchFunc(live, q.Before, func(m chat.Message, seq int64) int { return int(m.Seq - seq) })
-		live = live[:i]
+	if !forward {
+		slices.Reverse(out)
 	}
-	if len(live) > q.Limit {
-		return slices.Clone(live[len(live)-q.Limit:]), true, nil
-	}
-	return slices.Clone(live), false, nil
+	return out, more, nil
 }
