@@ -1,9 +1,11 @@
 package dynamo_test
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,4 +150,91 @@ func BenchmarkMessageReads(b *testing.B) {
 			b.Fatalf("Members: %v", err)
 		}
 	}
+}
+
+// writeCounting is a HistoryAPI that records what the writes and reads of
+// the history consume.
+type writeCounting struct {
+	*dynamodb.Client
+	updates, puts, queries int
+	wcu, rcu               float64
+	items                  int
+}
+
+func (c *writeCounting) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	in2 := *in
+	in2.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
+	out, err := c.Client.UpdateItem(ctx, &in2, optFns...)
+	if err == nil {
+		c.updates++
+		c.wcu += consumed(out.ConsumedCapacity)
+	}
+	return out, err
+}
+
+func (c *writeCounting) PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	in2 := *in
+	in2.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
+	out, err := c.Client.PutItem(ctx, &in2, optFns...)
+	if err == nil {
+		c.puts++
+		c.wcu += consumed(out.ConsumedCapacity)
+	}
+	return out, err
+}
+
+func (c *writeCounting) Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	in2 := *in
+	in2.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
+	out, err := c.Client.Query(ctx, &in2, optFns...)
+	if err == nil {
+		c.queries++
+		c.items += int(out.ScannedCount)
+		c.rcu += consumed(out.ConsumedCapacity)
+	}
+	return out, err
+}
+
+// TestMessageWriteCost measures what storing one message costs (the seq
+// counter's UpdateItem and the message's conditional PutItem, whose local
+// secondary index is written too) and what a history reply of the latest
+// 50 messages reads. Run with -v for the numbers (BENCHMARKS.md).
+func TestMessageWriteCost(t *testing.T) {
+	t.Parallel()
+	client := newClient(t)
+	table := tableName(t)
+	ctx := testContext(t)
+	if err := dynamo.CreateHistoryTable(ctx, client, table, ""); err != nil {
+		t.Fatal(err)
+	}
+	c := &writeCounting{Client: client}
+	h := dynamo.NewHistory(c, table, "")
+	const n = 200
+	text := strings.Repeat("x", 100) // a typical short chat line
+	for i := range n {
+		m := chat.Message{Type: chat.TypeChatMessage, ID: chat.NewID(), Room: "general", From: "alice", Text: text,
+			SentAt: chat.FormatTime(t0), ClientMsgID: fmt.Sprintf("cost-%d", i)}
+		if _, _, err := h.Append(ctx, m, t0.Add(24*time.Hour), t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.updates != n || c.puts != n {
+		t.Errorf("%d UpdateItem and %d PutItem calls for %d messages, want one each a message", c.updates, c.puts, n)
+	}
+	writePerMessage := c.wcu / n
+	// A resend of the last message: the conditional PutItem fails and
+	// returns the stored message; no read.
+	before := c.wcu
+	if _, isNew, err := h.Append(ctx, chat.Message{ID: chat.NewID(), Room: "general", Text: text, ClientMsgID: fmt.Sprintf("cost-%d", n-1)}, t0.Add(time.Hour), t0); err != nil || isNew {
+		t.Fatalf("resend: new %v, %v", isNew, err)
+	}
+	resend := c.wcu - before
+	msgs, _, err := h.Read(ctx, "general", chat.Range{Latest: true, Limit: chat.DefaultHistory}, t0)
+	if err != nil || len(msgs) != chat.DefaultHistory {
+		t.Fatalf("Read = %d messages, %v", len(msgs), err)
+	}
+	t.Logf("one message of %d characters: 1 UpdateItem + 1 PutItem = %.1f WCU (table and LSI); a duplicate resend: %.1f WCU, no read",
+		len(text), writePerMessage, resend)
+	t.Logf("history, latest %d: %d Query page(s), %d items read (one more than asked, to tell if older exist), %.1f RCU (strongly consistent)",
+		chat.DefaultHistory, c.queries, c.items, c.rcu)
 }
