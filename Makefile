@@ -12,7 +12,7 @@ DYNAMODB_SIMULATOR_VERSION := 2.9.30
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 
 .PHONY: run test test-deps lint build clean \
-	build-ConnectFunction build-DisconnectFunction build-MessageFunction build-DefaultFunction build-HistoryFunction
+	build-ConnectFunction build-DisconnectFunction build-MessageFunction build-DefaultFunction build-HistoryFunction build-PresenceFunction
 
 ## run: the whole chat locally, no AWS (http://localhost:8080/)
 run:
@@ -77,6 +77,8 @@ build-DefaultFunction:
 	$(LAMBDA_BUILD) ./functions/default
 build-HistoryFunction:
 	$(LAMBDA_BUILD) ./functions/history
+build-PresenceFunction:
+	$(LAMBDA_BUILD) ./functions/presence
 
 clean:
 	rm -rf .build .aws-sam

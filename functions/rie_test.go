@@ -354,7 +354,8 @@ func TestFunctionsUnderRIE(t *testing.T) {
 		if _, err := strconv.ParseInt(attr(item, "connectedAt"), 10, 64); err != nil {
 			t.Errorf("connectedAt = %q: %v", attr(item, "connectedAt"), err)
 		}
-		expectPosts(nil)
+		// Each join is announced to the room (carol is in another room).
+		expectPosts(map[string][]string{alice: {"joined", "joined"}, bob: {"joined"}})
 	})
 
 	t.Run("bad connect answers 400 and stores nothing", func(t *testing.T) {
@@ -465,7 +466,8 @@ func TestFunctionsUnderRIE(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("status %d %q, want 200", resp.StatusCode, resp.Body)
 		}
-		expectPosts(map[string][]string{alice: {"chat message"}})
+		// dave leaves as by $disconnect: the rest of the room is told.
+		expectPosts(map[string][]string{alice: {"chat message", "left"}, bob: {"left"}})
 		if item := getItem(t, ctx, db, table, dave); item != nil {
 			t.Errorf("gone connection still stored: %v", item)
 		}
@@ -482,6 +484,7 @@ func TestFunctionsUnderRIE(t *testing.T) {
 		if item := getItem(t, ctx, db, table, bob); item == nil {
 			t.Errorf("bob's item deleted by alice's disconnect")
 		}
+		expectPosts(map[string][]string{bob: {"left"}})
 		// Now bob's message reaches nobody: carol is in another room.
 		if resp := call("MessageFunction", "message.json", bob); resp.StatusCode != http.StatusOK {
 			t.Fatalf("status %d %q, want 200", resp.StatusCode, resp.Body)

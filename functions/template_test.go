@@ -26,13 +26,15 @@ import (
 
 // The functions of the template: logical ID, directory, route key.
 var functions = []struct {
-	id, dir, route string
+	id, dir string
+	routes  []string
 }{
-	{"ConnectFunction", "connect", "$connect"},
-	{"DisconnectFunction", "disconnect", "$disconnect"},
-	{"MessageFunction", "message", "chat message"},
-	{"DefaultFunction", "default", "$default"},
-	{"HistoryFunction", "history", "history"},
+	{"ConnectFunction", "connect", []string{"$connect"}},
+	{"DisconnectFunction", "disconnect", []string{"$disconnect"}},
+	{"MessageFunction", "message", []string{"chat message", "direct message"}},
+	{"DefaultFunction", "default", []string{"$default"}},
+	{"HistoryFunction", "history", []string{"history"}},
+	{"PresenceFunction", "presence", []string{"who", "typing", "rename"}},
 }
 
 // mockRoutes are the routes served by a MOCK integration, without a function.
@@ -308,7 +310,9 @@ func TestTemplateWebSocketAPI(t *testing.T) {
 	}
 	want := map[string]string{}
 	for _, f := range functions {
-		want[f.route] = f.id
+		for _, r := range f.routes {
+			want[r] = f.id
+		}
 	}
 	if !reflect.DeepEqual(routes, want) {
 		t.Errorf("routes = %v, want %v", routes, want)
@@ -344,7 +348,7 @@ func TestTemplateFunctions(t *testing.T) {
 	indexName := str(get(table, "GlobalSecondaryIndexes").([]any)[0].(map[string]any)["IndexName"])
 	known := []string{config.EnvTableName, config.EnvRoomIndexName, config.EnvManagementAPIEndpoint,
 		config.EnvPostWorkers, config.EnvDynamoDBEndpoint, config.EnvLogLevel,
-		config.EnvMessagesTable, config.EnvSeqIndexName, config.EnvHistoryRetention}
+		config.EnvMessagesTable, config.EnvSeqIndexName, config.EnvHistoryRetention, config.EnvPresenceLimit}
 
 	for _, f := range functions {
 		t.Run(f.id, func(t *testing.T) {
@@ -393,8 +397,9 @@ func TestTemplateFunctions(t *testing.T) {
 				config.EnvMessagesTable:         "${MessagesTable}",
 				config.EnvSeqIndexName:          "seq-index",
 				config.EnvHistoryRetention:      "${HistoryRetentionHours}h",
+				config.EnvPresenceLimit:         "${PresenceLimit}",
 			}
-			if f.id == "MessageFunction" {
+			if f.id == "MessageFunction" || f.id == "PresenceFunction" {
 				want[config.EnvPostWorkers] = "${PostWorkers}"
 			}
 			got := map[string]string{}
@@ -433,7 +438,7 @@ func TestTemplateTable(t *testing.T) {
 				map[string]any{"AttributeName": "room", "KeyType": "HASH"},
 				map[string]any{"AttributeName": "connectionId", "KeyType": "RANGE"},
 			},
-			"Projection": map[string]any{"ProjectionType": "INCLUDE", "NonKeyAttributes": []any{"expiresAt"}},
+			"Projection": map[string]any{"ProjectionType": "INCLUDE", "NonKeyAttributes": []any{"expiresAt", "name"}},
 		}}},
 	} {
 		if !reflect.DeepEqual(c.got, c.want) {
@@ -447,8 +452,26 @@ func TestTemplateTable(t *testing.T) {
 func TestTemplateLeastPrivilege(t *testing.T) {
 	tp := loadTemplate(t)
 	want := map[string][]string{
-		"ConnectFunction":    {"dynamodb:PutItem on " + tableArn},
-		"DisconnectFunction": {"dynamodb:DeleteItem on " + tableArn},
+		// Join and leave notices: the room, @connections, and deleting
+		// members found gone.
+		"ConnectFunction": {
+			"dynamodb:DeleteItem on " + tableArn,
+			"dynamodb:PutItem on " + tableArn,
+			"dynamodb:Query on " + indexArn,
+			"execute-api:ManageConnections on " + connectionsArn,
+		},
+		"DisconnectFunction": {
+			"dynamodb:DeleteItem on " + tableArn,
+			"dynamodb:Query on " + indexArn,
+			"execute-api:ManageConnections on " + connectionsArn,
+		},
+		"PresenceFunction": {
+			"dynamodb:DeleteItem on " + tableArn,
+			"dynamodb:GetItem on " + tableArn,
+			"dynamodb:Query on " + indexArn,
+			"dynamodb:UpdateItem on " + tableArn,
+			"execute-api:ManageConnections on " + connectionsArn,
+		},
 		"MessageFunction": {
 			"dynamodb:DeleteItem on " + tableArn,
 			"dynamodb:GetItem on " + tableArn,
@@ -518,14 +541,13 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 // only from this API's stage, and for the function's own route.
 func TestTemplatePermissions(t *testing.T) {
 	tp := loadTemplate(t)
-	routeOf := map[string]string{}
+	routesOf := map[string][]string{}
 	for _, f := range functions {
-		routeOf[f.id] = f.route
+		routesOf[f.id] = f.routes
 	}
-	seen := map[string]int{}
+	matched := map[string]int{} // route -> permissions that match it
 	for id, p := range tp.ofType(t, "AWS::Lambda::Permission") {
 		fn := strings.TrimSuffix(strings.TrimPrefix(str(p["FunctionName"]), "${"), "}")
-		seen[fn]++
 		if got := p["Principal"]; got != "apigateway.amazonaws.com" {
 			t.Errorf("%s: Principal = %v, want apigateway.amazonaws.com", id, got)
 		}
@@ -538,26 +560,38 @@ func TestTemplatePermissions(t *testing.T) {
 			t.Errorf("%s: SourceArn = %q, want it under %s", id, src, apiArnPrefix)
 			continue
 		}
-		route, ok := routeOf[fn]
+		routes, ok := routesOf[fn]
 		if !ok {
 			t.Errorf("%s: permission for %s, not a route's function", id, fn)
 			continue
 		}
-		// ArnLike: * matches any characters, the space of "chat message" too.
-		if m, err := path.Match(pattern, route); err != nil || !m {
-			t.Errorf("%s: SourceArn route %q does not match %q", id, pattern, route)
-		}
-		for _, other := range functions {
-			if other.id != fn {
-				if m, _ := path.Match(pattern, other.route); m {
-					t.Errorf("%s: SourceArn route %q also matches %q", id, pattern, other.route)
+		// ArnLike: * matches any characters, the space of "chat message"
+		// too. A permission covers one route of its function, and no route
+		// of another function.
+		n := 0
+		for _, f := range functions {
+			for _, r := range f.routes {
+				m, err := path.Match(pattern, r)
+				switch {
+				case err != nil:
+					t.Errorf("%s: SourceArn route %q: %v", id, pattern, err)
+				case m && f.id != fn:
+					t.Errorf("%s: SourceArn route %q also matches %q of %s", id, pattern, r, f.id)
+				case m:
+					n++
+					matched[r]++
 				}
 			}
 		}
+		if n != 1 {
+			t.Errorf("%s: SourceArn route %q matches %d of %s's routes %q, want 1", id, pattern, n, fn, routes)
+		}
 	}
 	for _, f := range functions {
-		if seen[f.id] != 1 {
-			t.Errorf("%s has %d permissions, want 1", f.id, seen[f.id])
+		for _, r := range f.routes {
+			if matched[r] != 1 {
+				t.Errorf("route %q of %s has %d permissions, want 1", r, f.id, matched[r])
+			}
 		}
 	}
 }

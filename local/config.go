@@ -32,6 +32,7 @@ type config struct {
 	messagesTable    string
 	seqIndex         string
 	historyRetention time.Duration
+	presenceLimit    int
 	region           string
 
 	// Lambda-invoke mode: lambdaEndpoint serves every route with the SAM
@@ -56,6 +57,10 @@ var samFunctions = map[string]string{
 	gateway.RouteDisconnect: "DisconnectFunction",
 	"chat message":          "MessageFunction",
 	"history":               "HistoryFunction",
+	"direct message":        "MessageFunction",
+	"who":                   "PresenceFunction",
+	"typing":                "PresenceFunction",
+	"rename":                "PresenceFunction",
 	gateway.RouteDefault:    "DefaultFunction",
 }
 
@@ -76,7 +81,7 @@ func (f routeFlag) Set(s string) error {
 		return fmt.Errorf("want routeKey=URL, got %q", s)
 	}
 	if _, known := samFunctions[key]; !known {
-		return fmt.Errorf("unknown route %q (routes: $connect, $disconnect, $default, chat message, history)", key)
+		return fmt.Errorf("unknown route %q (routes: $connect, $disconnect, $default, chat message, history, direct message, who, typing, rename)", key)
 	}
 	if err := checkURL(endpoint); err != nil {
 		return err
@@ -120,6 +125,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.StringVar(&cfg.index, "room-index", env("ROOM_INDEX_NAME", dynamo.DefaultIndex), "the table's room index (env ROOM_INDEX_NAME)")
 	fs.StringVar(&cfg.messagesTable, "messages-table", env("CHAT_MESSAGES_TABLE", "chat-messages"), "DynamoDB table of the rooms' history, created if missing (env CHAT_MESSAGES_TABLE)")
 	fs.StringVar(&cfg.seqIndex, "seq-index", env("SEQ_INDEX_NAME", dynamo.DefaultSeqIndex), "the messages table's seq index (env SEQ_INDEX_NAME)")
+	fs.IntVar(&cfg.presenceLimit, "presence-limit", chat.DefaultPresenceLimit, "largest room told of joins, leaves and typing (-1: none)")
 	fs.DurationVar(&cfg.historyRetention, "history-retention", chat.DefaultRetention, "how long messages are kept for history and clientMsgId deduplication")
 	fs.StringVar(&cfg.region, "region", env("AWS_REGION", env("AWS_DEFAULT_REGION", "us-east-1")), "AWS region for the SDK clients (env AWS_REGION)")
 	fs.StringVar(&cfg.lambdaEndpoint, "lambda-endpoint", env("CHAT_LAMBDA_ENDPOINT", ""),

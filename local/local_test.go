@@ -227,7 +227,19 @@ func (c *chatClient) say(text string) {
 	}
 }
 
+// next returns the next frame but join and leave notices, which depend on
+// the timing of the others' connections (presenceScenario checks them).
 func (c *chatClient) next() map[string]any {
+	c.t.Helper()
+	for {
+		m := c.nextAny()
+		if m["type"] != chat.TypeJoined && m["type"] != chat.TypeLeft {
+			return m
+		}
+	}
+}
+
+func (c *chatClient) nextAny() map[string]any {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
@@ -317,6 +329,7 @@ func chatScenario(t *testing.T, wsURL, room string) {
 func TestChatInMemory(t *testing.T) {
 	s := start(t)
 	chatScenario(t, "ws://"+s.addr+"/local", "general")
+	presenceScenario(t, "ws://"+s.addr+"/local", "presence")
 }
 
 func dynamoClient(t *testing.T, endpoint string) *dynamodb.Client {
@@ -341,11 +354,13 @@ func TestChatWithDynamoDBLocal(t *testing.T) {
 	table := fmt.Sprintf("local-test-%d-%d", time.Now().UnixNano(), tableSeq.Add(1))
 	s := start(t, "-dynamodb-endpoint", endpoint, "-table", table)
 	chatScenario(t, "ws://"+s.addr+"/local", "dynamo-room")
+	presenceScenario(t, "ws://"+s.addr+"/local", "dynamo-presence")
 	client := dynamoClient(t, endpoint)
-	if n := scanCount(t, client, table); n != 4 {
-		t.Errorf("table holds %d connections, want 4", n)
+	// The chat's four and ann of the presence scenario (ben left).
+	if n := scanCount(t, client, table); n != 5 {
+		t.Errorf("table holds %d connections, want 5", n)
 	}
-	// Shutdown closes the four connections and each $disconnect deletes its item.
+	// Shutdown closes the five connections and each $disconnect deletes its item.
 	if err := s.stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -465,9 +480,10 @@ func TestChatWithTheLambdaFunctionsUnderRIE(t *testing.T) {
 	}
 	s := startOn(t, addr, args...)
 	chatScenario(t, "ws://"+s.addr+"/local", "lambda-room")
+	presenceScenario(t, "ws://"+s.addr+"/local", "lambda-presence")
 	client := dynamoClient(t, endpoint)
-	if n := scanCount(t, client, table); n != 4 {
-		t.Errorf("table holds %d connections, want 4 (stored by ConnectFunction)", n)
+	if n := scanCount(t, client, table); n != 5 {
+		t.Errorf("table holds %d connections, want 5 (stored by ConnectFunction)", n)
 	}
 	if err := s.stop(); err != nil {
 		t.Fatal(err)
@@ -475,4 +491,52 @@ func TestChatWithTheLambdaFunctionsUnderRIE(t *testing.T) {
 	if n := scanCount(t, client, table); n != 0 {
 		t.Errorf("table holds %d connections after shutdown, want 0 (deleted by DisconnectFunction)", n)
 	}
+}
+
+// presenceScenario is the Socket.io feature set in every mode: join and
+// leave notices with the count, who, typing, a direct message, a rename.
+func presenceScenario(t *testing.T, wsURL, room string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	send := func(c *chatClient, frame string) {
+		t.Helper()
+		if err := c.ws.Write(ctx, websocket.MessageText, []byte(frame)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expect := func(c *chatClient, who string, want map[string]any) {
+		t.Helper()
+		got := c.nextAny()
+		for k, v := range want {
+			if fmt.Sprint(got[k]) != fmt.Sprint(v) {
+				t.Errorf("%s got %v, want %v", who, got, want)
+				return
+			}
+		}
+	}
+	ann := dial(t, wsURL, "ann", room)
+	ben := dial(t, wsURL, "ben", room)
+	expect(ann, "ann", map[string]any{"type": "joined", "name": "ben", "count": 2})
+
+	send(ben, `{"action":"who"}`)
+	expect(ben, "ben", map[string]any{"type": "members", "room": room, "count": 2, "members": []any{map[string]any{"name": "ann"}, map[string]any{"name": "ben"}}})
+
+	send(ann, `{"action":"typing"}`)
+	expect(ben, "ben", map[string]any{"type": "typing", "from": "ann"})
+
+	send(ann, `{"action":"direct message","to":"ben","text":"just you","clientMsgId":"dm-`+room+`"}`)
+	expect(ann, "ann", map[string]any{"type": "ack", "clientMsgId": "dm-" + room})
+	expect(ben, "ben", map[string]any{"type": "direct message", "from": "ann", "to": "ben", "text": "just you"})
+	send(ann, `{"action":"direct message","to":"nobody","text":"hello?"}`)
+	expect(ann, "ann", map[string]any{"type": "error", "code": chat.CodeNoSuchMember})
+
+	send(ben, `{"action":"rename","name":"Benjamin"}`)
+	for _, c := range []*chatClient{ann, ben} {
+		expect(c, "a member", map[string]any{"type": "renamed", "from": "ben", "name": "Benjamin"})
+	}
+	if err := ben.ws.Close(websocket.StatusNormalClosure, "bye"); err != nil {
+		t.Fatal(err)
+	}
+	expect(ann, "ann", map[string]any{"type": "left", "name": "Benjamin", "count": 1})
 }

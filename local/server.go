@@ -37,10 +37,11 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 	}
 	var gw *gateway.Gateway
 	h := &handler.Handler{
-		Store:     store,
-		Messages:  history,
-		Retention: cfg.historyRetention,
-		Senders:   func(*events.APIGatewayWebsocketProxyRequest) chat.Sender { return gw },
+		Store:         store,
+		Messages:      history,
+		Retention:     cfg.historyRetention,
+		PresenceLimit: cfg.presenceLimit,
+		Senders:       func(*events.APIGatewayWebsocketProxyRequest) chat.Sender { return gw },
 		// The gateway's Post only queues the message and never waits: a
 		// broadcast is fastest as a plain loop, without a goroutine per
 		// recipient. (The Lambda functions post over HTTP, 32 at once.)
@@ -152,13 +153,9 @@ func awsConfig(ctx context.Context, cfg config, real bool) (aws.Config, error) {
 // newRoutes returns the routes: in process (h), or Lambda functions for the
 // routes the Lambda flags name; "ping" is a MOCK integration, as deployed.
 func newRoutes(cfg config, h *handler.Handler) (map[string]gateway.Integration, error) {
-	routes := map[string]gateway.Integration{
-		gateway.RouteConnect:    gateway.IntegrationFunc(h.Connect),
-		gateway.RouteDisconnect: gateway.IntegrationFunc(h.Disconnect),
-		gateway.RouteDefault:    gateway.IntegrationFunc(h.Default),
-		chat.ActionChatMessage:  gateway.IntegrationFunc(h.Message),
-		chat.ActionHistory:      gateway.IntegrationFunc(h.History),
-		chat.ActionPing:         gateway.Mock{},
+	routes := map[string]gateway.Integration{chat.ActionPing: gateway.Mock{}}
+	for key, fn := range h.Routes() {
+		routes[key] = gateway.IntegrationFunc(fn)
 	}
 	lambdaCfg, _ := awsConfig(context.Background(), cfg, false)
 	newClient := func(endpoint string) *lambda.Client {

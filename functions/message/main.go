@@ -1,7 +1,8 @@
-// Command message is the chat's "chat message" function: it posts a message to
-// every other member of the sender's room. Its wiring is in
-// internal/lambdaapp; sam build runs the Makefile's build-MessageFunction
-// target on it.
+// Command message is the chat's "chat message" and "direct message"
+// function: it stores a message and posts it to the other members of the
+// sender's room, or to the connections of one name in it. It serves both
+// routes by route key. Its wiring is in internal/lambdaapp; sam build runs
+// the Makefile's build-MessageFunction target on it.
 package main
 
 import (
@@ -9,4 +10,4 @@ import (
 	"github.com/serverless-chat/chat/internal/lambdaapp"
 )
 
-func main() { lambdaapp.Start((*handler.Handler).Message) }
+func main() { lambdaapp.Start((*handler.Handler).Dispatch) }

@@ -216,7 +216,8 @@ func TestBroadcastThroughAPI(t *testing.T) {
 		{"sender=", "alice"}, {"live/1+", "bob"}, {"live2", "carol"},
 		{"gone1", "dave"}, {"gone2", "erin"}, {"forbidden", "frank"}, {"throttled", "grace"},
 	} {
-		if err := store.Put(ctx, chat.Connection{ID: c.id, Room: "general", Name: c.name, ConnectedAt: now,
+		// Connected a minute ago: past chat.ConnectGrace, a 410 proves them gone.
+		if err := store.Put(ctx, chat.Connection{ID: c.id, Room: "general", Name: c.name, ConnectedAt: now.Add(-time.Minute),
 			ExpiresAt: now.Add(chat.TTL)}); err != nil {
 			t.Fatal(err)
 		}
@@ -230,21 +231,28 @@ func TestBroadcastThroughAPI(t *testing.T) {
 	g.script("throttled", throttled, ok)
 
 	svc := &chat.Service{
-		Store:  store,
-		Sender: &apigw.Sender{Client: testClient(), Endpoint: g.endpoint("prod")},
-		Logger: slog.New(slog.DiscardHandler),
+		Store:   store,
+		History: memstore.NewHistory(),
+		// The broadcast alone: no "left" notices for the gone.
+		PresenceLimit: -1,
+		Sender:        &apigw.Sender{Client: testClient(), Endpoint: g.endpoint("prod")},
+		Logger:        slog.New(slog.DiscardHandler),
 	}
 	d, err := svc.Send(ctx, "sender=", []byte(`{"action":"chat message","text":"hi all"}`))
 	if err != nil {
 		t.Fatalf("Send() error = %v", err)
 	}
-	if want := (chat.Delivery{Recipients: 6, Delivered: 3, Gone: 2, Failed: 1}); d != want {
+	if want := (chat.Delivery{Seq: 1, Recipients: 6, Delivered: 3, Gone: 2, Failed: 1}); d != want {
 		t.Errorf("Send() = %+v, want %+v", d, want)
 	}
 
-	members, err := store.Members(ctx, "general", now)
+	roster, err := store.Members(ctx, "general", now)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var members []string
+	for _, m := range roster {
+		members = append(members, m.ID)
 	}
 	slices.Sort(members)
 	if want := []string{"forbidden", "live/1+", "live2", "sender=", "throttled"}; !slices.Equal(members, want) {
@@ -284,7 +292,7 @@ func TestConnectionsReused(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	svc := &chat.Service{Store: store, Workers: 32, Logger: slog.New(slog.DiscardHandler),
+	svc := &chat.Service{Store: store, History: memstore.NewHistory(), Workers: 32, Logger: slog.New(slog.DiscardHandler),
 		Sender: &apigw.Sender{Client: apigw.NewClient(testConfig()), Endpoint: g.endpoint("prod")}}
 	body := []byte(`{"action":"chat message","text":"hi"}`)
 	if d, err := svc.Send(ctx, "c000", body); err != nil || d.Delivered != 100 {

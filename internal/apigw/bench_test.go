@@ -68,9 +68,12 @@ func benchmarkBroadcast(b *testing.B, n, workers int, sdkTransport bool) {
 	}
 	svc := &chat.Service{
 		Store:   store,
-		Sender:  &apigw.Sender{Client: apigw.NewClient(testConfig(), opts...), Endpoint: g.endpoint("bench")},
-		Workers: workers,
-		Logger:  slog.New(slog.DiscardHandler),
+		History: memstore.NewHistory(),
+		// The broadcast alone: no "left" notices for the gone.
+		PresenceLimit: -1,
+		Sender:        &apigw.Sender{Client: apigw.NewClient(testConfig(), opts...), Endpoint: g.endpoint("bench")},
+		Workers:       workers,
+		Logger:        slog.New(slog.DiscardHandler),
 	}
 	body := []byte(`{"action":"chat message","text":"hello, everyone"}`)
 	// One send to open the connections, as a warm Lambda has them.

@@ -19,6 +19,10 @@ type Connection struct {
 	Room        string
 	Name        string
 	ConnectedAt time.Time
+	// TypingAt is when the connection last sent a typing notice that was
+	// passed on: typing notices closer together than TypingInterval are
+	// dropped.
+	TypingAt time.Time
 	// ExpiresAt is when the store may forget the connection even if
 	// $disconnect never arrived (it is best effort). It lies past API
 	// Gateway's two-hour connection limit.
@@ -31,15 +35,28 @@ type Store interface {
 	Put(ctx context.Context, c Connection) error
 	// Get returns the connection with the ID, or ErrNotFound.
 	Get(ctx context.Context, id string) (Connection, error)
-	// Delete forgets the connection. Deleting an unknown ID is not an error.
-	Delete(ctx context.Context, id string) error
+	// Delete forgets the connection and returns it as it was (the zero
+	// Connection if there was none: deleting an unknown ID is no error).
+	Delete(ctx context.Context, id string) (Connection, error)
 	// DeleteStale forgets the connection only if it connected before
 	// cutoff, and reports whether it did. A younger connection may still be
 	// in its handshake, when @connections answers 410 for it too.
 	DeleteStale(ctx context.Context, id string, cutoff time.Time) (bool, error)
-	// Members returns the IDs of the connections in the room that have not
-	// expired at now. It reads the room alone, never the whole store.
-	Members(ctx context.Context, room string, now time.Time) ([]string, error)
+	// Members returns the connections in the room that have not expired at
+	// now. It reads the room alone, never the whole store.
+	Members(ctx context.Context, room string, now time.Time) ([]Member, error)
+	// Rename changes the connection's name and returns it as it was before,
+	// or an error wrapping ErrNotFound.
+	Rename(ctx context.Context, id, name string) (Connection, error)
+	// MarkTyping sets the connection's TypingAt to now if it still is prev,
+	// and reports whether it did: of two concurrent typing notices, one wins.
+	MarkTyping(ctx context.Context, id string, prev, now time.Time) (bool, error)
+}
+
+// Member is a connection as a room lists it.
+type Member struct {
+	ID   string
+	Name string
 }
 
 // History keeps each room's messages for a while, numbered by room.
@@ -54,6 +71,11 @@ type History interface {
 	// not expired at now, oldest first, and whether more match beyond
 	// them (newer ones for q.After, older ones otherwise).
 	Read(ctx context.Context, room string, q Range, now time.Time) ([]Message, bool, error)
+	// RecordDirect remembers that the direct message m (sent with a
+	// ClientMsgID) was accepted, without its text and outside the room's
+	// history, so that a resend is acked and not delivered again. If m's
+	// ClientMsgID is recorded already it returns that record and false.
+	RecordDirect(ctx context.Context, m DirectMessage, expiresAt, now time.Time) (DirectMessage, bool, error)
 }
 
 // Range selects messages of a room by seq. With Before set, the newest

@@ -18,12 +18,22 @@ const (
 	ActionChatMessage = "chat message"
 	ActionHistory     = "history"
 	ActionPing        = "ping"
+	ActionWho         = "who"
+	ActionTyping      = "typing"
+	ActionDirect      = "direct message"
+	ActionRename      = "rename"
 
 	// Types of the frames sent to clients.
 	TypeChatMessage = "chat message"
 	TypeAck         = "ack"
 	TypeHistory     = "history"
 	TypeError       = "error"
+	TypeMembers     = "members"
+	TypeJoined      = "joined"
+	TypeLeft        = "left"
+	TypeTyping      = "typing"
+	TypeDirect      = "direct message"
+	TypeRenamed     = "renamed"
 
 	DefaultRoom     = "general"
 	MaxTextLength   = 2000 // characters (Unicode code points)
@@ -50,6 +60,7 @@ const (
 	CodeInvalidRoom   = "invalid_room"
 	CodeNotConnected  = "not_connected"
 	CodeInternal      = "internal"
+	CodeNoSuchMember  = "no_such_member"
 )
 
 // ProtocolError is bad input from a client. It is answered with an error
@@ -80,13 +91,63 @@ type Message struct {
 	ClientMsgID string `json:"clientMsgId,omitempty"`
 }
 
-// Ack tells a sender that its message is stored, with what it was stored as.
+// Ack tells a sender that its message is stored, with what it was stored
+// as. A direct message's ack has no seq: it is not in the room's order.
 type Ack struct {
 	Type        string `json:"type"`
 	ClientMsgID string `json:"clientMsgId"`
 	ID          string `json:"id"`
-	Seq         int64  `json:"seq"`
+	Seq         int64  `json:"seq,omitempty"`
 	SentAt      string `json:"sentAt"`
+}
+
+// DirectMessage is a message to the connections of one name in the
+// sender's room.
+type DirectMessage struct {
+	Type   string `json:"type"`
+	ID     string `json:"id"`
+	From   string `json:"from"`
+	To     string `json:"to"`
+	Text   string `json:"text"`
+	SentAt string `json:"sentAt"`
+	// Room and ClientMsgID identify it for deduplication; they are not sent.
+	Room        string `json:"-"`
+	ClientMsgID string `json:"-"`
+}
+
+// MembersFrame answers "who": the room's names, each once, and its count
+// of connections.
+type MembersFrame struct {
+	Type    string       `json:"type"`
+	Room    string       `json:"room"`
+	Members []MemberName `json:"members"`
+	Count   int          `json:"count"`
+}
+
+// MemberName is one entry of MembersFrame.
+type MemberName struct {
+	Name string `json:"name"`
+}
+
+// PresenceFrame tells the other members that someone joined or left, and
+// how many connections the room has now.
+type PresenceFrame struct {
+	Type  string `json:"type"` // TypeJoined or TypeLeft
+	Name  string `json:"name"`
+	Count int    `json:"count"`
+}
+
+// TypingFrame tells the other members that someone is typing.
+type TypingFrame struct {
+	Type string `json:"type"`
+	From string `json:"from"`
+}
+
+// RenamedFrame tells every member, the renamer included, of a new name.
+type RenamedFrame struct {
+	Type string `json:"type"`
+	From string `json:"from"`
+	Name string `json:"name"`
 }
 
 // HistoryFrame is one frame of a reply to a history request.
@@ -187,16 +248,78 @@ func ParseChatMessage(body []byte) (ChatMessage, error) {
 		return ChatMessage{}, err
 	}
 	var m ChatMessage
-	if raw, ok := f.field("clientMsgId"); ok {
-		if json.Unmarshal(raw, &m.ClientMsgID) != nil || !clientMsgIDPattern.MatchString(m.ClientMsgID) {
-			return ChatMessage{}, protocolError(CodeInvalidField, "clientMsgId must be 1 to %d characters of A-Z, a-z, 0-9, _ and -", MaxClientMsgID)
-		}
+	if m.ClientMsgID, err = parseClientMsgID(f); err != nil {
+		return ChatMessage{}, err
 	}
 	m.Text, err = parseText(f)
 	if err != nil {
 		return ChatMessage{}, err
 	}
 	return m, nil
+}
+
+// DirectRequest is a valid "direct message" request.
+type DirectRequest struct {
+	To          string
+	Text        string
+	ClientMsgID string // optional
+}
+
+// ParseDirectMessage validates the body of a frame routed to "direct message".
+func ParseDirectMessage(body []byte) (DirectRequest, error) {
+	f, err := decodeFrame(body)
+	if err != nil {
+		return DirectRequest{}, err
+	}
+	var d DirectRequest
+	raw, ok := f.field("to")
+	if !ok || json.Unmarshal(raw, &d.To) != nil || ValidateName(d.To) != nil || d.To == "" {
+		return DirectRequest{}, protocolError(CodeInvalidField, "to must be a member's name")
+	}
+	if d.ClientMsgID, err = parseClientMsgID(f); err != nil {
+		return DirectRequest{}, err
+	}
+	if d.Text, err = parseText(f); err != nil {
+		return DirectRequest{}, err
+	}
+	return d, nil
+}
+
+// ParseRename validates the body of a frame routed to "rename" and returns
+// the new name, which follows the rules of ?name= but may not be empty.
+func ParseRename(body []byte) (string, error) {
+	f, err := decodeFrame(body)
+	if err != nil {
+		return "", err
+	}
+	var name string
+	raw, ok := f.field("name")
+	if !ok {
+		return "", protocolError(CodeInvalidName, "name is required")
+	}
+	if json.Unmarshal(raw, &name) != nil {
+		return "", protocolError(CodeInvalidField, "name must be a string")
+	}
+	if name == "" {
+		return "", protocolError(CodeInvalidName, "name must not be empty")
+	}
+	if err := ValidateName(name); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+// parseClientMsgID returns the frame's optional clientMsgId.
+func parseClientMsgID(f clientFrame) (string, error) {
+	raw, ok := f.field("clientMsgId")
+	if !ok {
+		return "", nil
+	}
+	var id string
+	if json.Unmarshal(raw, &id) != nil || !clientMsgIDPattern.MatchString(id) {
+		return "", protocolError(CodeInvalidField, "clientMsgId must be 1 to %d characters of A-Z, a-z, 0-9, _ and -", MaxClientMsgID)
+	}
+	return id, nil
 }
 
 // parseText validates a frame's "text": a string, not blank, at most

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,7 +32,12 @@ type Service struct {
 	Workers int
 	// Retention is how long messages are kept (DefaultRetention if 0).
 	Retention time.Duration
-	Logger    *slog.Logger
+	// PresenceLimit is the largest room (in connections) whose members are
+	// told of joins, leaves and typing (DefaultPresenceLimit if 0; negative
+	// for none): each costs a post to every member. "who", the counts and
+	// renames work at any size.
+	PresenceLimit int
+	Logger        *slog.Logger
 	// Now and NewID default to time.Now and a random ID; tests replace them.
 	Now   func() time.Time
 	NewID func() string
@@ -56,13 +62,18 @@ func (s *Service) Connect(ctx context.Context, connectionID, name, room string) 
 	if err := s.Store.Put(ctx, c); err != nil {
 		return Connection{}, fmt.Errorf("connect %s: %w", connectionID, err)
 	}
+	s.announce(ctx, c, TypeJoined, now)
 	return c, nil
 }
 
-// Disconnect forgets a connection.
+// Disconnect forgets a connection and tells the rest of its room.
 func (s *Service) Disconnect(ctx context.Context, connectionID string) error {
-	if err := s.Store.Delete(ctx, connectionID); err != nil {
+	c, err := s.Store.Delete(ctx, connectionID)
+	if err != nil {
 		return fmt.Errorf("disconnect %s: %w", connectionID, err)
+	}
+	if c.ID != "" {
+		s.announce(ctx, c, TypeLeft, s.now())
 	}
 	return nil
 }
@@ -115,14 +126,9 @@ func (s *Service) Send(ctx context.Context, senderID string, body []byte) (Deliv
 		// Stored and acked: members catch up from history.
 		return Delivery{Seq: msg.Seq}, fmt.Errorf("send from %s: list room %s: %w", senderID, sender.Room, err)
 	}
-	recipients := make([]string, 0, len(members))
-	for _, id := range members {
-		if id != senderID {
-			recipients = append(recipients, id)
-		}
-	}
-	d := s.broadcast(ctx, recipients, encode(msg))
+	d, goneMembers := s.broadcast(ctx, others(members, senderID), encode(msg))
 	d.Seq = msg.Seq
+	s.announceGone(ctx, members, goneMembers)
 	level := slog.LevelDebug
 	if d.Failed > 0 || d.Skipped > 0 {
 		level = slog.LevelWarn
@@ -209,12 +215,16 @@ func (s *Service) Reject(ctx context.Context, senderID string, body []byte) erro
 func (s *Service) member(ctx context.Context, id string) (Connection, error) {
 	c, err := s.Store.Get(ctx, id)
 	if errors.Is(err, ErrNotFound) {
-		return Connection{}, protocolError(CodeNotConnected, "this connection is not in a room (it may have been dropped); reconnect")
+		return Connection{}, notConnected()
 	}
 	if err != nil {
 		return Connection{}, fmt.Errorf("look up %s: %w", id, err)
 	}
 	return c, nil
+}
+
+func notConnected() *ProtocolError {
+	return protocolError(CodeNotConnected, "this connection is not in a room (it may have been dropped); reconnect")
 }
 
 // reject posts err's error frame to the connection and returns err: a
@@ -246,35 +256,58 @@ func encode(v any) []byte {
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
-// broadcast posts frame to each recipient with at most Workers posts at once.
-// A gone recipient is deleted; any other failure is logged and counted; none
-// stops the others. Recipients not reached before ctx ends are counted as
+// broadcast posts frame to each recipient with at most Workers posts at once,
+// and returns what it did and the recipients it found gone (and deleted).
+// A gone recipient is deleted; any other failure is counted; none stops
+// the others. Recipients not reached before ctx ends are counted as
 // skipped. With Workers == 1 the posts run one after the other on the
 // calling goroutine, in the recipients' order: the right choice for a Sender
 // whose Post never waits on the network (an in-process gateway).
-func (s *Service) broadcast(ctx context.Context, recipients []string, frame []byte) Delivery {
-	if s.workers() == 1 {
-		var counts [outcomes]int
-		for _, id := range recipients {
-			counts[s.post(ctx, id, frame)]++
-		}
-		return delivery(len(recipients), func(o outcome) int { return counts[o] })
-	}
+func (s *Service) broadcast(ctx context.Context, recipients []Member, frame []byte) (Delivery, []Member) {
+	var mu sync.Mutex
+	var goneMembers []Member
 	var counts [outcomes]atomic.Int64
-	var g errgroup.Group
-	g.SetLimit(s.workers())
-	for _, id := range recipients {
-		if ctx.Err() != nil {
-			counts[skipped].Add(1)
-			continue
+	postOne := func(m Member) {
+		o := s.post(ctx, m.ID, frame)
+		counts[o].Add(1)
+		if o == gone {
+			mu.Lock()
+			goneMembers = append(goneMembers, m)
+			mu.Unlock()
 		}
-		g.Go(func() error {
-			counts[s.post(ctx, id, frame)].Add(1)
-			return nil // one failure never stops delivery to the rest
-		})
 	}
-	_ = g.Wait()
-	return delivery(len(recipients), func(o outcome) int { return int(counts[o].Load()) })
+	if s.workers() == 1 {
+		for _, m := range recipients {
+			postOne(m)
+		}
+	} else {
+		var g errgroup.Group
+		g.SetLimit(s.workers())
+		for _, m := range recipients {
+			if ctx.Err() != nil {
+				counts[skipped].Add(1)
+				continue
+			}
+			g.Go(func() error {
+				postOne(m)
+				return nil // one failure never stops delivery to the rest
+			})
+		}
+		_ = g.Wait()
+	}
+	d := delivery(len(recipients), func(o outcome) int { return int(counts[o].Load()) })
+	return d, goneMembers
+}
+
+// others returns the members but one.
+func others(members []Member, id string) []Member {
+	out := make([]Member, 0, len(members))
+	for _, m := range members {
+		if m.ID != id {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // outcome is what became of one post of a broadcast.

@@ -57,15 +57,48 @@ func (s *fakeStore) Get(_ context.Context, id string) (chat.Connection, error) {
 	return chat.Connection{}, chat.ErrNotFound
 }
 
-func (s *fakeStore) Delete(_ context.Context, id string) error {
+func (s *fakeStore) Delete(_ context.Context, id string) (chat.Connection, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.deleted = append(s.deleted, id)
 	if s.deleteErr != nil {
-		return s.deleteErr
+		return chat.Connection{}, s.deleteErr
 	}
-	s.conns = slices.DeleteFunc(s.conns, func(o chat.Connection) bool { return o.ID == id })
-	return nil
+	var old chat.Connection
+	s.conns = slices.DeleteFunc(s.conns, func(o chat.Connection) bool {
+		if o.ID == id {
+			old = o
+		}
+		return o.ID == id
+	})
+	return old, nil
+}
+
+func (s *fakeStore) Rename(_ context.Context, id, name string) (chat.Connection, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.getErr != nil {
+		return chat.Connection{}, s.getErr
+	}
+	for i, c := range s.conns {
+		if c.ID == id {
+			s.conns[i].Name = name
+			return c, nil
+		}
+	}
+	return chat.Connection{}, chat.ErrNotFound
+}
+
+func (s *fakeStore) MarkTyping(_ context.Context, id string, prev, now time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, c := range s.conns {
+		if c.ID == id && c.TypingAt.Equal(prev) {
+			s.conns[i].TypingAt = now
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func (s *fakeStore) DeleteStale(_ context.Context, id string, cutoff time.Time) (bool, error) {
@@ -85,20 +118,20 @@ func (s *fakeStore) DeleteStale(_ context.Context, id string, cutoff time.Time) 
 	return true, nil
 }
 
-func (s *fakeStore) Members(_ context.Context, room string, now time.Time) ([]string, error) {
+func (s *fakeStore) Members(_ context.Context, room string, now time.Time) ([]chat.Member, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.membersAt = append(s.membersAt, now)
 	if s.membersErr != nil {
 		return nil, s.membersErr
 	}
-	var ids []string
+	var members []chat.Member
 	for _, c := range s.conns {
 		if c.Room == room && c.ExpiresAt.After(now) {
-			ids = append(ids, c.ID)
+			members = append(members, chat.Member{ID: c.ID, Name: c.Name})
 		}
 	}
-	return ids, nil
+	return members, nil
 }
 
 func (s *fakeStore) ids() []string {
@@ -378,6 +411,7 @@ func TestSendFailures(t *testing.T) {
 	store, sender := failingRoom()
 	svc := newService(store, sender)
 	svc.Workers = 2
+	svc.PresenceLimit = -1 // the broadcast alone: no left notices for the gone
 
 	d, err := svc.Send(context.Background(), "alice", []byte(`{"action":"chat message","text":"hi"}`))
 	if err != nil {
@@ -405,6 +439,7 @@ func TestSendSequential(t *testing.T) {
 	store, sender := failingRoom()
 	svc := newService(store, sender)
 	svc.Workers = 1
+	svc.PresenceLimit = -1 // the broadcast alone: no left notices for the gone
 	before := runtime.NumGoroutine()
 	var during []int
 	sender.before = func(context.Context, string) { during = append(during, runtime.NumGoroutine()) }

@@ -25,6 +25,7 @@ const (
 	EnvMessagesTable         = "MESSAGES_TABLE"
 	EnvSeqIndexName          = "SEQ_INDEX_NAME"
 	EnvHistoryRetention      = "HISTORY_RETENTION"
+	EnvPresenceLimit         = "PRESENCE_LIMIT"
 )
 
 // Defaults of the optional variables.
@@ -79,6 +80,9 @@ type Config struct {
 	SeqIndexName  string
 	// HistoryRetention is how long messages are kept (a Go duration: "24h").
 	HistoryRetention time.Duration
+	// PresenceLimit is the largest room told of joins, leaves and typing
+	// (0: chat.DefaultPresenceLimit; -1: none).
+	PresenceLimit int
 }
 
 // Load reads the configuration through lookup (os.LookupEnv in the mains).
@@ -156,6 +160,14 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 			fail(EnvLogLevel, v, ErrInvalid, "want debug, info, warn or error")
 		} else {
 			c.LogLevel = l
+		}
+	}
+	if v := get(EnvPresenceLimit); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < -1 {
+			fail(EnvPresenceLimit, v, ErrInvalid, "want a whole number of connections, or -1 for no presence notices")
+		} else {
+			c.PresenceLimit = n
 		}
 	}
 	if len(errs) > 0 {

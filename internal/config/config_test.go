@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/serverless-chat/chat/internal/config"
 )
@@ -30,11 +31,13 @@ func TestLoad(t *testing.T) {
 		return m
 	}
 	defaults := config.Config{
-		TableName:     "chat",
-		RoomIndexName: "room-index",
-		PostWorkers:   32,
-		Region:        "eu-west-1",
-		LogLevel:      slog.LevelInfo,
+		TableName:        "chat",
+		RoomIndexName:    "room-index",
+		PostWorkers:      32,
+		Region:           "eu-west-1",
+		LogLevel:         slog.LevelInfo,
+		SeqIndexName:     "seq-index",
+		HistoryRetention: 24 * time.Hour,
 	}
 	tests := []struct {
 		name string
@@ -44,7 +47,8 @@ func TestLoad(t *testing.T) {
 		{"defaults", minimal, defaults},
 		{"empty optional values are unset", with(map[string]string{
 			"ROOM_INDEX_NAME": "", "MANAGEMENT_API_ENDPOINT": "", "POST_WORKERS": "",
-			"DYNAMODB_ENDPOINT": "", "LOG_LEVEL": "",
+			"DYNAMODB_ENDPOINT": "", "LOG_LEVEL": "", "MESSAGES_TABLE": "", "SEQ_INDEX_NAME": "",
+			"HISTORY_RETENTION": "", "PRESENCE_LIMIT": "",
 		}), defaults},
 		{"everything set", with(map[string]string{
 			"ROOM_INDEX_NAME":         "by-room",
@@ -52,6 +56,10 @@ func TestLoad(t *testing.T) {
 			"POST_WORKERS":            "1000",
 			"DYNAMODB_ENDPOINT":       "http://host.docker.internal:8000",
 			"LOG_LEVEL":               "debug",
+			"MESSAGES_TABLE":          "chat-messages",
+			"SEQ_INDEX_NAME":          "by-seq",
+			"HISTORY_RETENTION":       "72h",
+			"PRESENCE_LIMIT":          "-1",
 		}), config.Config{
 			TableName:             "chat",
 			RoomIndexName:         "by-room",
@@ -60,6 +68,10 @@ func TestLoad(t *testing.T) {
 			DynamoDBEndpoint:      "http://host.docker.internal:8000",
 			Region:                "eu-west-1",
 			LogLevel:              slog.LevelDebug,
+			MessagesTable:         "chat-messages",
+			SeqIndexName:          "by-seq",
+			HistoryRetention:      72 * time.Hour,
+			PresenceLimit:         -1,
 		}},
 		{"upper-case level, as the template passes it", with(map[string]string{"LOG_LEVEL": "WARN"}),
 			func() config.Config { c := defaults; c.LogLevel = slog.LevelWarn; return c }()},
@@ -97,11 +109,16 @@ func TestLoadErrors(t *testing.T) {
 			"POST_WORKERS":            "many",
 			"DYNAMODB_ENDPOINT":       "ftp://db",
 			"LOG_LEVEL":               "verbose",
+			"HISTORY_RETENTION":       "a day",
+			"PRESENCE_LIMIT":          "-2",
 		}, []bad{
 			{"TABLE_NAME", config.ErrMissing}, {"AWS_REGION", config.ErrMissing},
 			{"MANAGEMENT_API_ENDPOINT", config.ErrInvalid}, {"POST_WORKERS", config.ErrInvalid},
 			{"DYNAMODB_ENDPOINT", config.ErrInvalid}, {"LOG_LEVEL", config.ErrInvalid},
+			{"HISTORY_RETENTION", config.ErrInvalid}, {"PRESENCE_LIMIT", config.ErrInvalid},
 		}},
+		{"retention under a minute", map[string]string{"TABLE_NAME": "t", "AWS_REGION": "r", "HISTORY_RETENTION": "30s"},
+			[]bad{{"HISTORY_RETENTION", config.ErrInvalid}}},
 		{"zero workers", map[string]string{"TABLE_NAME": "t", "AWS_REGION": "r", "POST_WORKERS": "0"},
 			[]bad{{"POST_WORKERS", config.ErrInvalid}}},
 		{"too many workers", map[string]string{"TABLE_NAME": "t", "AWS_REGION": "r", "POST_WORKERS": "1001"},

@@ -4,11 +4,12 @@
 //
 //	connectionId (S, hash key)  room (S)  name (S)
 //	connectedAt  (N, epoch milliseconds)
+//	typingAt     (N, epoch milliseconds: the last typing notice passed on)
 //	expiresAt    (N, epoch seconds: the table's TTL attribute)
 //
 // A global secondary index (by default "room-index": hash room, range
-// connectionId, projection INCLUDE expiresAt) lets Members read one room
-// with a Query, never a Scan of the table.
+// connectionId, projection INCLUDE expiresAt and name) lets Members read
+// one room, names included, with a Query, never a Scan of the table.
 //
 // Every write is a single-item PutItem or DeleteItem. DynamoDB applies a
 // single-item write atomically, index included: a failed Put or Delete
@@ -55,6 +56,7 @@ const (
 	attrRoom         = "room"
 	attrName         = "name"
 	attrConnectedAt  = "connectedAt"
+	attrTypingAt     = "typingAt"
 	attrExpiresAt    = "expiresAt"
 )
 
@@ -73,6 +75,7 @@ type API interface {
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	dynamodb.QueryAPIClient
 }
 
@@ -110,6 +113,7 @@ type item struct {
 	Room         string `dynamodbav:"room"`
 	Name         string `dynamodbav:"name"`
 	ConnectedAt  int64  `dynamodbav:"connectedAt,omitempty"` // epoch ms
+	TypingAt     int64  `dynamodbav:"typingAt,omitempty"`    // epoch ms
 	ExpiresAt    int64  `dynamodbav:"expiresAt,omitempty"`   // epoch s (TTL)
 }
 
@@ -121,6 +125,9 @@ func toItem(c chat.Connection) item {
 	if !c.ExpiresAt.IsZero() {
 		it.ExpiresAt = c.ExpiresAt.Unix()
 	}
+	if !c.TypingAt.IsZero() {
+		it.TypingAt = c.TypingAt.UnixMilli()
+	}
 	return it
 }
 
@@ -131,6 +138,9 @@ func (it item) connection() chat.Connection {
 	}
 	if it.ExpiresAt != 0 {
 		c.ExpiresAt = time.Unix(it.ExpiresAt, 0).UTC()
+	}
+	if it.TypingAt != 0 {
+		c.TypingAt = time.UnixMilli(it.TypingAt).UTC()
 	}
 	return c
 }
@@ -187,16 +197,83 @@ func (s *Store) Get(ctx context.Context, id string) (chat.Connection, error) {
 	return it.connection(), nil
 }
 
-// Delete removes the connection's item. Deleting an unknown ID succeeds.
-func (s *Store) Delete(ctx context.Context, id string) error {
+// Delete removes the connection's item and returns it, read from the same
+// DeleteItem (ReturnValues ALL_OLD). Deleting an unknown ID succeeds and
+// returns the zero Connection.
+func (s *Store) Delete(ctx context.Context, id string) (chat.Connection, error) {
 	if id == "" {
-		return nil
+		return chat.Connection{}, nil
 	}
-	_, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(s.table), Key: key(id)})
+	out, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName: aws.String(s.table), Key: key(id), ReturnValues: types.ReturnValueAllOld,
+	})
 	if err != nil {
-		return s.fail("delete connection "+id, err)
+		return chat.Connection{}, s.fail("delete connection "+id, err)
 	}
-	return nil
+	return decodeConnection(out.Attributes)
+}
+
+// Rename sets the connection's name and returns the item as it was, with a
+// conditional UpdateItem: an unknown ID is chat.ErrNotFound, never created.
+func (s *Store) Rename(ctx context.Context, id, name string) (chat.Connection, error) {
+	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       key(id),
+		UpdateExpression:          aws.String("SET #name = :name"),
+		ConditionExpression:       aws.String("attribute_exists(#id)"),
+		ExpressionAttributeNames:  map[string]string{"#name": attrName, "#id": attrConnectionID},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":name": &types.AttributeValueMemberS{Value: name}},
+		ReturnValues:              types.ReturnValueAllOld,
+	})
+	var missing *types.ConditionalCheckFailedException
+	switch {
+	case errors.As(err, &missing):
+		return chat.Connection{}, fmt.Errorf("rename connection %s: %w", id, chat.ErrNotFound)
+	case err != nil:
+		return chat.Connection{}, s.fail("rename connection "+id, err)
+	}
+	return decodeConnection(out.Attributes)
+}
+
+// MarkTyping sets typingAt to now if it still holds prev (or is absent and
+// prev is zero), with a conditional UpdateItem.
+func (s *Store) MarkTyping(ctx context.Context, id string, prev, now time.Time) (bool, error) {
+	in := &dynamodb.UpdateItemInput{
+		TableName:                aws.String(s.table),
+		Key:                      key(id),
+		UpdateExpression:         aws.String("SET #typing = :now"),
+		ExpressionAttributeNames: map[string]string{"#typing": attrTypingAt, "#id": attrConnectionID},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":now": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.UnixMilli(), 10)},
+		},
+		ConditionExpression: aws.String("attribute_exists(#id) AND attribute_not_exists(#typing)"),
+	}
+	if !prev.IsZero() {
+		in.ConditionExpression = aws.String("#typing = :prev")
+		in.ExpressionAttributeNames = map[string]string{"#typing": attrTypingAt}
+		in.ExpressionAttributeValues[":prev"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(prev.UnixMilli(), 10)}
+	}
+	_, err := s.client.UpdateItem(ctx, in)
+	var lost *types.ConditionalCheckFailedException
+	switch {
+	case errors.As(err, &lost):
+		return false, nil
+	case err != nil:
+		return false, s.fail("mark typing "+id, err)
+	}
+	return true, nil
+}
+
+// decodeConnection decodes an item; an empty one is the zero Connection.
+func decodeConnection(av map[string]types.AttributeValue) (chat.Connection, error) {
+	if len(av) == 0 {
+		return chat.Connection{}, nil
+	}
+	var it item
+	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
+		return chat.Connection{}, fmt.Errorf("decode connection: %w", err)
+	}
+	return it.connection(), nil
 }
 
 // DeleteStale removes the connection's item only if it connected before
@@ -225,11 +302,11 @@ func (s *Store) DeleteStale(ctx context.Context, id string, cutoff time.Time) (b
 	return true, nil
 }
 
-// Members returns the IDs of the room's connections that have not expired
-// at now, reading every page of a Query on the room index. Expired items are
+// Members returns the room's connections that have not expired at now,
+// reading every page of a Query on the room index. Expired items are
 // dropped by a filter expression: they still cost their read capacity, but
 // never reach the client.
-func (s *Store) Members(ctx context.Context, room string, now time.Time) ([]string, error) {
+func (s *Store) Members(ctx context.Context, room string, now time.Time) ([]chat.Member, error) {
 	if room == "" {
 		return nil, nil // Put refuses an empty room, so none is stored
 	}
@@ -238,9 +315,9 @@ func (s *Store) Members(ctx context.Context, room string, now time.Time) ([]stri
 		IndexName:              aws.String(s.index),
 		KeyConditionExpression: aws.String("#room = :room"),
 		FilterExpression:       aws.String("attribute_not_exists(#exp) OR #exp > :now"),
-		ProjectionExpression:   aws.String("#id"),
+		ProjectionExpression:   aws.String("#id, #name"),
 		ExpressionAttributeNames: map[string]string{
-			"#room": attrRoom, "#exp": attrExpiresAt, "#id": attrConnectionID,
+			"#room": attrRoom, "#exp": attrExpiresAt, "#id": attrConnectionID, "#name": attrName,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":room": &types.AttributeValueMemberS{Value: room},
@@ -250,7 +327,7 @@ func (s *Store) Members(ctx context.Context, room string, now time.Time) ([]stri
 	if s.PageSize > 0 {
 		in.Limit = aws.Int32(s.PageSize)
 	}
-	var ids []string
+	var members []chat.Member
 	pages := dynamodb.NewQueryPaginator(s.client, in)
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
@@ -262,10 +339,14 @@ func (s *Store) Members(ctx context.Context, room string, now time.Time) ([]stri
 			if !ok {
 				return nil, fmt.Errorf("list room %s: item without string %s", room, attrConnectionID)
 			}
-			ids = append(ids, id.Value)
+			m := chat.Member{ID: id.Value}
+			if name, ok := av[attrName].(*types.AttributeValueMemberS); ok {
+				m.Name = name.Value
+			}
+			members = append(members, m)
 		}
 	}
-	return ids, nil
+	return members, nil
 }
 
 func (s *Store) now() time.Time {

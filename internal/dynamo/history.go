@@ -22,6 +22,8 @@ import (
 //	  "#counter"            lastSeq (N): the room's last seq, never expires
 //	  "c#" + clientMsgId    a message sent with a clientMsgId
 //	  "m#" + id             a message sent without one
+//	  "d#" + clientMsgId    a direct message's record: id, from, to, sentAt
+//	                        (no text, no seq: not in the history)
 //	seq (N)  id  from  text  sentAt  clientMsgId  (S)  expiresAt (N, TTL)
 //
 // A local secondary index (DefaultSeqIndex: room + seq, projecting every
@@ -49,6 +51,7 @@ const (
 	counterKey   = "#counter"
 	clientPrefix = "c#"
 	idPrefix     = "m#"
+	directPrefix = "d#"
 )
 
 // HistoryAPI is the part of the DynamoDB client History uses;
@@ -134,6 +137,49 @@ func (h *History) Append(ctx context.Context, m chat.Message, expiresAt, now tim
 		return old.message(), false, nil
 	case err != nil:
 		return chat.Message{}, false, h.fail("store message "+m.ID, err)
+	}
+	return m, true, nil
+}
+
+// directItem is a direct message's record.
+type directItem struct {
+	Room      string `dynamodbav:"room"`
+	MsgKey    string `dynamodbav:"msgKey"`
+	ID        string `dynamodbav:"id"`
+	From      string `dynamodbav:"from"`
+	To        string `dynamodbav:"to"`
+	SentAt    string `dynamodbav:"sentAt"`
+	ExpiresAt int64  `dynamodbav:"expiresAt"`
+}
+
+// RecordDirect stores a direct message's record (not its text) under its
+// ClientMsgID with a conditional PutItem, or returns the one stored.
+func (h *History) RecordDirect(ctx context.Context, m chat.DirectMessage, expiresAt, now time.Time) (chat.DirectMessage, bool, error) {
+	it := directItem{Room: m.Room, MsgKey: directPrefix + m.ClientMsgID, ID: m.ID, From: m.From, To: m.To,
+		SentAt: m.SentAt, ExpiresAt: expiresAt.Unix()}
+	av, err := attributevalue.MarshalMap(it)
+	if err != nil {
+		return chat.DirectMessage{}, false, fmt.Errorf("record direct message %s: encode: %w", m.ID, err)
+	}
+	_, err = h.client.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                           aws.String(h.table),
+		Item:                                av,
+		ConditionExpression:                 aws.String("attribute_not_exists(#key) OR #exp <= :now"),
+		ExpressionAttributeNames:            map[string]string{"#key": attrMsgKey, "#exp": attrExpiresAt},
+		ExpressionAttributeValues:           map[string]types.AttributeValue{":now": number(now.Unix())},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	var dup *types.ConditionalCheckFailedException
+	switch {
+	case errors.As(err, &dup):
+		var old directItem
+		if err := attributevalue.UnmarshalMap(dup.Item, &old); err != nil || old.ID == "" {
+			return chat.DirectMessage{}, false, fmt.Errorf("record direct message %s: duplicate of %q unreadable: %v", m.ID, m.ClientMsgID, err)
+		}
+		return chat.DirectMessage{Type: chat.TypeDirect, ID: old.ID, From: old.From, To: old.To, SentAt: old.SentAt,
+			Room: old.Room, ClientMsgID: m.ClientMsgID}, false, nil
+	case err != nil:
+		return chat.DirectMessage{}, false, h.fail("record direct message "+m.ID, err)
 	}
 	return m, true, nil
 }

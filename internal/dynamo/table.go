@@ -92,7 +92,7 @@ func create(ctx context.Context, client TableAPI, table, index string) error {
 			},
 			Projection: &types.Projection{
 				ProjectionType:   types.ProjectionTypeInclude,
-				NonKeyAttributes: []string{attrExpiresAt},
+				NonKeyAttributes: []string{attrExpiresAt, attrName},
 			},
 		}},
 		SSESpecification: &types.SSESpecification{Enabled: aws.Bool(true)},
@@ -127,8 +127,9 @@ func checkLayout(t *types.TableDescription, index string) error {
 		}
 		p := gsi.Projection
 		if p == nil || (p.ProjectionType != types.ProjectionTypeAll &&
-			!(p.ProjectionType == types.ProjectionTypeInclude && slices.Contains(p.NonKeyAttributes, attrExpiresAt))) {
-			return fmt.Errorf("index %q does not project %s", index, attrExpiresAt)
+			!(p.ProjectionType == types.ProjectionTypeInclude && slices.Contains(p.NonKeyAttributes, attrExpiresAt) &&
+				slices.Contains(p.NonKeyAttributes, attrName))) {
+			return fmt.Errorf("index %q does not project %s and %s", index, attrExpiresAt, attrName)
 		}
 		return nil
 	}

@@ -66,8 +66,8 @@ func TestCreateTable(t *testing.T) {
 		t.Errorf("index key schema = %v, want %v", got, want)
 	}
 	if p := gsi.Projection; p == nil || p.ProjectionType != types.ProjectionTypeInclude ||
-		!slices.Equal(p.NonKeyAttributes, []string{"expiresAt"}) {
-		t.Errorf("index projection = %+v, want INCLUDE [expiresAt]", p)
+		!slices.Equal(p.NonKeyAttributes, []string{"expiresAt", "name"}) {
+		t.Errorf("index projection = %+v, want INCLUDE [expiresAt name]", p)
 	}
 	// DynamoDB Local accepts SSESpecification but may not describe it.
 	t.Logf("SSE description from this endpoint: %+v", d.SSEDescription)

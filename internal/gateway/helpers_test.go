@@ -136,14 +136,11 @@ type env struct {
 
 // chatRoutes returns the chat's routes, served in process by h.
 func chatRoutes(h *handler.Handler) map[string]gateway.Integration {
-	return map[string]gateway.Integration{
-		gateway.RouteConnect:    gateway.IntegrationFunc(h.Connect),
-		gateway.RouteDisconnect: gateway.IntegrationFunc(h.Disconnect),
-		gateway.RouteDefault:    gateway.IntegrationFunc(h.Default),
-		chat.ActionChatMessage:  gateway.IntegrationFunc(h.Message),
-		chat.ActionHistory:      gateway.IntegrationFunc(h.History),
-		chat.ActionPing:         gateway.Mock{},
+	routes := map[string]gateway.Integration{chat.ActionPing: gateway.Mock{}}
+	for key, fn := range h.Routes() {
+		routes[key] = gateway.IntegrationFunc(fn)
 	}
+	return routes
 }
 
 // newEnv starts the chat. configure may change the gateway's Config; its
@@ -154,8 +151,11 @@ func newEnv(t testing.TB, configure ...func(*gateway.Config)) *env {
 	h := &handler.Handler{
 		Store:    e.store,
 		Messages: memstore.NewHistory(),
-		Senders:  func(*events.APIGatewayWebsocketProxyRequest) chat.Sender { return e.gw },
-		Logger:   testLogger(),
+		// These tests are about the gateway: no join and leave notices
+		// among the frames they count (local/ tests presence end to end).
+		PresenceLimit: -1,
+		Senders:       func(*events.APIGatewayWebsocketProxyRequest) chat.Sender { return e.gw },
+		Logger:        testLogger(),
 	}
 	cfg := gateway.Config{Stage: "test", Routes: chatRoutes(h), Logger: testLogger()}
 	for _, f := range configure {

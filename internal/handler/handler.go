@@ -28,7 +28,9 @@ type Handler struct {
 	Messages chat.History
 	// Retention is how long messages are kept (chat.DefaultRetention if 0).
 	Retention time.Duration
-	Senders   SenderFunc
+	// PresenceLimit: see chat.Service.
+	PresenceLimit int
+	Senders       SenderFunc
 	// Workers bounds the concurrent posts of one broadcast (chat.DefaultWorkers if 0).
 	Workers int
 	Logger  *slog.Logger
@@ -94,6 +96,68 @@ func (h *Handler) History(ctx context.Context, req events.APIGatewayWebsocketPro
 	return h.result(ctx, log, "history", err), nil
 }
 
+// Who is the "who" route: it sends the sender the members of its room.
+func (h *Handler) Who(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	log := h.log(&req)
+	err := h.service(&req, log).Who(ctx, req.RequestContext.ConnectionID)
+	return h.result(ctx, log, "who", err), nil
+}
+
+// Typing is the "typing" route: it tells the other members of the room.
+func (h *Handler) Typing(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	log := h.log(&req)
+	ctx, cancel := h.withMargin(ctx)
+	defer cancel()
+	err := h.service(&req, log).Typing(ctx, req.RequestContext.ConnectionID)
+	return h.result(ctx, log, "typing", err), nil
+}
+
+// Direct is the "direct message" route: it delivers a message to the
+// connections of one name in the sender's room.
+func (h *Handler) Direct(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	log := h.log(&req)
+	ctx, cancel := h.withMargin(ctx)
+	defer cancel()
+	_, err := h.service(&req, log).Direct(ctx, req.RequestContext.ConnectionID, []byte(req.Body))
+	return h.result(ctx, log, "direct message", err), nil
+}
+
+// Rename is the "rename" route: it changes the sender's name and tells the
+// room.
+func (h *Handler) Rename(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	log := h.log(&req)
+	ctx, cancel := h.withMargin(ctx)
+	defer cancel()
+	err := h.service(&req, log).Rename(ctx, req.RequestContext.ConnectionID, []byte(req.Body))
+	return h.result(ctx, log, "rename", err), nil
+}
+
+// Routes maps every route key of the chat's API to its method.
+func (h *Handler) Routes() map[string]func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	return map[string]func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error){
+		"$connect":             h.Connect,
+		"$disconnect":          h.Disconnect,
+		"$default":             h.Default,
+		chat.ActionChatMessage: h.Message,
+		chat.ActionHistory:     h.History,
+		chat.ActionWho:         h.Who,
+		chat.ActionTyping:      h.Typing,
+		chat.ActionDirect:      h.Direct,
+		chat.ActionRename:      h.Rename,
+	}
+}
+
+// Dispatch serves any of the chat's routes by the event's routeKey: the
+// entry point of a function that serves several routes.
+func (h *Handler) Dispatch(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	route, ok := h.Routes()[req.RequestContext.RouteKey]
+	if !ok {
+		h.log(&req).ErrorContext(ctx, "no such route in this function")
+		return respond(http.StatusInternalServerError, "internal error"), nil
+	}
+	return route(ctx, req)
+}
+
 // result logs what became of a request and answers it: 400 for bad input
 // (the sender has its error frame), 500 for a failure.
 func (h *Handler) result(ctx context.Context, log *slog.Logger, what string, err error) events.APIGatewayProxyResponse {
@@ -127,7 +191,7 @@ func (h *Handler) service(req *events.APIGatewayWebsocketProxyRequest, log *slog
 		history = noHistory{}
 	}
 	return &chat.Service{Store: h.Store, History: history, Sender: h.Senders(req), Workers: h.Workers,
-		Retention: h.Retention, Logger: log}
+		Retention: h.Retention, PresenceLimit: h.PresenceLimit, Logger: log}
 }
 
 // log returns the logger with the keys every line of this request carries.
@@ -163,4 +227,8 @@ func (noHistory) Append(context.Context, chat.Message, time.Time, time.Time) (ch
 
 func (noHistory) Read(context.Context, string, chat.Range, time.Time) ([]chat.Message, bool, error) {
 	return nil, false, errNoHistory
+}
+
+func (noHistory) RecordDirect(context.Context, chat.DirectMessage, time.Time, time.Time) (chat.DirectMessage, bool, error) {
+	return chat.DirectMessage{}, false, errNoHistory
 }

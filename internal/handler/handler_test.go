@@ -107,11 +107,19 @@ func (brokenStore) Put(context.Context, chat.Connection) error { return errStore
 func (brokenStore) Get(context.Context, string) (chat.Connection, error) {
 	return chat.Connection{}, errStore
 }
-func (brokenStore) Delete(context.Context, string) error { return errStore }
+func (brokenStore) Delete(context.Context, string) (chat.Connection, error) {
+	return chat.Connection{}, errStore
+}
+func (brokenStore) Rename(context.Context, string, string) (chat.Connection, error) {
+	return chat.Connection{}, errStore
+}
+func (brokenStore) MarkTyping(context.Context, string, time.Time, time.Time) (bool, error) {
+	return false, errStore
+}
 func (brokenStore) DeleteStale(context.Context, string, time.Time) (bool, error) {
 	return false, errStore
 }
-func (brokenStore) Members(context.Context, string, time.Time) ([]string, error) {
+func (brokenStore) Members(context.Context, string, time.Time) ([]chat.Member, error) {
 	return nil, errStore
 }
 
@@ -450,8 +458,17 @@ func TestDisconnect(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusInternalServerError {
 		t.Errorf("Disconnect() with a broken store = %d, %v; want 500", resp.StatusCode, err)
 	}
-	if r := rec.receivers(); len(r) != 0 {
-		t.Errorf("frames went to %q, want none", r)
+	// The rest of alice's room is told, once (the second $disconnect
+	// found nothing to delete); dave, in another room, is not.
+	if got, want := rec.receivers(), []string{"bob=", "carol/+"}; !slices.Equal(got, want) {
+		t.Fatalf("frames went to %q, want %q", got, want)
+	}
+	var left chat.PresenceFrame
+	rec.mu.Lock()
+	frames := rec.frames["bob="]
+	rec.mu.Unlock()
+	if len(frames) != 1 || json.Unmarshal(frames[0], &left) != nil || left != (chat.PresenceFrame{Type: chat.TypeLeft, Name: "alice", Count: 2}) {
+		t.Errorf("bob got %q, want one left notice for alice with count 2", frames)
 	}
 }
 

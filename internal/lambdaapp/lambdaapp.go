@@ -67,6 +67,7 @@ func New(ctx context.Context, lookup func(string) (string, bool)) (*handler.Hand
 	h := &handler.Handler{
 		Store:          dynamo.New(db, cfg.TableName, cfg.RoomIndexName),
 		Retention:      cfg.HistoryRetention,
+		PresenceLimit:  cfg.PresenceLimit,
 		Senders:        senders.For,
 		Workers:        cfg.PostWorkers,
 		Logger:         Logger(cfg.LogLevel),

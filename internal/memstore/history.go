@@ -3,6 +3,7 @@ package memstore
 import (
 	"cmp"
 	"context"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -17,8 +18,16 @@ var _ chat.History = (*History)(nil)
 // message per clientMsgId while it is kept, and expired messages invisible
 // (and dropped as new ones arrive).
 type History struct {
-	mu    sync.Mutex
-	rooms map[string]*roomHistory
+	mu      sync.Mutex
+	rooms   map[string]*roomHistory
+	directs map[directKey]storedDirect
+}
+
+type directKey struct{ room, clientMsgID string }
+
+type storedDirect struct {
+	chat.DirectMessage
+	expiresAt time.Time
 }
 
 type roomHistory struct {
@@ -34,7 +43,26 @@ type storedMessage struct {
 }
 
 // NewHistory returns an empty history.
-func NewHistory() *History { return &History{rooms: map[string]*roomHistory{}} }
+func NewHistory() *History {
+	return &History{rooms: map[string]*roomHistory{}, directs: map[directKey]storedDirect{}}
+}
+
+// RecordDirect remembers a direct message's ID and time by its
+// ClientMsgID, without its text.
+func (h *History) RecordDirect(_ context.Context, m chat.DirectMessage, expiresAt, now time.Time) (chat.DirectMessage, bool, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	k := directKey{m.Room, m.ClientMsgID}
+	if d, ok := h.directs[k]; ok && d.expiresAt.After(now) {
+		return d.DirectMessage, false, nil
+	}
+	if len(h.directs) > 0 && len(h.directs)%1024 == 0 {
+		maps.DeleteFunc(h.directs, func(_ directKey, d storedDirect) bool { return !d.expiresAt.After(now) })
+	}
+	record := chat.DirectMessage{Type: m.Type, ID: m.ID, From: m.From, To: m.To, SentAt: m.SentAt, Room: m.Room, ClientMsgID: m.ClientMsgID}
+	h.directs[k] = storedDirect{DirectMessage: record, expiresAt: expiresAt}
+	return m, true, nil
+}
 
 // Append stores m with the room's next seq, unless its ClientMsgID is
 // stored already.

@@ -49,12 +49,40 @@ func (s *Store) Get(_ context.Context, id string) (chat.Connection, error) {
 	return c, nil
 }
 
-// Delete forgets the connection.
-func (s *Store) Delete(_ context.Context, id string) error {
+// Delete forgets the connection and returns it (zero if unknown).
+func (s *Store) Delete(_ context.Context, id string) (chat.Connection, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	c := s.byID[id]
 	s.remove(id)
-	return nil
+	return c, nil
+}
+
+// Rename changes the connection's name and returns it as it was.
+func (s *Store) Rename(_ context.Context, id, name string) (chat.Connection, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.byID[id]
+	if !ok {
+		return chat.Connection{}, chat.ErrNotFound
+	}
+	renamed := c
+	renamed.Name = name
+	s.byID[id] = renamed
+	return c, nil
+}
+
+// MarkTyping sets TypingAt to now if it is still prev.
+func (s *Store) MarkTyping(_ context.Context, id string, prev, now time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.byID[id]
+	if !ok || !c.TypingAt.Equal(prev) {
+		return false, nil
+	}
+	c.TypingAt = now
+	s.byID[id] = c
+	return true, nil
 }
 
 // DeleteStale forgets the connection if it connected before cutoff.
@@ -69,17 +97,17 @@ func (s *Store) DeleteStale(_ context.Context, id string, cutoff time.Time) (boo
 	return true, nil
 }
 
-// Members returns the IDs in room that have not expired at now.
-func (s *Store) Members(_ context.Context, room string, now time.Time) ([]string, error) {
+// Members returns the connections in room that have not expired at now.
+func (s *Store) Members(_ context.Context, room string, now time.Time) ([]chat.Member, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	ids := make([]string, 0, len(s.byRoom[room]))
+	members := make([]chat.Member, 0, len(s.byRoom[room]))
 	for id := range s.byRoom[room] {
 		if c := s.byID[id]; c.ExpiresAt.IsZero() || c.ExpiresAt.After(now) {
-			ids = append(ids, id)
+			members = append(members, chat.Member{ID: id, Name: c.Name})
 		}
 	}
-	return ids, nil
+	return members, nil
 }
 
 func (s *Store) remove(id string) {
