@@ -105,11 +105,12 @@ func runChaos(t *testing.T, s *server, cfg chaosConfig) {
 			continue
 		}
 		sendersDone.Add(1)
+		pace := rand.New(rand.NewPCG(uint64(i), 11)) // one source per goroutine
 		go func() {
 			defer sendersDone.Done()
 			for m := range cfg.messages {
 				c.send(fmt.Sprintf("%s-%03d", c.name, m))
-				time.Sleep(time.Duration(2+rng.Int64N(10)) * time.Millisecond)
+				time.Sleep(time.Duration(2+pace.Int64N(10)) * time.Millisecond)
 			}
 		}()
 	}
