@@ -12,7 +12,7 @@ DYNAMODB_SIMULATOR_VERSION := 2.9.30
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 
 .PHONY: run test test-deps lint build clean \
-	build-ConnectFunction build-DisconnectFunction build-MessageFunction build-DefaultFunction build-HistoryFunction build-PresenceFunction
+	build-ConnectFunction build-DisconnectFunction build-MessageFunction build-DefaultFunction build-HistoryFunction build-PresenceFunction build-FanoutFunction
 
 ## run: the whole chat locally, no AWS (http://localhost:8080/)
 run:
@@ -79,6 +79,8 @@ build-HistoryFunction:
 	$(LAMBDA_BUILD) ./functions/history
 build-PresenceFunction:
 	$(LAMBDA_BUILD) ./functions/presence
+build-FanoutFunction:
+	$(LAMBDA_BUILD) ./functions/fanout
 
 clean:
 	rm -rf .build .aws-sam

@@ -270,11 +270,14 @@ func TestFunctionsUnderRIE(t *testing.T) {
 		"TABLE_NAME":                table,
 		"ROOM_INDEX_NAME":           "room-index",
 		"MESSAGES_TABLE":            table + "-messages",
-		"HISTORY_RETENTION":         "1h",
-		"DYNAMODB_ENDPOINT":         endpoint,
-		"MANAGEMENT_API_ENDPOINT":   mgmt,
-		"POST_WORKERS":              "4",
-		"LOG_LEVEL":                 "info",
+		// Unused here (no room is over the inline limit), but the queue
+		// must be configured for the fan-out function to hand on.
+		"FANOUT_QUEUE_URL":        "http://127.0.0.1:1/queue/fanout",
+		"HISTORY_RETENTION":       "1h",
+		"DYNAMODB_ENDPOINT":       endpoint,
+		"MANAGEMENT_API_ENDPOINT": mgmt,
+		"POST_WORKERS":            "4",
+		"LOG_LEVEL":               "info",
 	}
 	type fn struct{ url, log string }
 	fns := map[string]fn{}
@@ -405,6 +408,23 @@ func TestFunctionsUnderRIE(t *testing.T) {
 				t.Errorf("second ack %s differs from the first %s", gotAgain[alice][0], got[alice][0])
 			}
 		}
+	})
+
+	t.Run("the fan-out function posts an SQS batch and reports a bad record", func(t *testing.T) {
+		batch, _ := json.Marshal(chat.Batch{Room: "general", Seq: 9, Endpoint: mgmt,
+			Frame: json.RawMessage(`{"type":"chat message","text":"from the queue"}`), Recipients: []chat.Member{{ID: bob}, {ID: dave}}})
+		ev := events.SQSEvent{Records: []events.SQSMessage{
+			{MessageId: "good", Body: string(batch)}, {MessageId: "bad", Body: "{"},
+		}}
+		body, err := invokeRaw(fns["FanoutFunction"].url, ev)
+		if err != nil {
+			t.Fatalf("invoke: %v\n%s", err, testenv.ReadLog(fns["FanoutFunction"].log))
+		}
+		var resp events.SQSEventResponse
+		if err := json.Unmarshal(body, &resp); err != nil || len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != "bad" {
+			t.Errorf("response %s, want the bad record reported alone", body)
+		}
+		expectPosts(map[string][]string{bob: {"chat message"}, dave: {"chat message"}})
 	})
 
 	t.Run("history sends the room's messages to the requester alone", func(t *testing.T) {

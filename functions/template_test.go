@@ -35,6 +35,7 @@ var functions = []struct {
 	{"DefaultFunction", "default", []string{"$default"}},
 	{"HistoryFunction", "history", []string{"history"}},
 	{"PresenceFunction", "presence", []string{"who", "typing", "rename"}},
+	{"FanoutFunction", "fanout", nil}, // the fan-out queue's consumer, no route
 }
 
 // mockRoutes are the routes served by a MOCK integration, without a function.
@@ -45,6 +46,7 @@ const (
 	indexArn       = "${ConnectionsTable.Arn}/index/room-index"
 	messagesArn    = "${MessagesTable.Arn}"
 	seqIndexArn    = "${MessagesTable.Arn}/index/seq-index"
+	queueArn       = "${FanoutQueue.Arn}"
 	connectionsArn = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/${StageName}/POST/@connections/*"
 	apiArnPrefix   = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/${StageName}/"
 )
@@ -348,7 +350,8 @@ func TestTemplateFunctions(t *testing.T) {
 	indexName := str(get(table, "GlobalSecondaryIndexes").([]any)[0].(map[string]any)["IndexName"])
 	known := []string{config.EnvTableName, config.EnvRoomIndexName, config.EnvManagementAPIEndpoint,
 		config.EnvPostWorkers, config.EnvDynamoDBEndpoint, config.EnvLogLevel,
-		config.EnvMessagesTable, config.EnvSeqIndexName, config.EnvHistoryRetention, config.EnvPresenceLimit}
+		config.EnvMessagesTable, config.EnvSeqIndexName, config.EnvHistoryRetention, config.EnvPresenceLimit,
+		config.EnvInlineLimit, config.EnvFanoutQueueURL}
 
 	for _, f := range functions {
 		t.Run(f.id, func(t *testing.T) {
@@ -371,6 +374,9 @@ func TestTemplateFunctions(t *testing.T) {
 				}
 			}
 			timeout, ok := fn["Timeout"].(int)
+			if len(f.routes) == 0 { // not behind API Gateway
+				timeout = min(timeout, 28)
+			}
 			if !ok || timeout < 3 || timeout >= 29 {
 				t.Errorf("Timeout = %v, want 3..28 s (API Gateway's integration timeout is 29 s)", fn["Timeout"])
 			}
@@ -398,9 +404,13 @@ func TestTemplateFunctions(t *testing.T) {
 				config.EnvSeqIndexName:          "seq-index",
 				config.EnvHistoryRetention:      "${HistoryRetentionHours}h",
 				config.EnvPresenceLimit:         "${PresenceLimit}",
+				config.EnvInlineLimit:           "${InlineLimit}",
 			}
-			if f.id == "MessageFunction" || f.id == "PresenceFunction" {
+			if f.id == "MessageFunction" || f.id == "PresenceFunction" || f.id == "FanoutFunction" {
 				want[config.EnvPostWorkers] = "${PostWorkers}"
+			}
+			if f.id == "MessageFunction" || f.id == "FanoutFunction" {
+				want[config.EnvFanoutQueueURL] = "${FanoutQueue}"
 			}
 			got := map[string]string{}
 			for k, v := range env {
@@ -479,8 +489,18 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 			"dynamodb:Query on " + indexArn,
 			"dynamodb:UpdateItem on " + messagesArn,
 			"execute-api:ManageConnections on " + connectionsArn,
+			"sqs:SendMessage on " + queueArn,
 		},
 		"DefaultFunction": {"execute-api:ManageConnections on " + connectionsArn},
+		// The queue's consumer: its own queue, deleting the gone, posting.
+		"FanoutFunction": {
+			"dynamodb:DeleteItem on " + tableArn,
+			"execute-api:ManageConnections on " + connectionsArn,
+			"sqs:DeleteMessage on " + queueArn,
+			"sqs:GetQueueAttributes on " + queueArn,
+			"sqs:ReceiveMessage on " + queueArn,
+			"sqs:SendMessage on " + queueArn,
+		},
 		// Reads only: the requester's room, then the room's messages.
 		"HistoryFunction": {
 			"dynamodb:GetItem on " + tableArn,
@@ -867,5 +887,42 @@ func TestTemplateMessagesTable(t *testing.T) {
 		if !reflect.DeepEqual(c.got, c.want) {
 			t.Errorf("%s = %#v, want %#v", c.key, c.got, c.want)
 		}
+	}
+}
+
+// TestTemplateFanout checks the large-room path: the queue and its
+// dead-letter queue with an alarm, and the mapping that reports partial
+// batch failures and bounds the fan-out's concurrency.
+func TestTemplateFanout(t *testing.T) {
+	tp := loadTemplate(t)
+	q := tp.resource(t, "FanoutQueue", "AWS::SQS::Queue")
+	if got := str(get(q, "RedrivePolicy", "deadLetterTargetArn")); got != "${FanoutDeadLetterQueue.Arn}" {
+		t.Errorf("RedrivePolicy.deadLetterTargetArn = %v, want the dead-letter queue", got)
+	}
+	fn := tp.function(t, "FanoutFunction")
+	if vis, timeout := q["VisibilityTimeout"].(int), fn["Timeout"].(int); vis < 6*timeout {
+		t.Errorf("VisibilityTimeout %d < 6 x the function's timeout %d (AWS's advice for Lambda consumers)", vis, timeout)
+	}
+	tp.resource(t, "FanoutDeadLetterQueue", "AWS::SQS::Queue")
+	alarm := tp.resource(t, "FanoutDeadLetterAlarm", "AWS::CloudWatch::Alarm")
+	if got := fmt.Sprint(get(alarm, "Dimensions")); !strings.Contains(got, "FanoutDeadLetterQueue QueueName") {
+		t.Errorf("alarm dimensions = %v, want the dead-letter queue", got)
+	}
+	m := tp.resource(t, "FanoutEventSourceMapping", "AWS::Lambda::EventSourceMapping")
+	for _, c := range []struct {
+		key       string
+		got, want any
+	}{
+		{"EventSourceArn", str(m["EventSourceArn"]), "${FanoutQueue.Arn}"},
+		{"FunctionName", str(m["FunctionName"]), "${FanoutFunction}"},
+		{"FunctionResponseTypes", m["FunctionResponseTypes"], []any{"ReportBatchItemFailures"}},
+		{"ScalingConfig.MaximumConcurrency", str(get(m, "ScalingConfig", "MaximumConcurrency")), "${FanoutConcurrency}"},
+	} {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s = %#v, want %#v", c.key, c.got, c.want)
+		}
+	}
+	if _, ok := get(fn, "Events").(map[string]any); ok {
+		t.Errorf("FanoutFunction has SAM Events: SAM would attach the managed SQS policy, which allows every queue")
 	}
 }

@@ -33,7 +33,13 @@ type config struct {
 	seqIndex         string
 	historyRetention time.Duration
 	presenceLimit    int
-	region           string
+	// Rooms over inlineLimit are delivered in batches through the in-process
+	// queue, or through the SQS queue at fanoutQueueURL (at sqsEndpoint,
+	// e.g. moto_server's, or the real SQS if empty).
+	inlineLimit    int
+	fanoutQueueURL string
+	sqsEndpoint    string
+	region         string
 
 	// Lambda-invoke mode: lambdaEndpoint serves every route with the SAM
 	// template's function names; lambdaRoutes sends single routes to their
@@ -125,6 +131,9 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.StringVar(&cfg.index, "room-index", env("ROOM_INDEX_NAME", dynamo.DefaultIndex), "the table's room index (env ROOM_INDEX_NAME)")
 	fs.StringVar(&cfg.messagesTable, "messages-table", env("CHAT_MESSAGES_TABLE", "chat-messages"), "DynamoDB table of the rooms' history, created if missing (env CHAT_MESSAGES_TABLE)")
 	fs.StringVar(&cfg.seqIndex, "seq-index", env("SEQ_INDEX_NAME", dynamo.DefaultSeqIndex), "the messages table's seq index (env SEQ_INDEX_NAME)")
+	fs.IntVar(&cfg.inlineLimit, "inline-limit", chat.DefaultInlineLimit, "largest room delivered inline; larger ones go through the fan-out queue in batches")
+	fs.StringVar(&cfg.fanoutQueueURL, "fanout-queue-url", env("CHAT_FANOUT_QUEUE_URL", ""), "deliver large rooms through this SQS queue, polled by the adapter (env CHAT_FANOUT_QUEUE_URL; default: an in-process queue)")
+	fs.StringVar(&cfg.sqsEndpoint, "sqs-endpoint", env("CHAT_SQS_ENDPOINT", ""), "SQS endpoint for -fanout-queue-url, e.g. moto_server's http://127.0.0.1:5000, with access key \"local\" (env CHAT_SQS_ENDPOINT; default: the real SQS)")
 	fs.IntVar(&cfg.presenceLimit, "presence-limit", chat.DefaultPresenceLimit, "largest room told of joins, leaves and typing (-1: none)")
 	fs.DurationVar(&cfg.historyRetention, "history-retention", chat.DefaultRetention, "how long messages are kept for history and clientMsgId deduplication")
 	fs.StringVar(&cfg.region, "region", env("AWS_REGION", env("AWS_DEFAULT_REGION", "us-east-1")), "AWS region for the SDK clients (env AWS_REGION)")
@@ -168,7 +177,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 		"-max-message-size": cfg.limits.MaxMessageSize, "-max-frame-size": cfg.limits.MaxFrameSize,
 		"-idle-timeout": int64(cfg.limits.IdleTimeout), "-max-duration": int64(cfg.limits.MaxDuration),
 		"-integration-timeout": int64(cfg.limits.IntegrationTimeout), "-write-queue": int64(cfg.writeQueue),
-		"-history-retention": int64(cfg.historyRetention),
+		"-history-retention": int64(cfg.historyRetention), "-inline-limit": int64(cfg.inlineLimit),
 	} {
 		if v <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive", name))

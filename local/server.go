@@ -16,12 +16,15 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/serverless-chat/chat/internal/chat"
 	"github.com/serverless-chat/chat/internal/dynamo"
 	"github.com/serverless-chat/chat/internal/gateway"
 	"github.com/serverless-chat/chat/internal/handler"
+	"github.com/serverless-chat/chat/internal/memqueue"
 	"github.com/serverless-chat/chat/internal/memstore"
+	"github.com/serverless-chat/chat/internal/sqsqueue"
 	"github.com/serverless-chat/chat/web"
 )
 
@@ -60,6 +63,11 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 	if err != nil {
 		return err
 	}
+	stopFanout, err := startFanout(ctx, cfg, h, gw, log)
+	if err != nil {
+		return err
+	}
+	defer stopFanout()
 
 	srv := &http.Server{Handler: newMux(cfg.stage, gw), ReadHeaderTimeout: 10 * time.Second}
 	base := "http://" + ln.Addr().String()
@@ -109,6 +117,51 @@ func newMux(stage string, gw http.Handler) *http.ServeMux {
 	})
 	return mux
 }
+
+// startFanout gives h the queue that delivers rooms over the inline limit,
+// as the deployed fan-out does: an in-process queue, or the SQS queue at
+// -fanout-queue-url (polled here, as Lambda's event source mapping does).
+// It returns the function that stops it.
+func startFanout(ctx context.Context, cfg config, h *handler.Handler, gw *gateway.Gateway, log *slog.Logger) (func(), error) {
+	h.InlineLimit = cfg.inlineLimit
+	h.SenderAt = func(string) chat.Sender { return gw }
+	if cfg.fanoutQueueURL == "" {
+		q := memqueue.New(h.DeliverBatch, fanoutWorkers)
+		h.Queue = q
+		return q.Close, nil
+	}
+	awsCfg, err := awsConfig(ctx, cfg, cfg.sqsEndpoint == "")
+	if err != nil {
+		return nil, err
+	}
+	client := sqsqueue.NewClient(awsCfg, cfg.sqsEndpoint)
+	h.Queue = sqsqueue.New(client, cfg.fanoutQueueURL)
+	pctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		handle := func(ctx context.Context, msgs []sqstypes.Message) []string {
+			ev := events.SQSEvent{Records: make([]events.SQSMessage, len(msgs))}
+			for i, m := range msgs {
+				ev.Records[i] = events.SQSMessage{MessageId: aws.ToString(m.MessageId), Body: aws.ToString(m.Body)}
+			}
+			resp, _ := h.Fanout(ctx, ev)
+			var failed []string
+			for _, f := range resp.BatchItemFailures {
+				failed = append(failed, f.ItemIdentifier)
+			}
+			return failed
+		}
+		if err := sqsqueue.Poll(pctx, client, cfg.fanoutQueueURL, handle); err != nil {
+			log.Error("fan-out queue", slog.Any("error", err))
+		}
+	}()
+	log.Info("fan-out through SQS", slog.String("queue", cfg.fanoutQueueURL), slog.Int("inlineLimit", cfg.inlineLimit))
+	return func() { cancel(); <-done }, nil
+}
+
+// fanoutWorkers is how many batches the in-process queue delivers at once.
+const fanoutWorkers = 4
 
 // newStores returns the connection store and the history the in-process
 // handlers use: in memory, or in DynamoDB (tables created if missing).

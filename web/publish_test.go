@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"encoding/json"
-	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -20,18 +19,8 @@ import (
 // back what the bucket serves.
 func TestPublish(t *testing.T) {
 	awsCLI := testenv.AWSCLI(t)
-	moto := testenv.Tool(t, "moto_server", "install moto's server (`pip install 'moto[server]'`; it is preinstalled on the project's machine image)")
 	makeTool := testenv.Tool(t, "make", "install make")
-
-	endpoint := fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t))
-	logPath := filepath.Join(t.TempDir(), "moto.log")
-	port := strings.TrimPrefix(endpoint, "http://127.0.0.1:")
-	if err := testenv.Start(exec.Command(moto, "-H", "127.0.0.1", "-p", port), logPath); err != nil {
-		t.Fatalf("start moto_server: %v", err)
-	}
-	if err := testenv.WaitHTTP(endpoint, waitLong); err != nil {
-		t.Fatalf("moto_server: %v\n%s", err, testenv.ReadLog(logPath))
-	}
+	endpoint := testenv.Moto(t)
 
 	// The AWS CLI sees only these settings: no profile, no real account.
 	var env []string

@@ -148,6 +148,7 @@ func translate(connectionID string, err error) error {
 	var (
 		gone     *types.GoneException
 		tooLarge *types.PayloadTooLargeException
+		limited  *types.LimitExceededException
 		// awshttp.ResponseError and smithyhttp.ResponseError both have it.
 		resp   interface{ HTTPStatusCode() int }
 		status int
@@ -160,6 +161,10 @@ func translate(connectionID string, err error) error {
 		return fmt.Errorf("post to connection %s: %w: %w", connectionID, chat.ErrGone, err)
 	case errors.As(err, &tooLarge) || status == http.StatusRequestEntityTooLarge:
 		return fmt.Errorf("post to connection %s: %w: %w", connectionID, chat.ErrPayloadTooLarge, err)
+	case errors.As(err, &limited) || status == http.StatusTooManyRequests:
+		// Still throttled after the client's retries: the caller may try
+		// again later (a fan-out batch does).
+		return fmt.Errorf("post to connection %s: %w: %w", connectionID, chat.ErrThrottled, err)
 	}
 	return fmt.Errorf("post to connection %s: %w", connectionID, err)
 }
@@ -178,10 +183,21 @@ type Senders struct {
 // For returns the Sender reaching the connections of the API and stage that
 // sent req.
 func (s *Senders) For(req *events.APIGatewayWebsocketProxyRequest) chat.Sender {
-	return &Sender{Client: s.Client, Endpoint: s.endpoint(req)}
+	return &Sender{Client: s.Client, Endpoint: s.Endpoint(req)}
 }
 
-func (s *Senders) endpoint(req *events.APIGatewayWebsocketProxyRequest) string {
+// At returns the Sender reaching the connections at endpoint, as Endpoint
+// named it for an earlier request (a fan-out batch carries it).
+func (s *Senders) At(endpoint string) chat.Sender {
+	if s.Override != "" {
+		endpoint = strings.TrimRight(s.Override, "/")
+	}
+	return &Sender{Client: s.Client, Endpoint: endpoint}
+}
+
+// Endpoint returns the @connections endpoint of the API and stage that sent
+// req: Override if set, else built from its apiId, the region and its stage.
+func (s *Senders) Endpoint(req *events.APIGatewayWebsocketProxyRequest) string {
 	if s.Override != "" {
 		return strings.TrimRight(s.Override, "/")
 	}

@@ -42,8 +42,9 @@ func TestSenderPost(t *testing.T) {
 		{name: "forbidden", replies: []reply{forbidden}, wantSDK: new(*types.ForbiddenException), attempts: 1},
 		{name: "throttled then ok", replies: []reply{throttled, throttled, ok}, attempts: 3},
 		{name: "bare 429 then ok", replies: []reply{bareTooMany, ok}, attempts: 2},
-		{name: "throttled throughout", replies: []reply{throttled},
+		{name: "throttled throughout", replies: []reply{throttled}, wantErr: chat.ErrThrottled,
 			wantSDK: new(*types.LimitExceededException), attempts: apigw.DefaultMaxAttempts},
+		{name: "bare 429 throughout", replies: []reply{bareTooMany}, wantErr: chat.ErrThrottled, attempts: apigw.DefaultMaxAttempts},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,7 +70,7 @@ func TestSenderPost(t *testing.T) {
 			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
 				t.Errorf("Post() error = %v, want it to wrap %v", err, tt.wantErr)
 			}
-			for _, sentinel := range []error{chat.ErrGone, chat.ErrPayloadTooLarge} {
+			for _, sentinel := range []error{chat.ErrGone, chat.ErrPayloadTooLarge, chat.ErrThrottled} {
 				if sentinel != tt.wantErr && errors.Is(err, sentinel) {
 					t.Errorf("Post() error = %v, must not wrap %v", err, sentinel)
 				}

@@ -55,8 +55,8 @@ type Store interface {
 
 // Member is a connection as a room lists it.
 type Member struct {
-	ID   string
-	Name string
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
 }
 
 // History keeps each room's messages for a while, numbered by room.

@@ -37,7 +37,17 @@ type Service struct {
 	// for none): each costs a post to every member. "who", the counts and
 	// renames work at any size.
 	PresenceLimit int
-	Logger        *slog.Logger
+	// Queue, when set, takes the delivery of rooms of more than
+	// InlineLimit members (DefaultInlineLimit if 0), in batches of
+	// BatchSize (DefaultBatchSize if 0). Without it every room is
+	// delivered inline.
+	Queue       Queue
+	InlineLimit int
+	BatchSize   int
+	// Endpoint is the @connections endpoint the batches carry to the
+	// fan-out workers ("" for the local gateway).
+	Endpoint string
+	Logger   *slog.Logger
 	// Now and NewID default to time.Now and a random ID; tests replace them.
 	Now   func() time.Time
 	NewID func() string
@@ -89,6 +99,9 @@ type Delivery struct {
 	Throttled  int // 429: a client whose buffer is full, or the account's rate
 	Failed     int // other failures
 	Skipped    int // not attempted because the deadline came
+	Queued     int // handed to the fan-out queue (a large room)
+	Batches    int // the batches they went in
+	Retried    int // posts tried again after a 429
 }
 
 // Send handles a frame routed to "chat message": it validates the body,
@@ -126,7 +139,19 @@ func (s *Service) Send(ctx context.Context, senderID string, body []byte) (Deliv
 		// Stored and acked: members catch up from history.
 		return Delivery{Seq: msg.Seq}, fmt.Errorf("send from %s: list room %s: %w", senderID, sender.Room, err)
 	}
-	d, goneMembers := s.broadcast(ctx, others(members, senderID), encode(msg))
+	recipients := others(members, senderID)
+	if s.Queue != nil && len(recipients) > s.inlineLimit() {
+		d, err := s.fanOut(ctx, sender.Room, msg.Seq, encode(msg), recipients)
+		d.Seq = msg.Seq
+		if err != nil {
+			// Stored and acked: the members catch up from history.
+			return d, fmt.Errorf("send from %s: %w", senderID, err)
+		}
+		s.logger().LogAttrs(ctx, slog.LevelDebug, "message queued", slog.String("room", sender.Room),
+			slog.Int64("seq", d.Seq), slog.Int("recipients", d.Recipients), slog.Int("batches", d.Batches))
+		return d, nil
+	}
+	d, goneMembers := s.broadcast(ctx, recipients, encode(msg))
 	d.Seq = msg.Seq
 	s.announceGone(ctx, members, goneMembers)
 	level := slog.LevelDebug

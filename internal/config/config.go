@@ -26,6 +26,9 @@ const (
 	EnvSeqIndexName          = "SEQ_INDEX_NAME"
 	EnvHistoryRetention      = "HISTORY_RETENTION"
 	EnvPresenceLimit         = "PRESENCE_LIMIT"
+	EnvFanoutQueueURL        = "FANOUT_QUEUE_URL"
+	EnvInlineLimit           = "INLINE_LIMIT"
+	EnvSQSEndpoint           = "SQS_ENDPOINT"
 )
 
 // Defaults of the optional variables.
@@ -83,6 +86,12 @@ type Config struct {
 	// PresenceLimit is the largest room told of joins, leaves and typing
 	// (0: chat.DefaultPresenceLimit; -1: none).
 	PresenceLimit int
+	// FanoutQueueURL is the SQS queue of fan-out batches; "" delivers
+	// every room inline. Rooms over InlineLimit members (0: the default)
+	// go through it. SQSEndpoint points the SQS client elsewhere.
+	FanoutQueueURL string
+	InlineLimit    int
+	SQSEndpoint    string
 }
 
 // Load reads the configuration through lookup (os.LookupEnv in the mains).
@@ -135,6 +144,7 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 	}{
 		{EnvManagementAPIEndpoint, &c.ManagementAPIEndpoint},
 		{EnvDynamoDBEndpoint, &c.DynamoDBEndpoint},
+		{EnvSQSEndpoint, &c.SQSEndpoint},
 	} {
 		v := get(u.name)
 		if v == "" {
@@ -160,6 +170,21 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 			fail(EnvLogLevel, v, ErrInvalid, "want debug, info, warn or error")
 		} else {
 			c.LogLevel = l
+		}
+	}
+	if v := get(EnvFanoutQueueURL); v != "" {
+		if reason := checkURL(v); reason != "" {
+			fail(EnvFanoutQueueURL, v, ErrInvalid, reason)
+		} else {
+			c.FanoutQueueURL = v
+		}
+	}
+	if v := get(EnvInlineLimit); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			fail(EnvInlineLimit, v, ErrInvalid, "want a whole number of members, 1 or more")
+		} else {
+			c.InlineLimit = n
 		}
 	}
 	if v := get(EnvPresenceLimit); v != "" {

@@ -30,7 +30,15 @@ type Handler struct {
 	Retention time.Duration
 	// PresenceLimit: see chat.Service.
 	PresenceLimit int
-	Senders       SenderFunc
+	// Queue, when set, takes the delivery of rooms over InlineLimit
+	// members (chat.Service's fields). Endpoints names the @connections
+	// endpoint of a request, which the batches carry; SenderAt returns the
+	// Sender for an endpoint, for the fan-out consumer.
+	Queue       chat.Queue
+	InlineLimit int
+	Endpoints   func(req *events.APIGatewayWebsocketProxyRequest) string
+	SenderAt    func(endpoint string) chat.Sender
+	Senders     SenderFunc
 	// Workers bounds the concurrent posts of one broadcast (chat.DefaultWorkers if 0).
 	Workers int
 	Logger  *slog.Logger
@@ -190,8 +198,12 @@ func (h *Handler) service(req *events.APIGatewayWebsocketProxyRequest, log *slog
 	if history == nil {
 		history = noHistory{}
 	}
-	return &chat.Service{Store: h.Store, History: history, Sender: h.Senders(req), Workers: h.Workers,
-		Retention: h.Retention, PresenceLimit: h.PresenceLimit, Logger: log}
+	svc := &chat.Service{Store: h.Store, History: history, Sender: h.Senders(req), Workers: h.Workers,
+		Retention: h.Retention, PresenceLimit: h.PresenceLimit, Queue: h.Queue, InlineLimit: h.InlineLimit, Logger: log}
+	if h.Endpoints != nil {
+		svc.Endpoint = h.Endpoints(req)
+	}
+	return svc
 }
 
 // log returns the logger with the keys every line of this request carries.

@@ -20,6 +20,7 @@ import (
 	"github.com/serverless-chat/chat/internal/config"
 	"github.com/serverless-chat/chat/internal/dynamo"
 	"github.com/serverless-chat/chat/internal/handler"
+	"github.com/serverless-chat/chat/internal/sqsqueue"
 )
 
 // DeadlineMargin is the time a broadcast leaves before the invocation's
@@ -44,6 +45,16 @@ func Start(route Route) {
 	})
 }
 
+// StartFanout serves the fan-out function: SQS events of fan-out batches.
+func StartFanout() {
+	h, err := New(context.Background(), os.LookupEnv)
+	if err != nil {
+		slog.New(lambdacontext.NewLogHandler()).Error("cannot start", slog.Any("error", err))
+		os.Exit(1)
+	}
+	lambda.Start(h.Fanout)
+}
+
 // New returns the handler configured by the environment read through lookup.
 func New(ctx context.Context, lookup func(string) (string, bool)) (*handler.Handler, error) {
 	cfg, err := config.Load(lookup)
@@ -66,6 +77,9 @@ func New(ctx context.Context, lookup func(string) (string, bool)) (*handler.Hand
 	db := dynamo.NewClient(awsCfg, cfg.DynamoDBEndpoint)
 	h := &handler.Handler{
 		Store:          dynamo.New(db, cfg.TableName, cfg.RoomIndexName),
+		Endpoints:      senders.Endpoint,
+		SenderAt:       senders.At,
+		InlineLimit:    cfg.InlineLimit,
 		Retention:      cfg.HistoryRetention,
 		PresenceLimit:  cfg.PresenceLimit,
 		Senders:        senders.For,
@@ -75,6 +89,9 @@ func New(ctx context.Context, lookup func(string) (string, bool)) (*handler.Hand
 	}
 	if cfg.MessagesTable != "" {
 		h.Messages = dynamo.NewHistory(db, cfg.MessagesTable, cfg.SeqIndexName)
+	}
+	if cfg.FanoutQueueURL != "" {
+		h.Queue = sqsqueue.New(sqsqueue.NewClient(awsCfg, cfg.SQSEndpoint), cfg.FanoutQueueURL)
 	}
 	return h, nil
 }
