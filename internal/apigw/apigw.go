@@ -18,6 +18,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
@@ -74,11 +75,20 @@ func NewClient(cfg aws.Config, opts ...func(*apigatewaymanagementapi.Options)) *
 // retries throttling (LimitExceededException, an unmodeled 429) and
 // transient errors with exponential backoff and jitter, with at most
 // maxAttempts attempts and maxBackoff between two.
+//
+// Without the retry quota: the standard retryer's token bucket (500
+// tokens, 5 a retry, shared by every call of the client) runs dry after
+// about 100 retries, and from then on a throttled post fails at once with
+// "retry quota exceeded" instead of waiting its backoff. A broadcast to a
+// large room under the account's throttle is exactly a long run of 429s,
+// each of which must wait and try again within MaxAttempts and the
+// deadline, never fail fast.
 func WithRetry(maxAttempts int, maxBackoff time.Duration) func(*apigatewaymanagementapi.Options) {
 	return func(o *apigatewaymanagementapi.Options) {
 		o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
 			so.MaxAttempts = maxAttempts
 			so.MaxBackoff = maxBackoff
+			so.RateLimiter = ratelimit.None
 		})
 	}
 }

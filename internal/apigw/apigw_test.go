@@ -328,3 +328,24 @@ func TestNewClientTransport(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// Under a long run of 429s (a large room against the account's throttle)
+// every post keeps its MaxAttempts: none fails fast because a retry quota
+// shared by the client's calls ran dry. With the SDK's default quota (500
+// tokens, 5 a retry) the 101st retry failed with "retry quota exceeded".
+func TestSustainedThrottlingKeepsRetrying(t *testing.T) {
+	g := newGateway(t)
+	s := &apigw.Sender{Client: testClient(), Endpoint: g.endpoint("prod")}
+	const posts = 60 // 60 × 3 retries = 180 retries, past the default quota's 100
+	for i := range posts {
+		id := fmt.Sprintf("storm-%d", i)
+		g.script(id, throttled)
+		err := s.Post(withTimeout(t), id, []byte("{}"))
+		if !errors.Is(err, chat.ErrThrottled) || strings.Contains(err.Error(), "quota") {
+			t.Fatalf("post %d: error = %v, want throttled after its retries, no quota error", i, err)
+		}
+		if n := g.postsTo(id); n != apigw.DefaultMaxAttempts {
+			t.Fatalf("post %d: %d attempts, want %d", i, n, apigw.DefaultMaxAttempts)
+		}
+	}
+}
