@@ -1,0 +1,267 @@
+// Command fanoutsim simulates the deployed delivery of one chat message to
+// rooms of 100 to 50,000 members, on a laptop: the real chat.Service, the
+// real aws-sdk-go-v2 @connections client and the real fan-out path (batches
+// through a queue, consumed by at most FanoutConcurrency "invocations" of
+// PostWorkers posts each), against a stand-in for API Gateway's
+// @connections under load (server.go) running in a child process.
+//
+// Lambda's CPU share is applied with a cgroup: memory / 1,769 MB of a vCPU
+// per concurrent invocation (cgroup v2 cpu.max where the machine has it,
+// else cgroup v1 cpu.cfs_quota_us), and the simulator runs outside it.
+//
+//	go run ./bench/fanoutsim                       # rooms of 100, 1,000, 10,000, 50,000
+//	go run ./bench/fanoutsim -rooms 10000 -stale 0.05
+//
+// Everything listens on 127.0.0.1; each run is bounded by -timeout.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/serverless-chat/chat/internal/apigw"
+	"github.com/serverless-chat/chat/internal/chat"
+	"github.com/serverless-chat/chat/internal/memqueue"
+	"github.com/serverless-chat/chat/internal/memstore"
+)
+
+func main() {
+	serve := flag.Bool("serve", false, "run the @connections simulator (the child process)")
+	rate := flag.Float64("rate", 10000, "account throttle: requests a second")
+	burst := flag.Float64("burst", 5000, "account throttle: burst")
+	median := flag.Duration("latency", 8*time.Millisecond, "median post latency")
+	sigma := flag.Float64("sigma", 0.5, "log-normal sigma of the post latency (0.5: p99 about 3.2 x the median)")
+	rooms := flag.String("rooms", "100,1000,10000,50000", "room sizes (members, the sender included)")
+	stale := flag.Float64("stale", 0.01, "fraction of members whose connection is gone (410)")
+	memory := flag.Int("memory", 512, "the functions' memory size in MB (CPU share: memory / 1769 of a vCPU)")
+	concurrency := flag.Int("fanout-concurrency", 3, "most fan-out invocations at once (the mapping's maximum concurrency)")
+	workers := flag.Int("workers", chat.DefaultWorkers, "posts at once per invocation (POST_WORKERS)")
+	paths := flag.String("paths", "sharded,inline", "delivery paths to run")
+	timeout := flag.Duration("timeout", 2*time.Minute, "bound of one run")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the simulated functions to this file")
+	flag.Parse()
+
+	if *serve {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Println(ln.Addr().String())
+		_ = http.Serve(ln, newAPIGateway(*rate, *burst, *median, *sigma))
+		return
+	}
+	sim, stop, err := startSimulator(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fanoutsim:", err)
+		os.Exit(1)
+	}
+	defer stop()
+
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
+	share := float64(*memory) / 1769
+	fmt.Printf("fanoutsim: throttle %.0f/s burst %.0f, latency median %v sigma %.2f, %.0f%% stale, %d MB (%.2f vCPU an invocation), %d workers, fan-out concurrency %d\n",
+		*rate, *burst, *median, *sigma, *stale*100, *memory, share, *workers, *concurrency)
+	fmt.Println("| path | members | send → last delivery | p50 | p99 | posts throttled (429, retried) | lost | invocations | Lambda GB-s | CPU limit |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+	for _, path := range strings.Split(*paths, ",") {
+		for _, f := range strings.Split(*rooms, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 2 {
+				fmt.Fprintf(os.Stderr, "fanoutsim: bad room size %q\n", f)
+				os.Exit(2)
+			}
+			invocations := 1
+			if path == "sharded" {
+				invocations = *concurrency
+			}
+			limit := applyCPUShare(share * float64(invocations))
+			r := run(sim, path, n, *stale, *workers, *concurrency, *memory, *timeout)
+			fmt.Printf("| %s | %d | %.0f ms | %.0f ms | %.0f ms | %d | %d | %d | %.2f | %s |\n", path, n, r.LastMs, r.P50Ms, r.P99Ms,
+				r.Throttled, r.lost, r.invocations, r.gbSeconds, limit)
+		}
+	}
+}
+
+// result is one run's outcome.
+type result struct {
+	stats
+	lost        int
+	invocations int
+	gbSeconds   float64
+}
+
+// run delivers one message to a room of n through path and reads back
+// what the simulator saw.
+func run(sim, path string, n int, stale float64, workers, concurrency, memoryMB int, timeout time.Duration) result {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	_, _ = http.Post(sim+"/reset", "", nil)
+	store := memstore.New()
+	then := time.Now().Add(-time.Hour)
+	staleEvery := 0
+	if stale > 0 {
+		staleEvery = int(1 / stale)
+	}
+	// This run's own IDs, so that late posts of an earlier run do not count.
+	runID := fmt.Sprintf("r%d-", time.Now().UnixNano())
+	want := 0
+	for i := range n {
+		id := fmt.Sprintf("%sm-%06d=", runID, i)
+		switch {
+		case i == 0:
+			id = "sender=" // not counted
+		case staleEvery > 0 && i%staleEvery == 0:
+			id = fmt.Sprintf("%sstale-%06d=", runID, i)
+		default:
+			want++
+		}
+		_ = store.Put(ctx, chat.Connection{ID: id, Room: "big", Name: "member", ConnectedAt: then, ExpiresAt: then.Add(chat.TTL)})
+	}
+	client := apigw.NewClient(aws.Config{Region: "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider("sim", "sim", "")}, apigw.WithMaxConns(max(workers, apigw.DefaultMaxConns)))
+	sender := &apigw.Sender{Client: client, Endpoint: sim + "/sim"}
+	logger := slog.New(slog.DiscardHandler)
+	svc := &chat.Service{Store: store, History: memstore.NewHistory(), Sender: sender, Workers: workers, Logger: logger,
+		PresenceLimit: -1}
+
+	var mu sync.Mutex
+	var busy time.Duration // invocation time, summed
+	invocations := 1
+	if path == "sharded" {
+		// The fan-out function: one batch an invocation, at most
+		// concurrency at once, each bounded by its 30 s timeout.
+		q := memqueue.New(func(qctx context.Context, b chat.Batch) *chat.Batch {
+			start := time.Now()
+			ictx, icancel := context.WithTimeout(qctx, 29500*time.Millisecond)
+			defer icancel()
+			worker := &chat.Service{Store: store, Sender: sender, Workers: workers, Logger: logger}
+			_, rest := worker.DeliverBatch(ictx, b)
+			mu.Lock()
+			busy += time.Since(start)
+			invocations++
+			mu.Unlock()
+			return rest
+		}, concurrency)
+		defer q.Close()
+		svc.Queue = q
+	} else {
+		svc.InlineLimit = n + 1
+	}
+	t0 := time.Now()
+	// The message function: 25 s timeout, 500 ms margin.
+	mctx, mcancel := context.WithTimeout(ctx, 24500*time.Millisecond)
+	_, err := svc.Send(mctx, "sender=", []byte(`{"action":"chat message","text":"hello, everyone","clientMsgId":"sim-1"}`))
+	mcancel()
+	mu.Lock()
+	busy += time.Since(t0)
+	mu.Unlock()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fanoutsim: send:", err)
+	}
+	var s stats
+	for ctx.Err() == nil {
+		s = readStats(sim, t0, runID+"m-")
+		if s.Unique >= want {
+			break
+		}
+		// The inline path has ended when Send returned: what is missing
+		// then is lost.
+		if path == "inline" && err == nil {
+			s = readStats(sim, t0, runID+"m-")
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return result{stats: s, lost: want - s.Unique, invocations: invocations,
+		gbSeconds: busy.Seconds() * float64(memoryMB) / 1024}
+}
+
+func readStats(sim string, since time.Time, prefix string) stats {
+	var s stats
+	resp, err := http.Get(fmt.Sprintf("%s/stats?since=%d&prefix=%s", sim, since.UnixNano(), prefix))
+	if err != nil {
+		return s
+	}
+	defer resp.Body.Close()
+	_ = json.NewDecoder(resp.Body).Decode(&s)
+	return s
+}
+
+// startSimulator runs this command with -serve in a child process (outside
+// the CPU limit) and returns its base URL.
+func startSimulator(args []string) (string, func(), error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(self, append([]string{"-serve"}, args...)...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	addr, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		_ = cmd.Process.Kill()
+		return "", nil, fmt.Errorf("simulator: %w", err)
+	}
+	return "http://" + strings.TrimSpace(addr), func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }, nil
+}
+
+// applyCPUShare limits this process to vcpus of CPU time and says how: a
+// cgroup v2 cpu.max, a cgroup v1 cpu.cfs_quota_us, or "none" where the
+// machine allows neither (not root, no writable cgroup).
+func applyCPUShare(vcpus float64) string {
+	const period = 100000 // µs
+	quota := int(vcpus * period)
+	pid := strconv.Itoa(os.Getpid())
+	if dir := "/sys/fs/cgroup/fanoutsim"; fileExists("/sys/fs/cgroup/cgroup.controllers") {
+		if os.MkdirAll(dir, 0o755) == nil &&
+			os.WriteFile(filepath.Join(dir, "cpu.max"), []byte(fmt.Sprintf("%d %d", quota, period)), 0o644) == nil &&
+			os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(pid), 0o644) == nil {
+			return fmt.Sprintf("cgroup v2 cpu.max %.2f vCPU", vcpus)
+		}
+	}
+	if dir := "/sys/fs/cgroup/cpu/fanoutsim"; fileExists("/sys/fs/cgroup/cpu") {
+		if os.MkdirAll(dir, 0o755) == nil &&
+			os.WriteFile(filepath.Join(dir, "cpu.cfs_period_us"), []byte(strconv.Itoa(period)), 0o644) == nil &&
+			os.WriteFile(filepath.Join(dir, "cpu.cfs_quota_us"), []byte(strconv.Itoa(quota)), 0o644) == nil &&
+			os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(pid), 0o644) == nil {
+			return fmt.Sprintf("cgroup v1 cfs quota %.2f vCPU", vcpus)
+		}
+	}
+	return "none (no writable cgroup)"
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
