@@ -3,8 +3,11 @@
 
 SHELL := /bin/bash
 GO ?= go
-# Lambda runs arm64 (template.yaml); tests build for the host with GOARCH=amd64.
-GOARCH ?= arm64
+# Lambda runs arm64 (template.yaml: Architectures). Not ?=: an exported GOARCH
+# (amd64 on a laptop) must not build x86 binaries for arm64 functions, which
+# would fail to start. Tests build for the host with `make LAMBDA_GOARCH=amd64`
+# (a command-line variable wins over this assignment).
+LAMBDA_GOARCH := arm64
 ARTIFACTS_DIR ?= $(CURDIR)/.build
 
 CACHE := $(CURDIR)/.cache
@@ -65,7 +68,7 @@ lint:
 	cfn-lint template.yaml
 
 # Lambda binaries: one `bootstrap` per function for provided.al2023.
-LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH) $(GO) build -trimpath -tags lambda.norpc -ldflags='-s -w' -o $(ARTIFACTS_DIR)/bootstrap
+LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_GOARCH) $(GO) build -trimpath -tags lambda.norpc -ldflags='-s -w' -o $(ARTIFACTS_DIR)/bootstrap
 
 build-ConnectFunction:
 	$(LAMBDA_BUILD) ./functions/connect

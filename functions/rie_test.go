@@ -58,7 +58,7 @@ func bootstraps(t *testing.T) map[string]string {
 		}
 		for _, f := range functions {
 			cmd := exec.Command("make", "--no-print-directory", "build-"+f.id,
-				"ARTIFACTS_DIR="+filepath.Join(buildDir, f.id), "GOARCH="+runtime.GOARCH)
+				"ARTIFACTS_DIR="+filepath.Join(buildDir, f.id), "LAMBDA_GOARCH="+runtime.GOARCH)
 			cmd.Dir = testenv.RepoRoot()
 			if out, err := cmd.CombinedOutput(); err != nil {
 				buildErr = fmt.Errorf("make build-%s: %v\n%s", f.id, err, out)

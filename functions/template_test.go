@@ -351,7 +351,7 @@ func TestTemplateFunctions(t *testing.T) {
 	known := []string{config.EnvTableName, config.EnvRoomIndexName, config.EnvManagementAPIEndpoint,
 		config.EnvPostWorkers, config.EnvDynamoDBEndpoint, config.EnvLogLevel,
 		config.EnvMessagesTable, config.EnvSeqIndexName, config.EnvHistoryRetention, config.EnvPresenceLimit,
-		config.EnvInlineLimit, config.EnvFanoutQueueURL}
+		config.EnvInlineLimit, config.EnvFanoutQueueURL, config.EnvURLSuffix}
 
 	for _, f := range functions {
 		t.Run(f.id, func(t *testing.T) {
@@ -405,6 +405,7 @@ func TestTemplateFunctions(t *testing.T) {
 				config.EnvHistoryRetention:      "${HistoryRetentionHours}h",
 				config.EnvPresenceLimit:         "${PresenceLimit}",
 				config.EnvInlineLimit:           "${InlineLimit}",
+				config.EnvURLSuffix:             "${AWS::URLSuffix}",
 			}
 			if f.id == "MessageFunction" || f.id == "PresenceFunction" || f.id == "FanoutFunction" {
 				want[config.EnvPostWorkers] = "${PostWorkers}"
@@ -924,5 +925,69 @@ func TestTemplateFanout(t *testing.T) {
 	}
 	if _, ok := get(fn, "Events").(map[string]any); ok {
 		t.Errorf("FanoutFunction has SAM Events: SAM would attach the managed SQS policy, which allows every queue")
+	}
+}
+
+// TestTemplateDeployDefects covers what a review found that breaks a deploy
+// or a running stack in some setups (issue 11): CloudFront names that are
+// global to the account, Lambda's own log lines, and samconfig's cache.
+func TestTemplateDeployDefects(t *testing.T) {
+	tp := loadTemplate(t)
+	for _, c := range []struct{ id, typ, path string }{
+		{"SiteOriginAccessControl", "AWS::CloudFront::OriginAccessControl", "OriginAccessControlConfig"},
+		{"SiteHeadersPolicy", "AWS::CloudFront::ResponseHeadersPolicy", "ResponseHeadersPolicyConfig"},
+	} {
+		name := fmt.Sprint(get(tp.resource(t, c.id, c.typ), c.path, "Name"))
+		// Unique per stack and region: from the stack ID's UUID, never the
+		// stack name (the same in a second region) alone.
+		if strings.Contains(name, "StackName") || !strings.Contains(name, "AWS::StackId") {
+			t.Errorf("%s name = %s, want it built from AWS::StackId", c.id, name)
+		}
+		// The longest it can be: the literal prefix and a 36-character UUID.
+		m := regexp.MustCompile(`\[([a-z-]+) `).FindStringSubmatch(name)
+		if m == nil || len(m[1])+36 > 64 {
+			t.Errorf("%s name = %s: over CloudFront's 64 characters", c.id, name)
+		}
+	}
+	for _, f := range functions {
+		if got := get(tp.function(t, f.id), "LoggingConfig", "SystemLogLevel"); got != nil && got != "INFO" && got != "DEBUG" {
+			t.Errorf("%s: SystemLogLevel = %v, hides Lambda's REPORT lines", f.id, got)
+		}
+	}
+	globals := get(tp["Globals"], "Function", "LoggingConfig", "SystemLogLevel")
+	if globals != "INFO" {
+		t.Errorf("Globals SystemLogLevel = %v, want INFO (WARN hides the REPORT lines)", globals)
+	}
+	samconfig, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "samconfig.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if regexp.MustCompile(`(?m)^\s*cached\s*=`).Match(samconfig) {
+		t.Errorf("samconfig.toml sets cached: SAM CLI does not cache makefile builds (aws/aws-sam-cli#2989)")
+	}
+}
+
+// TestMakefileBuildsTheTemplatesArchitecture: an exported GOARCH must not
+// change what the build-<LogicalId> targets build; only LAMBDA_GOARCH on
+// the command line (as the tests pass it) does.
+func TestMakefileBuildsTheTemplatesArchitecture(t *testing.T) {
+	for _, c := range []struct {
+		env, args []string
+		want      string
+	}{
+		{env: []string{"GOARCH=amd64"}, want: "GOARCH=arm64"},
+		{env: []string{"LAMBDA_GOARCH=amd64"}, want: "GOARCH=arm64"},
+		{args: []string{"LAMBDA_GOARCH=amd64"}, want: "GOARCH=amd64"},
+	} {
+		cmd := exec.Command("make", append([]string{"-n", "--no-print-directory", "build-ConnectFunction", "ARTIFACTS_DIR=/tmp/x"}, c.args...)...)
+		cmd.Dir = testenv.RepoRoot()
+		cmd.Env = append(os.Environ(), c.env...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("make -n: %v\n%s", err, out)
+		}
+		if !strings.Contains(string(out), c.want+" ") {
+			t.Errorf("env %v, args %v: make runs %q, want %s", c.env, c.args, out, c.want)
+		}
 	}
 }

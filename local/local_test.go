@@ -453,7 +453,7 @@ func TestChatWithTheLambdaFunctionsUnderRIE(t *testing.T) {
 	args := []string{"-dynamodb-endpoint", endpoint, "-table", table, "-messages-table", table + "-messages"}
 	for route, fn := range samFunctions {
 		out := filepath.Join(dir, fn)
-		build := exec.Command("make", "--no-print-directory", "build-"+fn, "ARTIFACTS_DIR="+out, "GOARCH="+runtime.GOARCH)
+		build := exec.Command("make", "--no-print-directory", "build-"+fn, "ARTIFACTS_DIR="+out, "LAMBDA_GOARCH="+runtime.GOARCH)
 		build.Dir = testenv.RepoRoot()
 		if b, err := build.CombinedOutput(); err != nil {
 			t.Fatalf("make build-%s: %v\n%s", fn, err, b)

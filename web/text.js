@@ -77,8 +77,13 @@ export function roomFromURL(url) {
  */
 export function socketURL(base, name, room) {
   const u = new URL(base);
-  if (name) u.searchParams.set('name', name);
-  u.searchParams.set('room', room);
+  // Percent-encoded (a space is %20), not form-encoded as URLSearchParams
+  // does (a space is +): a query string read as RFC 3986 keeps "+" as a
+  // plus sign, and "Ann Lee" would arrive as "Ann+Lee".
+  const kept = u.search.slice(1).split('&').filter((p) => p !== '' && !/^(name|room)=/.test(p));
+  if (name) kept.push(`name=${encodeURIComponent(name)}`);
+  kept.push(`room=${encodeURIComponent(room)}`);
+  u.search = kept.join('&');
   return u.toString();
 }
 

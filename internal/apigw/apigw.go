@@ -118,9 +118,23 @@ func HTTPClient(n int) *awshttp.BuildableClient {
 
 // Endpoint returns the @connections base URL of a WebSocket API's stage. It
 // is built from the API ID, not from the request's domainName, which is a
-// custom domain when one is mapped.
-func Endpoint(apiID, region, stage string) string {
-	return "https://" + apiID + ".execute-api." + region + ".amazonaws.com/" + url.PathEscape(stage)
+// custom domain when one is mapped, and with the partition's DNS suffix
+// (the template's AWS::URLSuffix): amazonaws.com, amazonaws.com.cn in the
+// China regions; empty means URLSuffix(region).
+func Endpoint(apiID, region, stage, suffix string) string {
+	if suffix == "" {
+		suffix = URLSuffix(region)
+	}
+	return "https://" + apiID + ".execute-api." + region + "." + suffix + "/" + url.PathEscape(stage)
+}
+
+// URLSuffix returns the DNS suffix of the region's partition, for when the
+// environment does not say it (URL_SUFFIX).
+func URLSuffix(region string) string {
+	if strings.HasPrefix(region, "cn-") {
+		return "amazonaws.com.cn"
+	}
+	return "amazonaws.com"
 }
 
 // Sender posts frames to connections through the @connections API.
@@ -182,8 +196,10 @@ func translate(connectionID string, err error) error {
 // Senders makes the Sender of each request: handler.Handler{Senders: s.For}.
 type Senders struct {
 	Client API
-	// Region is the region of the APIs, normally AWS_REGION.
-	Region string
+	// Region is the region of the APIs, normally AWS_REGION, and
+	// URLSuffix its partition's DNS suffix (URL_SUFFIX; empty: from Region).
+	Region    string
+	URLSuffix string
 	// Override, when set, is the endpoint of every request
 	// (MANAGEMENT_API_ENDPOINT), e.g. the local adapter's
 	// http://127.0.0.1:8080/local.
@@ -217,5 +233,5 @@ func (s *Senders) Endpoint(req *events.APIGatewayWebsocketProxyRequest) string {
 		// whose error names what is missing.
 		return ""
 	}
-	return Endpoint(rc.APIID, s.Region, rc.Stage)
+	return Endpoint(rc.APIID, s.Region, rc.Stage, s.URLSuffix)
 }

@@ -147,9 +147,17 @@ func TestSenderRequest(t *testing.T) {
 }
 
 func TestEndpoint(t *testing.T) {
-	got := apigw.Endpoint("a1b2c3d4e5", "eu-central-1", "prod")
-	if want := "https://a1b2c3d4e5.execute-api.eu-central-1.amazonaws.com/prod"; got != want {
-		t.Errorf("Endpoint() = %q, want %q", got, want)
+	tests := []struct{ region, suffix, want string }{
+		{"eu-central-1", "", "https://a1b2c3d4e5.execute-api.eu-central-1.amazonaws.com/prod"},
+		{"eu-central-1", "amazonaws.com", "https://a1b2c3d4e5.execute-api.eu-central-1.amazonaws.com/prod"},
+		// China: the partition's own suffix, from URL_SUFFIX or the region.
+		{"cn-north-1", "amazonaws.com.cn", "https://a1b2c3d4e5.execute-api.cn-north-1.amazonaws.com.cn/prod"},
+		{"cn-northwest-1", "", "https://a1b2c3d4e5.execute-api.cn-northwest-1.amazonaws.com.cn/prod"},
+	}
+	for _, tt := range tests {
+		if got := apigw.Endpoint("a1b2c3d4e5", tt.region, "prod", tt.suffix); got != tt.want {
+			t.Errorf("Endpoint(%s, %q) = %q, want %q", tt.region, tt.suffix, got, tt.want)
+		}
 	}
 }
 
@@ -186,6 +194,8 @@ func TestSendersFor(t *testing.T) {
 	}{
 		{name: "from the request", senders: &apigw.Senders{Client: client, Region: "eu-west-1"},
 			want: "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/prod/@connections/to%3D"},
+		{name: "China", senders: &apigw.Senders{Client: client, Region: "cn-north-1", URLSuffix: "amazonaws.com.cn"},
+			want: "https://a1b2c3d4e5.execute-api.cn-north-1.amazonaws.com.cn/prod/@connections/to%3D"},
 		{name: "override", senders: &apigw.Senders{Client: client, Region: "eu-west-1", Override: "http://127.0.0.1:8080/local/"},
 			want: "http://127.0.0.1:8080/local/@connections/to%3D"},
 	}

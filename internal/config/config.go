@@ -29,6 +29,7 @@ const (
 	EnvFanoutQueueURL        = "FANOUT_QUEUE_URL"
 	EnvInlineLimit           = "INLINE_LIMIT"
 	EnvSQSEndpoint           = "SQS_ENDPOINT"
+	EnvURLSuffix             = "URL_SUFFIX"
 )
 
 // Defaults of the optional variables.
@@ -92,6 +93,9 @@ type Config struct {
 	FanoutQueueURL string
 	InlineLimit    int
 	SQSEndpoint    string
+	// URLSuffix is the partition's DNS suffix for the @connections
+	// endpoint ("" when unset: derived from the region).
+	URLSuffix string
 }
 
 // Load reads the configuration through lookup (os.LookupEnv in the mains).
@@ -114,6 +118,7 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 		PostWorkers:   DefaultPostWorkers,
 		LogLevel:      slog.LevelInfo,
 		MessagesTable: get(EnvMessagesTable),
+		URLSuffix:     get(EnvURLSuffix),
 		SeqIndexName:  get(EnvSeqIndexName),
 		// chat.DefaultRetention; not imported, to keep config a leaf.
 		HistoryRetention: 24 * time.Hour,

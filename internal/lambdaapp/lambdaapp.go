@@ -70,9 +70,10 @@ func New(ctx context.Context, lookup func(string) (string, bool)) (*handler.Hand
 		opts = append(opts, apigw.WithMaxConns(cfg.PostWorkers))
 	}
 	senders := &apigw.Senders{
-		Client:   apigw.NewClient(awsCfg, opts...),
-		Region:   cfg.Region,
-		Override: cfg.ManagementAPIEndpoint,
+		Client:    apigw.NewClient(awsCfg, opts...),
+		Region:    cfg.Region,
+		URLSuffix: cfg.URLSuffix,
+		Override:  cfg.ManagementAPIEndpoint,
 	}
 	db := dynamo.NewClient(awsCfg, cfg.DynamoDBEndpoint)
 	h := &handler.Handler{
