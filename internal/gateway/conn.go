@@ -81,7 +81,7 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	subprotocol := ""
 	if in, ok := g.routes[RouteConnect]; ok {
 		req := g.connectEvent(c, r, now)
-		log := log.With(slog.String("routeKey", RouteConnect), slog.String("requestId", req.RequestContext.RequestID))
+		log := log.With(slog.String("routeKey", RouteConnect), slog.String("apiRequestId", req.RequestContext.RequestID))
 		// A client that gives up during $connect does not cancel it.
 		resp, err := g.invoke(context.WithoutCancel(r.Context()), in, req)
 		if err != nil {
@@ -193,7 +193,7 @@ func (c *conn) handle(ctx context.Context, body []byte) {
 	_, err := g.invoke(ctx, g.routes[routeKey], req)
 	if err != nil {
 		g.log.Error("integration failed", slog.String("connectionId", c.id), slog.String("routeKey", routeKey),
-			slog.String("requestId", req.RequestContext.RequestID), slog.Any("error", err))
+			slog.String("apiRequestId", req.RequestContext.RequestID), slog.Any("error", err))
 		_ = c.enqueue(internalError(c.id, req.RequestContext.RequestID))
 	}
 	// The response is dropped: the routes have no route response.
@@ -399,7 +399,7 @@ func (g *Gateway) disconnect(c *conn, code int, reason string) {
 	req := g.disconnectEvent(c, code, reason, g.now())
 	if _, err := g.invoke(context.Background(), in, req); err != nil {
 		log.Error("disconnect integration failed", slog.String("routeKey", RouteDisconnect),
-			slog.String("requestId", req.RequestContext.RequestID), slog.Any("error", err))
+			slog.String("apiRequestId", req.RequestContext.RequestID), slog.Any("error", err))
 	}
 }
 

@@ -213,8 +213,10 @@ func (h *Handler) log(req *events.APIGatewayWebsocketProxyRequest) *slog.Logger 
 		l = slog.Default()
 	}
 	rc := req.RequestContext
+	// apiRequestId is API Gateway's ID of the request; "requestId" is left
+	// to Lambda's own ID, which aws-lambda-go's log handler adds.
 	return l.With(slog.String("routeKey", rc.RouteKey), slog.String("connectionId", rc.ConnectionID),
-		slog.String("requestId", rc.RequestID))
+		slog.String("apiRequestId", rc.RequestID))
 }
 
 func (h *Handler) withMargin(ctx context.Context) (context.Context, context.CancelFunc) {

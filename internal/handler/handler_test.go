@@ -472,7 +472,8 @@ func TestDisconnect(t *testing.T) {
 	}
 }
 
-// Every log line of a request carries routeKey, connectionId and requestId.
+// Every log line of a request carries routeKey, connectionId and
+// apiRequestId (API Gateway's request ID; in Lambda, requestId is Lambda's).
 func TestLogKeys(t *testing.T) {
 	var buf bytes.Buffer
 	rec := newRecorder()
@@ -493,7 +494,7 @@ func TestLogKeys(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &rec); err != nil {
 			t.Fatalf("log line %q: %v", line, err)
 		}
-		for _, key := range []string{"routeKey", "connectionId", "requestId"} {
+		for _, key := range []string{"routeKey", "connectionId", "apiRequestId"} {
 			if s, _ := rec[key].(string); s == "" {
 				t.Errorf("log line %q lacks %s", line, key)
 			}
