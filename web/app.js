@@ -3,11 +3,16 @@
 // never as HTML.
 
 import { ChatClient, CONNECTING, ONLINE, RECONNECTING, OFFLINE } from './client.js';
-import { MAX_TEXT, checkName, checkText, codePointLength, formatClock, roomFromURL } from './text.js';
+import {
+  MAX_TEXT, checkName, checkText, codePointLength, formatClock, nameHue, roomFromURL, typingLine,
+} from './text.js';
 
 const NAME_KEY = 'chat.name';
+const ROOMS_KEY = 'chat.rooms';
 const COUNTER_FROM = MAX_TEXT - 200; // show the counter this close to the limit
 const ANNOUNCE_KEEP = 5; // lines kept in the live region
+const TYPING_SHOWN = 4000; // a typing name is cleared after this without news
+const RECENT_ROOMS = 8;
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -19,24 +24,40 @@ const ui = {
   nameLabel: $('name-label'),
   log: $('log'),
   list: $('messages'),
+  loadOlder: $('load-older'),
   newMessages: $('new-messages'),
   announcer: $('announcer'),
+  typing: $('typing'),
   composer: $('composer'),
   input: $('message-input'),
   hint: $('composer-hint'),
   hintText: $('hint-text'),
   counter: $('counter'),
+  dmTarget: $('dm-target'),
+  dmName: $('dm-name'),
+  dmCancel: $('dm-cancel'),
   dialog: $('name-dialog'),
   nameForm: $('name-form'),
   nameInput: $('name-input'),
   nameError: $('name-error'),
   nameCancel: $('name-cancel'),
+  roomForm: $('room-form'),
+  roomInput: $('room-input'),
+  roomError: $('room-error'),
+  recentRooms: $('recent-rooms'),
+  people: $('people'),
+  peopleList: $('people-list'),
+  onlineCount: $('online-count'),
+  peopleToggle: $('people-toggle'),
+  onlineCountToggle: $('online-count-toggle'),
 };
 
 let client = null;
 let name = loadName();
 let room = roomFromURL(location.href);
 let unseen = 0;
+let dmTo = null; // the name private messages go to, or null for the room
+let olderCursor = null; // before of the next "load older" page
 
 // ---- storage ---------------------------------------------------------------
 
@@ -56,6 +77,23 @@ function saveName(value) {
   } catch {
     /* the name then lasts for this visit only */
   }
+}
+
+function recentRooms() {
+  try {
+    const list = JSON.parse(localStorage.getItem(ROOMS_KEY) ?? '[]');
+    return Array.isArray(list) ? list.filter((r) => typeof r === 'string' && roomFromURL(`http://x/#${r}`).invalid === null) : [];
+  } catch {
+    return [];
+  }
+}
+
+function rememberRoom(r) {
+  const list = [r, ...recentRooms().filter((x) => x !== r)].slice(0, RECENT_ROOMS);
+  try {
+    localStorage.setItem(ROOMS_KEY, JSON.stringify(list));
+  } catch { /* not kept */ }
+  ui.recentRooms.replaceChildren(...list.map((x) => Object.assign(document.createElement('option'), { value: x })));
 }
 
 // ---- configuration -----------------------------------------------------------
@@ -86,10 +124,28 @@ function scrollToBottom() {
   ui.newMessages.hidden = true;
 }
 
-// Appends li, following the conversation unless the reader scrolled up.
-function append(li, { own = false } = {}) {
-  const follow = own || isAtBottom();
+// Places li in the room's order: before the first shown message with a
+// higher seq, else at the end. Lines without a seq (notices, own messages
+// not acked yet) keep their place.
+function place(li, seq) {
+  if (Number.isInteger(seq)) {
+    li.dataset.seq = String(seq);
+    for (const other of ui.list.children) {
+      if (other.dataset.seq && Number(other.dataset.seq) > seq) {
+        ui.list.insertBefore(li, other);
+        return false;
+      }
+    }
+  }
   ui.list.append(li);
+  return true;
+}
+
+// Shows li, following the conversation unless the reader scrolled up.
+function append(li, { own = false, seq } = {}) {
+  const follow = own || isAtBottom();
+  const atEnd = place(li, seq);
+  if (!atEnd) return; // an older message filled in above
   if (follow) {
     scrollToBottom();
   } else {
@@ -113,6 +169,12 @@ function el(tag, className, text) {
   return node;
 }
 
+function nameElement(who, className = 'from') {
+  const span = el('span', `${className} name-color`, who);
+  span.style.setProperty('--hue', String(nameHue(who)));
+  return span;
+}
+
 function timeElement(date) {
   const t = el('time', 'time', formatClock(date));
   if (!Number.isNaN(date.getTime())) {
@@ -122,69 +184,143 @@ function timeElement(date) {
   return t;
 }
 
-function messageElement({ from, text, date, own }) {
+function messageElement({ from, text, date, own, privateTo }) {
   const li = el('li', own ? 'message own' : 'message');
   const meta = el('p', 'meta');
-  meta.append(el('span', 'from', from));
+  meta.append(nameElement(from));
   if (own) meta.append(el('span', 'you', '(you)'));
+  if (privateTo !== undefined) {
+    li.classList.add('private');
+    meta.append(el('span', 'private-label', own ? `private to ${privateTo}` : 'private'));
+  }
   meta.append(' ', timeElement(date));
   li.append(meta, el('p', 'text', text));
   return li;
 }
 
-function systemLine(text, kind = 'info') {
+function systemLine(text, kind = 'info', { speak = true } = {}) {
   const li = el('li', `system ${kind}`);
   li.append(el('p', 'text', text));
   append(li);
-  announce(text);
+  if (speak) announce(text);
 }
 
-function showIncoming(msg) {
+function showIncoming(msg, { fromHistory = false } = {}) {
   const from = typeof msg.from === 'string' ? msg.from : '?';
+  // A message this page sent whose ack was lost comes back in history:
+  // it is the pending one, not a new one.
+  const own = typeof msg.clientMsgId === 'string' && ownElements.get(msg.clientMsgId);
+  if (own) {
+    own.dataset.id = msg.id;
+    return;
+  }
   const li = messageElement({ from, text: msg.text, date: new Date(msg.sentAt), own: false });
   if (typeof msg.id === 'string') li.dataset.id = msg.id;
-  append(li);
-  announce(`${from}: ${msg.text}`);
+  append(li, { seq: msg.seq });
+  if (!fromHistory) announce(`${from}: ${msg.text}`);
+  clearTyping(from);
 }
 
-// Own messages appear at once; the server never echoes them back.
-const ownElements = new Map(); // outbox item id -> li
+// Own messages appear at once, pending until the server acks them.
+const ownElements = new Map(); // clientMsgId -> li
 function showOwn(item) {
-  const li = messageElement({ from: name, text: item.text, date: new Date(), own: true });
-  li.dataset.outboxId = String(item.id);
-  ownElements.set(item.id, li);
+  const li = messageElement({ from: name, text: item.text, date: new Date(), own: true,
+    privateTo: item.kind === 'direct' ? item.to : undefined });
+  li.dataset.clientMsgId = item.clientMsgId;
+  ownElements.set(item.clientMsgId, li);
   markOwn(item);
   append(li, { own: true });
 }
 
 function markOwn(item) {
-  const li = ownElements.get(item.id);
+  const li = ownElements.get(item.clientMsgId);
   if (!li) return;
-  li.classList.toggle('pending', item.status === 'pending');
-  li.classList.toggle('undelivered', item.status === 'undelivered');
+  const pending = item.status === 'pending' || item.status === 'awaiting';
+  li.classList.toggle('pending', pending);
+  li.classList.toggle('undelivered', item.status === 'refused');
   li.querySelector('.delivery')?.remove();
-  if (item.status === 'pending') {
-    li.querySelector('.meta').append(el('span', 'delivery', 'waiting for the connection…'));
-  } else if (item.status === 'undelivered') {
-    const note = el('span', 'delivery', 'not delivered: the connection dropped. ');
-    const again = el('button', 'link-button', 'Send again');
-    again.type = 'button';
-    again.addEventListener('click', () => {
-      li.remove();
-      ownElements.delete(item.id);
-      sendText(item.text);
-    });
-    note.append(again);
-    li.querySelector('.meta').append(note);
-  } else {
-    ownElements.delete(item.id); // sent: nothing more will change
+  if (pending) {
+    li.querySelector('.meta').append(el('span', 'delivery',
+      client && client.state === ONLINE ? 'sending…' : 'waiting for the connection…'));
+  } else if (item.status === 'refused') {
+    li.querySelector('.meta').append(el('span', 'delivery', `not sent: ${item.reason ?? 'refused'}`));
+  }
+  if (item.status === 'sent') {
+    if (item.serverId) li.dataset.id = item.serverId;
+    if (Number.isInteger(item.seq)) li.dataset.seq = String(item.seq);
+    ownElements.delete(item.clientMsgId);
   }
 }
+
+// ---- typing --------------------------------------------------------------------
+
+const typingNames = new Map(); // name -> timer
+function showTyping(from) {
+  if (from === name) return;
+  clearTimeout(typingNames.get(from));
+  typingNames.set(from, setTimeout(() => clearTyping(from), TYPING_SHOWN));
+  renderTyping();
+}
+
+function clearTyping(from) {
+  if (!typingNames.has(from)) return;
+  clearTimeout(typingNames.get(from));
+  typingNames.delete(from);
+  renderTyping();
+}
+
+function renderTyping() {
+  ui.typing.textContent = typingLine([...typingNames.keys()]);
+}
+
+// ---- people --------------------------------------------------------------------
+
+function countText(n) {
+  return `${n} online`;
+}
+
+function showMembers({ members, count }) {
+  ui.onlineCount.textContent = countText(count);
+  ui.onlineCountToggle.textContent = countText(count);
+  const items = members.map(({ name: who }) => {
+    const li = document.createElement('li');
+    if (who === name) {
+      li.append(nameElement(who, 'member'), ' ', el('span', 'you', '(you)'));
+      return li;
+    }
+    const b = el('button', 'member-button');
+    b.type = 'button';
+    b.append(nameElement(who, 'member'));
+    b.setAttribute('aria-label', `Write to ${who} privately`);
+    b.addEventListener('click', () => setDirect(who));
+    li.append(b);
+    return li;
+  });
+  ui.peopleList.replaceChildren(...items);
+}
+
+function setDirect(to) {
+  dmTo = to;
+  ui.dmName.textContent = to ?? '';
+  ui.dmTarget.hidden = to === null;
+  ui.input.placeholder = to === null ? 'Write a message…' : `Write to ${to} privately…`;
+  ui.people.classList.remove('open');
+  ui.peopleToggle.setAttribute('aria-expanded', 'false');
+  ui.input.focus();
+}
+
+ui.dmCancel.addEventListener('click', () => setDirect(null));
+
+ui.peopleToggle.addEventListener('click', () => {
+  const open = ui.people.classList.toggle('open');
+  ui.peopleToggle.setAttribute('aria-expanded', String(open));
+  if (open) ui.peopleList.querySelector('button')?.focus();
+});
 
 // ---- composing -----------------------------------------------------------------
 
 function sendText(text) {
-  const item = client.send(text);
+  const item = dmTo === null ? client.send(text) : client.sendDirect(dmTo, text);
   showOwn(item);
 }
 
@@ -228,12 +364,15 @@ ui.input.addEventListener('keydown', (ev) => {
   if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
     ev.preventDefault();
     submitMessage();
+  } else if (ev.key === 'Escape' && dmTo !== null) {
+    setDirect(null);
   }
 });
 
 ui.input.addEventListener('input', () => {
   if (ui.hint.dataset.code === 'empty_text') setHint(null);
   updateCounter();
+  if (client && ui.input.value.trim() !== '') client.typing();
 });
 
 // ---- scrolling -------------------------------------------------------------------
@@ -248,6 +387,10 @@ ui.log.addEventListener('scroll', () => {
 ui.newMessages.addEventListener('click', () => {
   scrollToBottom();
   ui.input.focus();
+});
+
+ui.loadOlder.addEventListener('click', () => {
+  if (client && olderCursor !== null) client.loadBefore(olderCursor);
 });
 
 // ---- connection state ------------------------------------------------------------
@@ -275,6 +418,7 @@ function showState({ state, reason, delay, message }) {
   }
   ui.statusText.textContent = text;
   ui.retry.hidden = state !== OFFLINE || reason === 'network' || reason === 'no-name';
+  if (client) for (const item of client.pending) markOwn(item);
 }
 
 ui.retry.addEventListener('click', () => {
@@ -320,15 +464,17 @@ ui.nameForm.addEventListener('submit', (ev) => {
   }
   ui.nameInput.removeAttribute('aria-invalid');
   const changed = chosen !== name;
+  const old = name;
   name = chosen;
   saveName(name);
   showName();
   ui.dialog.close();
   if (!client) {
     connect();
-  } else if (changed) {
-    systemLine(`You are now ${name}.`);
+  } else if (changed && old) {
+    // Renamed without reconnecting; "renamed" comes back to every member.
     client.setName(name);
+    client.rename(name);
   }
 });
 
@@ -337,10 +483,26 @@ ui.nameForm.addEventListener('submit', (ev) => {
 function showRoom() {
   ui.room.textContent = `#${room.room}`;
   document.title = `#${room.room} · Chat`;
+  rememberRoom(room.room);
   if (room.invalid !== null) {
     systemLine(`"${room.invalid}" is not a room name (lowercase letters, digits and -, at most 32); you are in #${room.room}.`, 'error');
   }
 }
+
+ui.roomForm.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const raw = ui.roomInput.value.trim().toLowerCase();
+  const next = roomFromURL(`http://x/#${encodeURIComponent(raw)}`);
+  if (raw === '' || next.invalid !== null) {
+    ui.roomError.textContent = 'A room name has lowercase letters, digits and -, at most 32.';
+    ui.roomInput.setAttribute('aria-invalid', 'true');
+    return;
+  }
+  ui.roomError.textContent = '';
+  ui.roomInput.removeAttribute('aria-invalid');
+  ui.roomInput.value = '';
+  location.hash = next.room; // hashchange switches
+});
 
 window.addEventListener('hashchange', () => {
   const next = roomFromURL(location.href);
@@ -348,11 +510,72 @@ window.addEventListener('hashchange', () => {
   room = next;
   ui.list.replaceChildren();
   ownElements.clear();
+  typingNames.clear();
+  renderTyping();
+  setDirect(null);
+  olderCursor = null;
+  ui.loadOlder.hidden = true;
   showRoom();
   client?.setRoom(room.room);
+  announce(`You are in #${room.room}.`);
 });
 
 // ---- start -------------------------------------------------------------------------
+
+function wire(c) {
+  c.addEventListener('state', (ev) => showState(ev.detail));
+  c.addEventListener('message', (ev) => showIncoming(ev.detail));
+  c.addEventListener('history', (ev) => {
+    const { messages, next } = ev.detail;
+    const keep = ui.log.scrollHeight - ui.log.scrollTop;
+    for (const m of messages) showIncoming(m, { fromHistory: true });
+    if (next && Number.isInteger(next.before)) {
+      olderCursor = next.before;
+      ui.loadOlder.hidden = false;
+      // Older messages came in above: keep the reader where they were.
+      ui.log.scrollTop = ui.log.scrollHeight - keep;
+    } else if (messages.length > 0 && Number(ui.list.querySelector('[data-seq]')?.dataset.seq) === messages[0].seq) {
+      ui.loadOlder.hidden = olderCursor === null || messages[0].seq >= olderCursor;
+    }
+  });
+  c.addEventListener('sent', (ev) => markOwn(ev.detail));
+  c.addEventListener('ack', (ev) => markOwn(ev.detail.item));
+  c.addEventListener('refused', (ev) => {
+    const { item, code, message } = ev.detail;
+    item.reason = code === 'no_such_member' ? `${item.to} is not in this room` : message;
+    markOwn(item);
+    systemLine(`Not sent (${code}): ${item.reason}`, 'error');
+  });
+  c.addEventListener('servererror', (ev) => {
+    const { code, message } = ev.detail;
+    systemLine(`The server refused a message (${code}): ${message}`, 'error');
+  });
+  c.addEventListener('members', (ev) => showMembers(ev.detail));
+  c.addEventListener('joined', (ev) => {
+    systemLine(`${ev.detail.name} joined (${countText(ev.detail.count)}).`, 'presence');
+    c.who();
+  });
+  c.addEventListener('left', (ev) => {
+    systemLine(`${ev.detail.name} left (${countText(ev.detail.count)}).`, 'presence');
+    clearTyping(ev.detail.name);
+    c.who();
+  });
+  c.addEventListener('renamed', (ev) => {
+    const { from, name: to } = ev.detail;
+    systemLine(to === name && from !== name ? `You are now ${to}.` : `${from} is now ${to}.`, 'presence');
+    clearTyping(from);
+    c.who();
+  });
+  c.addEventListener('typing', (ev) => showTyping(String(ev.detail.from)));
+  c.addEventListener('direct', (ev) => {
+    const m = ev.detail;
+    const li = messageElement({ from: m.from, text: m.text, date: new Date(m.sentAt), own: false, privateTo: m.to });
+    li.dataset.id = m.id;
+    append(li);
+    announce(`Private message from ${m.from}: ${m.text}`);
+    clearTyping(m.from);
+  });
+}
 
 async function connect() {
   showState({ state: CONNECTING });
@@ -365,14 +588,7 @@ async function connect() {
     return;
   }
   client = new ChatClient({ url: base, name, room: room.room });
-  client.addEventListener('state', (ev) => showState(ev.detail));
-  client.addEventListener('message', (ev) => showIncoming(ev.detail));
-  client.addEventListener('sent', (ev) => markOwn(ev.detail));
-  client.addEventListener('undelivered', (ev) => markOwn(ev.detail));
-  client.addEventListener('servererror', (ev) => {
-    const { code, message } = ev.detail;
-    systemLine(`The server refused a message (${code}): ${message}`, 'error');
-  });
+  wire(client);
   client.start();
 }
 

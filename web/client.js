@@ -1,16 +1,19 @@
 // ChatClient: one WebSocket to the chat, reconnected with exponential backoff
-// and full jitter, and an outbox for what is typed while disconnected.
+// and full jitter, with exactly-once delivery of what the person sends and
+// of what the room says (docs/protocol.md, "The client's duty").
 //
-// Delivery is at most once, never twice. The protocol has no
-// acknowledgements and no message IDs from the client, so the server cannot
-// tell a resent message from a new one. A message leaves the outbox when
-// socket.send() returned on an OPEN socket; from then on it is the browser's.
-// If the connection drops right after, the message is not resent: the server
-// may have broadcast it already. What the browser can tell us is how many
-// bytes it never handed to the network (bufferedAmount): messages whose bytes
-// were still buffered when the socket closed certainly did not arrive, and
-// are reported as "undelivered" so that the page can offer to send them
-// again. The person decides; the client never resends on its own.
+// Sending. Every message gets a random clientMsgId and stays in the outbox
+// until the server acks it. After every (re)connect whatever is unacked is
+// sent again with the same clientMsgId: the server stores a clientMsgId
+// once and acks a resend with the first ack, so a resend never shows twice.
+//
+// Receiving. Every room message carries the room's seq. After every
+// (re)connect the client asks for the history after the highest seq it
+// holds (the latest page on the first connect) and merges it with the live
+// frames by id: a message arriving twice (live and in history, or twice
+// live after an @connections retry) is passed on once. A gap in the seqs is
+// asked for again after a moment, once; a gap still there is a seq the
+// server skipped.
 
 import { backoffDelay, socketURL } from './text.js';
 
@@ -19,15 +22,32 @@ export const ONLINE = 'online';
 export const RECONNECTING = 'reconnecting';
 export const OFFLINE = 'offline';
 
-const encoder = new TextEncoder();
+const PING_EVERY = 5 * 60 * 1000; // under API Gateway's 10-minute idle timeout
+const GAP_WAIT = 2000; // a missing seq is asked for after this
+const TYPING_EVERY = 2000; // the server drops typing notices closer than this
+const RESEND_AFTER_INTERNAL = 2000;
+// Error codes that refuse one message for what it is: the oldest message
+// awaiting its ack is the one refused (a connection's frames are handled
+// in order), and sending it again would not help.
+const REFUSED = new Set(['invalid_json', 'invalid_field', 'empty_text', 'text_too_long', 'invalid_utf8',
+  'control_char', 'no_such_member']);
+
+/** A random clientMsgId: 22 characters of [A-Za-z0-9_-] (128 bits). */
+export function newClientMsgId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
 
 /**
  * Events (CustomEvent, details in parentheses):
  *   state       ({state, reason, attempt, delay}) the connection state changed
- *   message     (a chat message frame from the server)
+ *   message     (a chat message frame, new to this page: live or from history)
+ *   history     ({messages, next}) a history reply's messages new to this page, oldest first
+ *   ack         ({item, ack}) an outbox item was stored: item.id is now ack.id, item.seq ack.seq
+ *   refused     ({item, code, message}) the server refused an outbox item for what it is
  *   servererror ({code, message}) an error frame, or a gateway message frame
+ *   members, joined, left, typing, direct, renamed (the frames of those types)
  *   sent        (outbox item) an item was handed to an OPEN socket
- *   undelivered (outbox item) an item's bytes never left the browser
  */
 export class ChatClient extends EventTarget {
   #base;
@@ -37,16 +57,18 @@ export class ChatClient extends EventTarget {
   #socket = null;
   #timer = 0;
   #connectTimer = 0;
+  #pingTimer = 0;
   #attempt = 0;
   #state = CONNECTING;
   #everOnline = false;
   #stopped = true;
-  #outbox = [];
+  #outbox = []; // items awaiting their ack, oldest first
   #nextID = 1;
-  // Bytes handed to the current socket, and what was sent on it, to tell
-  // afterwards which messages never left the browser.
-  #bytesSent = 0;
-  #inFlight = [];
+  #seen = new Set(); // ids of the messages passed on
+  #seqs = new Set(); // seqs held
+  #maxSeq = 0;
+  #gaps = new Map(); // missing seq -> timer
+  #lastTyping = 0;
 
   /**
    * @param {object} o
@@ -69,7 +91,7 @@ export class ChatClient extends EventTarget {
   get state() { return this.#state; }
   get name() { return this.#name; }
   get room() { return this.#room; }
-  /** Items waiting for a connection, oldest first. */
+  /** Items waiting for their ack, oldest first. */
   get pending() { return [...this.#outbox]; }
 
   /** Connects, or reconnects at once when waiting or offline. */
@@ -94,30 +116,67 @@ export class ChatClient extends EventTarget {
     this.#listening = false;
   }
 
-  /** Reconnects under another name. */
+  /** Takes a new name for the next connections (the server was told by rename). */
   setName(name) {
     this.#name = name;
-    this.#restart();
+  }
+
+  /** Asks the server for a new name; every member gets "renamed". */
+  rename(name) {
+    this.#sendFrame({ action: 'rename', name });
   }
 
   /**
    * Reconnects to another room. What waits in the outbox was written for the
-   * old room, so it is dropped.
+   * old room, so it is dropped, and so is what is known of the old room.
    */
   setRoom(room) {
     this.#room = room;
     this.#outbox = [];
+    this.#seen.clear();
+    this.#seqs.clear();
+    this.#maxSeq = 0;
+    for (const t of this.#gaps.values()) clearTimeout(t);
+    this.#gaps.clear();
+    this.#everOnline = false;
     this.#restart();
   }
 
   /**
-   * Queues text and sends it now if the socket is open. Returns the outbox
-   * item, {id, text, status}, where status is 'pending' or 'sent'.
+   * Queues text for the room and sends it now if the socket is open.
+   * Returns the outbox item, {id, clientMsgId, text, status}: status is
+   * 'pending' until the ack, then 'sent'.
    */
   send(text) {
-    const item = { id: this.#nextID++, text, status: 'pending' };
+    return this.#queue({ kind: 'room', text });
+  }
+
+  /** Queues a direct message to the connections named to. */
+  sendDirect(to, text) {
+    return this.#queue({ kind: 'direct', to, text });
+  }
+
+  /** Asks for the members of the room. */
+  who() {
+    this.#sendFrame({ action: 'who' });
+  }
+
+  /** Tells the room the person is typing, at most once every 2 s. */
+  typing() {
+    const now = Date.now();
+    if (now - this.#lastTyping < TYPING_EVERY) return;
+    if (this.#sendFrame({ action: 'typing' })) this.#lastTyping = now;
+  }
+
+  /** Asks for the page of messages before seq (load older). */
+  loadBefore(seq) {
+    this.#sendFrame({ action: 'history', before: seq, limit: 50 });
+  }
+
+  #queue(fields) {
+    const item = { id: this.#nextID++, clientMsgId: newClientMsgId(), status: 'pending', ...fields };
     this.#outbox.push(item);
-    this.#flush();
+    this.#transmit(item);
     return item;
   }
 
@@ -138,7 +197,6 @@ export class ChatClient extends EventTarget {
   #restart() {
     if (this.#stopped) return;
     this.#drop(1000, 'reconnect');
-    this.#everOnline = false;
     this.#attempt = 0;
     this.#open();
   }
@@ -160,8 +218,6 @@ export class ChatClient extends EventTarget {
       return;
     }
     this.#socket = ws;
-    this.#bytesSent = 0;
-    this.#inFlight = [];
     this.#connectTimer = setTimeout(() => {
       if (ws.readyState === WebSocket.CONNECTING) ws.close();
     }, this.#opts.connectTimeout);
@@ -169,9 +225,15 @@ export class ChatClient extends EventTarget {
       if (ws !== this.#socket) return;
       clearTimeout(this.#connectTimer);
       this.#attempt = 0;
+      const first = !this.#everOnline;
       this.#everOnline = true;
       this.#setState(ONLINE);
-      this.#flush();
+      // The client's duty: who is here, what was missed, what is unacked.
+      this.#sendFrame({ action: 'who' });
+      this.#sendFrame(first && this.#maxSeq === 0 ? { action: 'history' } : { action: 'history', since: this.#contiguous() });
+      for (const item of this.#outbox) this.#transmit(item);
+      clearInterval(this.#pingTimer);
+      this.#pingTimer = setInterval(() => this.#sendFrame({ action: 'ping' }), PING_EVERY);
     });
     ws.addEventListener('message', (ev) => {
       if (ws !== this.#socket) return;
@@ -181,7 +243,8 @@ export class ChatClient extends EventTarget {
       if (ws !== this.#socket) return;
       this.#socket = null;
       clearTimeout(this.#connectTimer);
-      this.#reportUndelivered(ws);
+      clearInterval(this.#pingTimer);
+      this.#markPending();
       if (!this.#stopped) this.#retry();
     });
   }
@@ -192,8 +255,14 @@ export class ChatClient extends EventTarget {
     if (!ws) return;
     this.#socket = null;
     clearTimeout(this.#connectTimer);
-    this.#reportUndelivered(ws);
+    clearInterval(this.#pingTimer);
+    this.#markPending();
     try { ws.close(code, reason); } catch { /* already closing */ }
+  }
+
+  // Every unacked item is pending again: it goes out on the next connection.
+  #markPending() {
+    for (const item of this.#outbox) item.status = 'pending';
   }
 
   #retry() {
@@ -211,39 +280,62 @@ export class ChatClient extends EventTarget {
     this.#timer = setTimeout(() => this.#open(), delay);
   }
 
-  #flush() {
+  // Sends a frame if the socket is open; reports whether it did.
+  #sendFrame(frame) {
     const ws = this.#socket;
-    while (this.#outbox.length > 0 && ws && ws.readyState === WebSocket.OPEN) {
-      const item = this.#outbox[0];
-      const frame = JSON.stringify({ action: 'chat message', text: item.text });
-      try {
-        ws.send(frame);
-      } catch {
-        break; // stays in the outbox; the close event follows
-      }
-      this.#outbox.shift();
-      item.status = 'sent';
-      this.#bytesSent += encoder.encode(frame).length;
-      this.#inFlight.push({ item, end: this.#bytesSent });
-      this.#pruneInFlight(ws);
+    if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+    try {
+      ws.send(JSON.stringify(frame));
+      return true;
+    } catch {
+      return false; // the close event follows
+    }
+  }
+
+  #transmit(item) {
+    const frame = item.kind === 'direct'
+      ? { action: 'direct message', to: item.to, text: item.text, clientMsgId: item.clientMsgId }
+      : { action: 'chat message', text: item.text, clientMsgId: item.clientMsgId };
+    if (this.#sendFrame(frame)) {
+      item.status = 'awaiting';
       this.#emit('sent', item);
     }
   }
 
-  // Forgets the sent items whose bytes have all left the browser.
-  #pruneInFlight(ws) {
-    const left = this.#bytesSent - ws.bufferedAmount;
-    while (this.#inFlight.length > 0 && this.#inFlight[0].end <= left) this.#inFlight.shift();
+  // The highest seq up to which every seq is held (or known skipped).
+  #contiguous() {
+    let n = 0;
+    while (this.#seqs.has(n + 1)) n++;
+    return Math.max(n, this.#maxSeq - 1000);
   }
 
-  #reportUndelivered(ws) {
-    this.#pruneInFlight(ws);
-    const lost = this.#inFlight;
-    this.#inFlight = [];
-    for (const { item } of lost) {
-      item.status = 'undelivered';
-      this.#emit('undelivered', item);
+  // Takes a room message; reports whether it is new to the page.
+  #take(m) {
+    if (typeof m.id !== 'string' || this.#seen.has(m.id)) return false;
+    this.#seen.add(m.id);
+    if (Number.isInteger(m.seq) && m.seq > 0) this.#hold(m.seq);
+    return true;
+  }
+
+  #hold(seq) {
+    this.#seqs.add(seq);
+    clearTimeout(this.#gaps.get(seq));
+    this.#gaps.delete(seq);
+    for (let s = this.#maxSeq + 1; s < seq; s++) {
+      if (!this.#seqs.has(s) && !this.#gaps.has(s)) {
+        this.#gaps.set(s, setTimeout(() => this.#fillGap(s), GAP_WAIT));
+      }
     }
+    this.#maxSeq = Math.max(this.#maxSeq, seq);
+  }
+
+  // Asks once for what follows a seq still missing; if history does not
+  // have it either, the server skipped it.
+  #fillGap(seq) {
+    if (!this.#gaps.has(seq)) return;
+    this.#gaps.delete(seq);
+    this.#seqs.add(seq); // asked for once: from now on counted as held
+    this.#sendFrame({ action: 'history', since: seq - 1 });
   }
 
   #receive(data) {
@@ -255,13 +347,70 @@ export class ChatClient extends EventTarget {
       return;
     }
     if (frame === null || typeof frame !== 'object') return;
-    if (frame.type === 'chat message' && typeof frame.text === 'string') {
-      this.#emit('message', frame);
-    } else if (frame.type === 'error') {
-      this.#emit('servererror', { code: String(frame.code ?? 'error'), message: String(frame.message ?? '') });
-    } else if (frame.type === undefined && typeof frame.message === 'string') {
-      // API Gateway's own frames: {"message": "Internal server error", ...}
-      this.#emit('servererror', { code: 'gateway', message: frame.message });
+    switch (frame.type) {
+      case 'chat message':
+        if (typeof frame.text === 'string' && this.#take(frame)) this.#emit('message', frame);
+        return;
+      case 'history': {
+        const fresh = Array.isArray(frame.messages) ? frame.messages.filter((m) => m && typeof m.text === 'string' && this.#take(m)) : [];
+        this.#emit('history', { messages: fresh, next: frame.next ?? null, more: frame.more === true });
+        if (frame.next && Number.isInteger(frame.next.since)) this.#sendFrame({ action: 'history', since: frame.next.since });
+        return;
+      }
+      case 'ack': {
+        const i = this.#outbox.findIndex((it) => it.clientMsgId === frame.clientMsgId);
+        if (i < 0) return; // a second ack of a resend
+        const [item] = this.#outbox.splice(i, 1);
+        item.status = 'sent';
+        if (typeof frame.id === 'string') {
+          item.serverId = frame.id;
+          this.#seen.add(frame.id);
+        }
+        if (Number.isInteger(frame.seq)) {
+          item.seq = frame.seq;
+          this.#hold(frame.seq);
+        }
+        this.#emit('ack', { item, ack: frame });
+        return;
+      }
+      case 'error': {
+        const code = String(frame.code ?? 'error');
+        const message = String(frame.message ?? '');
+        if (code === 'not_connected') {
+          this.#restart(); // the server forgot this connection: a new one
+          return;
+        }
+        if (code === 'internal') {
+          // Nothing was stored: what awaits its ack goes again shortly.
+          setTimeout(() => { for (const item of this.#outbox) if (item.status === 'awaiting') this.#transmit(item); }, RESEND_AFTER_INTERNAL);
+        } else if (REFUSED.has(code)) {
+          const i = this.#outbox.findIndex((it) => it.status === 'awaiting');
+          if (i >= 0) {
+            const [item] = this.#outbox.splice(i, 1);
+            item.status = 'refused';
+            this.#emit('refused', { item, code, message });
+            return;
+          }
+        }
+        this.#emit('servererror', { code, message });
+        return;
+      }
+      case 'members': case 'joined': case 'left': case 'typing': case 'renamed':
+        this.#emit(frame.type, frame);
+        return;
+      case 'direct message':
+        if (typeof frame.text === 'string' && typeof frame.id === 'string' && !this.#seen.has(frame.id)) {
+          this.#seen.add(frame.id);
+          this.#emit('direct', frame);
+        }
+        return;
+      case undefined:
+        if (typeof frame.message === 'string') {
+          // API Gateway's own frames: {"message": "Internal server error", ...}
+          this.#emit('servererror', { code: 'gateway', message: frame.message });
+        }
+        return;
+      default:
     }
   }
 

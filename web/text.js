@@ -29,8 +29,13 @@ export function codePointLength(s) {
  * {code, message} like the server's error frames.
  */
 export function checkText(text) {
-  if (text.trim() === '') {
+  // Blank: white space and invisible format characters (zero width space…).
+  if (/^[\s\p{Cf}]*$/u.test(text)) {
     return { code: 'empty_text', message: 'Type a message first.' };
+  }
+  // Control characters other than tab and newline.
+  if (/[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/.test(text)) {
+    return { code: 'control_char', message: 'The message has an invisible control character; remove it.' };
   }
   const n = codePointLength(text);
   if (n > MAX_TEXT) {
@@ -102,4 +107,25 @@ export function formatClock(date) {
 export function backoffDelay(attempt, { base = 500, cap = 30000, random = Math.random } = {}) {
   const ceiling = Math.min(cap, base * 2 ** Math.max(0, attempt - 1));
   return Math.floor(random() * ceiling);
+}
+
+/**
+ * A stable hue (0-359) for a name, so that each name keeps its colour on
+ * every page (FNV-1a over its UTF-16 units).
+ */
+export function nameHue(name) {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) {
+    h ^= name.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h % 360;
+}
+
+/** The typing line: who is typing, in words. */
+export function typingLine(names) {
+  if (names.length === 0) return '';
+  if (names.length === 1) return `${names[0]} is typing…`;
+  if (names.length === 2) return `${names[0]} and ${names[1]} are typing…`;
+  return 'Several people are typing…';
 }
