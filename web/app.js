@@ -125,15 +125,16 @@ function scrollToBottom() {
 }
 
 // Places li in the room's order: before the first shown message with a
-// higher seq, else at the end. Lines without a seq (notices, own messages
-// not acked yet) keep their place.
+// higher seq, or the first own message still waiting for its ack (it will
+// be newer), else at the end. Notices keep their place.
 function place(li, seq) {
   if (Number.isInteger(seq)) {
     li.dataset.seq = String(seq);
     for (const other of ui.list.children) {
-      if (other.dataset.seq && Number(other.dataset.seq) > seq) {
+      const later = other.dataset.seq ? Number(other.dataset.seq) > seq : other.classList.contains('pending');
+      if (later) {
         ui.list.insertBefore(li, other);
-        return false;
+        return other.classList.contains('pending');
       }
     }
   }

@@ -70,17 +70,19 @@ type server struct {
 	t    *testing.T
 	bin  string
 	addr string
+	args []string
 	log  string
 	cmd  *exec.Cmd
 	runs int
 }
 
-func startServer(t *testing.T) *server {
+func startServer(t *testing.T, args ...string) *server {
 	t.Helper()
 	s := &server{
 		t:    t,
 		bin:  localBinary(t),
 		addr: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)),
+		args: args,
 	}
 	s.start()
 	t.Cleanup(func() {
@@ -101,7 +103,7 @@ func (s *server) start() {
 	s.t.Helper()
 	s.runs++
 	s.log = filepath.Join(s.t.TempDir(), fmt.Sprintf("local-%d.log", s.runs))
-	s.cmd = exec.Command(s.bin, "-addr", s.addr)
+	s.cmd = exec.Command(s.bin, append([]string{"-addr", s.addr}, s.args...)...)
 	if err := testenv.Start(s.cmd, s.log); err != nil {
 		s.t.Fatalf("start the local adapter: %v", err)
 	}
