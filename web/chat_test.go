@@ -521,6 +521,15 @@ func TestScreenshots(t *testing.T) {
 	alice.waitMessage("Great. And <b>this</b> stays text.")
 	alice.send("Messages over 2000 characters are refused before they are sent.")
 	bob.waitMessage("Messages over 2000 characters are refused before they are sent.")
+	carol := newPage(t, browser, "carol")
+	carol.open(srv.URL(), "Carol")
+	alice.waitFor("carol's join", `document.getElementById('online-count').textContent === '3 online'`)
+	carol.do(chromedp.Click(`#people-list button[aria-label="Write to Alice privately"]`))
+	carol.send("Psst: lunch after the demo?")
+	alice.waitMessage("Psst: lunch after the demo?")
+	bob.setInput("typing")
+	bob.do(chromedp.SendKeys("#message-input", "…"))
+	alice.waitFor("bob typing", `document.getElementById('typing').textContent !== ''`)
 	alice.setInput("Typing a reply…")
 
 	dir := artifactsDir(t)
@@ -541,8 +550,11 @@ func TestScreenshots(t *testing.T) {
 			file := filepath.Join(dir, fmt.Sprintf("chat-%s-%s.png", scheme, size.name))
 			buf := alice.screenshot(t, file)
 			t.Logf("screenshot: %s", file)
-			if update && size.name == "desktop" {
+			if update {
 				doc := filepath.Join(testenv.RepoRoot(), "docs", "screenshot-"+scheme+".png")
+				if size.name == "phone" {
+					doc = filepath.Join(testenv.RepoRoot(), "docs", "screenshot-"+scheme+"-phone.png")
+				}
 				if err := os.WriteFile(doc, buf, 0o644); err != nil {
 					t.Fatal(err)
 				}

@@ -1,0 +1,125 @@
+package web_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+// The Socket.io chat's feature set with three pages: join and leave notices
+// with the count, the online list, typing shown and cleared, a private
+// message seen by its recipient alone, a rename seen by all, a room switch.
+func TestPresence(t *testing.T) {
+	srv := startServer(t)
+	browser := newBrowser(t)
+	alice := newPage(t, browser, "alice")
+	bob := newPage(t, browser, "bob")
+	carol := newPage(t, browser, "carol")
+	alice.open(srv.URL(), "Alice")
+	bob.open(srv.URL(), "Bob")
+	carol.open(srv.URL(), "Carol")
+
+	hasLine := func(p *chatPage, what, line string) {
+		t.Helper()
+		p.waitFor(what, fmt.Sprintf(`[...document.querySelectorAll('#messages li.system')].some(li => li.textContent === %s)`, jsString(line)))
+	}
+	// Joins: alice saw both, bob saw carol; everyone counts three.
+	hasLine(alice, "bob's join", "Bob joined (2 online).")
+	hasLine(alice, "carol's join", "Carol joined (3 online).")
+	hasLine(bob, "carol's join", "Carol joined (3 online).")
+	for _, p := range []*chatPage{alice, bob, carol} {
+		p.waitFor("the count", `document.getElementById('online-count').textContent === '3 online'`)
+		p.waitFor("the list", `document.querySelectorAll('#people-list li').length === 3`)
+	}
+	if names := eval[string](carol, `[...document.querySelectorAll('#people-list li')].map(li => li.textContent).join(',')`); names != "Alice,Bob,Carol (you)" {
+		t.Errorf("carol's online list = %q, want Alice,Bob,Carol (you)", names)
+	}
+	// Joins and leaves are announced to screen readers; typing is not.
+	if a := eval[string](alice, `document.getElementById('announcer').textContent`); !strings.Contains(a, "Carol joined") {
+		t.Errorf("announcer %q, want the join", a)
+	}
+
+	// Typing: shown to the others, cleared by the message.
+	bob.setInput("hel")
+	bob.do(chromedp.SendKeys("#message-input", "l"))
+	alice.waitFor("bob typing", `document.getElementById('typing').textContent === 'Bob is typing…'`)
+	carol.waitFor("bob typing", `document.getElementById('typing').textContent === 'Bob is typing…'`)
+	if typing := eval[string](bob, `document.getElementById('typing').textContent`); typing != "" {
+		t.Errorf("bob sees %q about himself", typing)
+	}
+	bob.setInput("hello all")
+	bob.pressEnter()
+	alice.waitMessage("hello all")
+	alice.waitFor("the typing line cleared", `document.getElementById('typing').textContent === ''`)
+
+	// A private message: alice picks bob in her list.
+	alice.do(chromedp.Click(`#people-list button[aria-label="Write to Bob privately"]`))
+	alice.waitFor("the private target", `!document.getElementById('dm-target').hidden`)
+	alice.send("just between us")
+	bob.waitMessage("just between us")
+	alice.waitFor("the private message acked", `!document.querySelector('#messages li.pending')`)
+	for _, c := range []struct {
+		p     *chatPage
+		label string
+	}{{alice, "private to Bob"}, {bob, "private"}} {
+		got := eval[string](c.p, `[...document.querySelectorAll('#messages li.private .private-label')].map(e => e.textContent).join(',')`)
+		if got != c.label {
+			t.Errorf("%s marks the private message %q, want %q", c.p.name, got, c.label)
+		}
+	}
+	if a := eval[string](bob, `document.getElementById('announcer').textContent`); !strings.Contains(a, "Private message from Alice") {
+		t.Errorf("bob's announcer %q, want the private message", a)
+	}
+	alice.do(chromedp.Click("#dm-cancel"))
+	alice.send("back to everyone")
+	carol.waitMessage("back to everyone")
+	if all, _ := carol.count("just between us"); all != 0 {
+		t.Errorf("carol sees the private message")
+	}
+
+	// A rename, seen by all; no reconnect.
+	bob.do(chromedp.Click("#change-name"))
+	bob.waitFor("the name dialog", `document.getElementById('name-dialog').open`)
+	// The dialog opens with the old name selected: typing replaces it.
+	bob.do(chromedp.KeyEvent("Robert\r"))
+	hasLine(alice, "the rename", "Bob is now Robert.")
+	hasLine(carol, "the rename", "Bob is now Robert.")
+	hasLine(bob, "the rename", "You are now Robert.")
+	alice.waitFor("the list renamed", `[...document.querySelectorAll('#people-list li')].some(li => li.textContent === 'Robert')`)
+
+	// Colours: each name keeps one, with AA contrast on its background.
+	contrast := eval[float64](alice, `(() => {
+		const lum = (c) => { const v = c.match(/[\d.]+/g).slice(0, 3).map(Number).map(x => x / 255).map(x => x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4); return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
+		let worst = 21;
+		for (const e of document.querySelectorAll('#messages li.message:not(.own) .name-color')) {
+			const fg = lum(getComputedStyle(e).color), bg = lum(getComputedStyle(e.closest('li')).backgroundColor);
+			worst = Math.min(worst, (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05));
+		}
+		return worst;
+	})()`)
+	if contrast < 4.5 {
+		t.Errorf("a name colour has contrast %.2f, want at least 4.5 (WCAG AA)", contrast)
+	}
+
+	// Leaving: carol closes her tab.
+	if err := chromedp.Cancel(carol.ctx); err != nil {
+		t.Fatalf("close carol's tab: %v", err)
+	}
+	hasLine(alice, "carol's leave", "Carol left (2 online).")
+	alice.waitFor("the count", `document.getElementById('online-count').textContent === '2 online'`)
+
+	// A room switch through the form: the room shows, the old room's
+	// messages go, and the room's own conversation works.
+	alice.do(chromedp.SendKeys("#room-input", "side-room\r"))
+	alice.waitFor("the new room", `document.getElementById('room-name').textContent === '#side-room'`)
+	alice.waitOnline()
+	alice.waitFor("one online", `document.getElementById('online-count').textContent === '1 online'`)
+	if n := len(alice.messages()); n != 0 {
+		t.Errorf("%d messages of the old room still shown", n)
+	}
+	if rooms := eval[string](alice, `[...document.querySelectorAll('#recent-rooms option')].map(o => o.value).join(',')`); !strings.HasPrefix(rooms, "side-room,general") {
+		t.Errorf("recent rooms %q, want side-room then general", rooms)
+	}
+}
