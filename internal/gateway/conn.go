@@ -71,7 +71,7 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		sourceIP:    sourceIP(r),
 		userAgent:   r.UserAgent(),
 		domain:      r.Host,
-		queue:       newWriteQueue(g.queue),
+		queue:       newWriteQueue(g.queue, g.wbuf),
 		done:        make(chan struct{}),
 	}
 	c.lastActive.Store(now.UnixNano())
@@ -275,19 +275,16 @@ func (c *conn) write(msg []byte) error {
 	return w.Close()
 }
 
-// enqueue queues a message for the connection. A full queue means the
-// client stopped reading: the connection is closed and reported gone.
+// enqueue queues a message for the connection. A connection that is
+// closing or closed is gone; a full queue means the client does not read
+// fast enough: the post is refused for now (429), the client stays.
 func (c *conn) enqueue(msg []byte) error {
-	select {
-	case <-c.done:
+	if c.closing() {
 		return chat.ErrGone
-	default:
 	}
 	if !c.queue.push(msg) {
-		c.g.log.Warn("write queue full; closing a client that does not read", slog.String("connectionId", c.id),
-			slog.Int("queued", c.queue.len()))
-		c.closeWith(int(websocket.StatusPolicyViolation), "Slow consumer")
-		return fmt.Errorf("write queue full: %w", chat.ErrGone)
+		c.g.throttledPosts.Add(1)
+		return fmt.Errorf("client buffer full (%d messages waiting): %w", c.queue.len(), chat.ErrThrottled)
 	}
 	return nil
 }

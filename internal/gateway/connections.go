@@ -48,8 +48,12 @@ func (g *Gateway) postToConnection(w http.ResponseWriter, r *http.Request, id st
 		return
 	}
 	if err := g.Post(r.Context(), id, body); err != nil {
-		if errors.Is(err, chat.ErrGone) {
+		switch {
+		case errors.Is(err, chat.ErrGone):
 			writeError(w, http.StatusGone, "GoneException", goneMessage)
+			return
+		case errors.Is(err, chat.ErrThrottled):
+			writeError(w, http.StatusTooManyRequests, "LimitExceededException", "The client's buffer is full; try again later")
 			return
 		}
 		writeError(w, http.StatusInternalServerError, "InternalServerErrorException", "Internal server error")
@@ -79,7 +83,7 @@ type connectionIdentity struct {
 // getConnection is GET /@connections/{id}.
 func (g *Gateway) getConnection(w http.ResponseWriter, id string) {
 	c := g.lookup(id)
-	if c == nil {
+	if c == nil || c.closing() { // as POST answers
 		writeError(w, http.StatusGone, "GoneException", goneMessage)
 		return
 	}

@@ -42,10 +42,12 @@
 //     (1001). disconnectStatusCode and disconnectReason say which.
 //
 // Slow clients: each connection has a bounded write queue
-// (Config.WriteQueue messages). A post that finds it full closes the
-// connection with 1008 and reports the connection gone (410), so one client
-// that stops reading never stalls a broadcast; a write to the network that
-// takes longer than Config.WriteTimeout drops the connection too (1006).
+// (Config.WriteQueue messages, Config.WriteBuffer bytes). A post that finds
+// it full answers 429 LimitExceededException, as @connections documents for
+// a full client-side buffer, and the client stays connected; one client
+// that stops reading never stalls a broadcast. A write to the network that
+// takes longer than Config.WriteTimeout drops the connection (1006): a
+// client stuck that long is gone, and posts to it answer 410.
 // The write loop sends the messages already queued together, in one write
 // system call (see rawConn).
 package gateway
@@ -61,6 +63,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -83,6 +86,7 @@ const (
 	DefaultMaxDuration        = 2 * time.Hour
 	DefaultIntegrationTimeout = 29 * time.Second
 	DefaultWriteQueue         = 4096
+	DefaultWriteBuffer        = 4 << 20 // bytes waiting for one client
 	DefaultWriteTimeout       = 10 * time.Second
 )
 
@@ -130,6 +134,12 @@ type Config struct {
 	// batch of messages or a control frame (DefaultWriteTimeout if 0).
 	WriteQueue   int
 	WriteTimeout time.Duration
+	// WriteBuffer bounds the bytes waiting to be written to one connection
+	// (DefaultWriteBuffer if 0). A post that would pass it answers 429
+	// LimitExceededException, as @connections does "when the WebSocket
+	// client-side buffer is full"; a client that stays stuck is dropped by
+	// WriteTimeout, and posts to it then answer 410.
+	WriteBuffer int
 	// RequireSignature refuses @connections requests without a SigV4
 	// Authorization header with 403, as AWS does. Signatures are never
 	// verified.
@@ -146,6 +156,7 @@ type Gateway struct {
 	routes  map[string]Integration
 	limits  Limits
 	queue   int
+	wbuf    int
 	wtime   time.Duration
 	sigv4   bool
 	log     *slog.Logger
@@ -154,6 +165,9 @@ type Gateway struct {
 	mu      sync.Mutex
 	closing bool
 	live    sync.WaitGroup // connections whose $disconnect has not finished
+	// Counted, not logged one by one (a flood would log a line a post):
+	// posts refused with 429, and posts to connections already closing.
+	throttledPosts atomic.Int64
 }
 
 var _ chat.Sender = (*Gateway)(nil)
@@ -169,6 +183,7 @@ func New(cfg Config) (*Gateway, error) {
 		routes: map[string]Integration{},
 		limits: cfg.Limits.withDefaults(),
 		queue:  cfg.WriteQueue,
+		wbuf:   cfg.WriteBuffer,
 		wtime:  cfg.WriteTimeout,
 		sigv4:  cfg.RequireSignature,
 		log:    cfg.Logger,
@@ -184,6 +199,9 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if g.queue <= 0 {
 		g.queue = DefaultWriteQueue
+	}
+	if g.wbuf <= 0 {
+		g.wbuf = DefaultWriteBuffer
 	}
 	if g.wtime <= 0 {
 		g.wtime = DefaultWriteTimeout
@@ -202,6 +220,10 @@ func (g *Gateway) Stage() string { return g.stage }
 
 // Limits returns the limits in force.
 func (g *Gateway) Limits() Limits { return g.limits }
+
+// ThrottledPosts returns how many posts were refused with 429 because the
+// client's buffer was full.
+func (g *Gateway) ThrottledPosts() int64 { return g.throttledPosts.Load() }
 
 // Connections returns how many connections are open.
 func (g *Gateway) Connections() int {
@@ -233,9 +255,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // Post sends data to the connection as one text message (in 32 KB frames
 // if larger). It returns an error wrapping chat.ErrGone if the connection
-// is unknown, closed or still in $connect, or if its write queue is full
-// (the connection is then closed), and chat.ErrPayloadTooLarge if data is
-// over the message limit. data must not be modified after Post returns.
+// is unknown, closing, closed or still in $connect, chat.ErrThrottled if
+// its write buffer is full (the client does not read fast enough), and
+// chat.ErrPayloadTooLarge if data is over the message limit. data must
+// not be modified after Post returns.
 func (g *Gateway) Post(_ context.Context, connectionID string, data []byte) error {
 	if int64(len(data)) > g.limits.MaxMessageSize {
 		return fmt.Errorf("post to %s: %d bytes: %w", connectionID, len(data), chat.ErrPayloadTooLarge)

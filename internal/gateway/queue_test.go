@@ -21,7 +21,7 @@ func TestWriteQueue(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			q := newWriteQueue(tt.max)
+			q := newWriteQueue(tt.max, 1<<30)
 			next, want := 0, 0 // next message to push, next expected from pop
 			for _, op := range tt.ops {
 				for ; op > 0; op-- {
@@ -55,7 +55,7 @@ func TestWriteQueue(t *testing.T) {
 }
 
 func TestWriteQueueBound(t *testing.T) {
-	q := newWriteQueue(2)
+	q := newWriteQueue(2, 1<<30)
 	if !q.push([]byte("a")) || !q.push([]byte("b")) {
 		t.Fatal("push refused under the bound")
 	}
@@ -71,7 +71,7 @@ func TestWriteQueueBound(t *testing.T) {
 }
 
 func TestWriteQueueReady(t *testing.T) {
-	q := newWriteQueue(10)
+	q := newWriteQueue(10, 1<<30)
 	select {
 	case <-q.ready:
 		t.Fatal("ready before any push")
@@ -99,5 +99,28 @@ func TestWriteQueueReady(t *testing.T) {
 	case <-q.ready:
 	default:
 		t.Fatal("not ready after a push to an emptied queue")
+	}
+}
+
+// The queue is bounded in bytes: a large message that would pass the bound
+// is refused (one always fits in an empty queue), and room comes back as
+// messages are written.
+func TestWriteQueueBytes(t *testing.T) {
+	q := newWriteQueue(1000, 100)
+	if !q.push(make([]byte, 60)) || !q.push(make([]byte, 40)) {
+		t.Fatal("100 bytes refused, want them queued")
+	}
+	if q.push(make([]byte, 1)) {
+		t.Errorf("byte 101 queued, want it refused")
+	}
+	q.pop()
+	if !q.push(make([]byte, 60)) {
+		t.Errorf("60 bytes refused after 60 were written")
+	}
+	for q.len() > 0 {
+		q.pop()
+	}
+	if !q.push(make([]byte, 500)) {
+		t.Errorf("a message larger than the bound refused by an empty queue")
 	}
 }

@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -133,41 +136,59 @@ func TestCloseWhilePostsFlow(t *testing.T) {
 }
 
 // TestClientThatDoesNotRead posts large messages to a client that never
-// reads. Either its write queue fills: the post that finds it full reports
-// the connection gone and it is closed with 1008; or a write to it times
-// out: it is dropped (1006). Either way $disconnect runs and later posts
-// report it gone.
+// reads. Once its write buffer is full, posts answer 429 (chat.ErrThrottled;
+// LimitExceededException over HTTP, as @connections does for a full
+// client-side buffer) and the client stays connected, until a write to it
+// times out: it is dropped (1006), $disconnect runs, and posts answer 410.
 func TestClientThatDoesNotRead(t *testing.T) {
 	tests := []struct {
-		name       string
-		writeQueue int
-		code       int64
+		name        string
+		writeBuffer int
+		throttled   bool
 	}{
-		{"write queue full", 4, int64(websocket.StatusPolicyViolation)},
-		{"write timeout", 100_000, int64(websocket.StatusAbnormalClosure)},
+		{"write buffer full, then the write timeout", 1 << 20, true},
+		{"write timeout alone", 1 << 30, false},
 	}
 	big := bytes.Repeat([]byte{'x'}, gateway.DefaultMaxMessageSize)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, func(c *gateway.Config) {
-				c.WriteQueue = tt.writeQueue
+				c.WriteBuffer = tt.writeBuffer
 				c.WriteTimeout = time.Second
 			})
 			c := e.connect(t, "alice", "")
 			ctx, cancel := context.WithTimeout(context.Background(), wait)
 			defer cancel()
-			// 32 MB: more than the kernel's socket buffers hold.
-			const posts = 256
-			var gone error
-			for i := 0; i < posts && gone == nil; i++ {
-				gone = e.gw.Post(ctx, c.id, big)
+			// Post over HTTP until the client is gone: at most 1,024 posts
+			// of 128 KB, more than the kernel's socket buffers hold.
+			var statuses []int
+			for i := 0; i < 1024; i++ {
+				resp, err := http.Post(e.api+"/@connections/"+url.PathEscape(c.id), "application/json", bytes.NewReader(big))
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("X-Amzn-ErrorType") != "LimitExceededException" {
+					t.Errorf("429 with error type %q, want LimitExceededException", resp.Header.Get("X-Amzn-ErrorType"))
+				}
+				if len(statuses) == 0 || statuses[len(statuses)-1] != resp.StatusCode {
+					statuses = append(statuses, resp.StatusCode)
+				}
+				if resp.StatusCode == http.StatusGone {
+					break
+				}
+				if resp.StatusCode == http.StatusTooManyRequests {
+					time.Sleep(5 * time.Millisecond) // as a retrying sender would
+				}
 			}
-			if tt.writeQueue < posts && !errors.Is(gone, chat.ErrGone) {
-				t.Fatalf("after %d posts to a queue of %d: %v, want an error wrapping chat.ErrGone", posts, tt.writeQueue, gone)
+			// 200s, then (with a small buffer) 429s while the client is
+			// still connected, then 410 once it is dropped.
+			if statuses[len(statuses)-1] != http.StatusGone || slices.Contains(statuses, http.StatusTooManyRequests) != tt.throttled {
+				t.Errorf("statuses %v; want 200, then 429 (%v), then 410", statuses, tt.throttled)
 			}
 			ev := e.disconnectOf(t, c.id)
-			if got := ev.RequestContext.DisconnectStatusCode; got != tt.code {
-				t.Errorf("disconnectStatusCode %d, want %d", got, tt.code)
+			if got := ev.RequestContext.DisconnectStatusCode; got != int64(websocket.StatusAbnormalClosure) {
+				t.Errorf("disconnectStatusCode %d, want 1006 (the write timed out)", got)
 			}
 			if err := e.gw.Post(ctx, c.id, []byte("hi")); !errors.Is(err, chat.ErrGone) {
 				t.Errorf("post after $disconnect: %v, want an error wrapping chat.ErrGone", err)
