@@ -527,16 +527,18 @@ function wire(c) {
   c.addEventListener('state', (ev) => showState(ev.detail));
   c.addEventListener('message', (ev) => showIncoming(ev.detail));
   c.addEventListener('history', (ev) => {
-    const { messages, next } = ev.detail;
+    const { messages, next, kind } = ev.detail;
     const keep = ui.log.scrollHeight - ui.log.scrollTop;
     for (const m of messages) showIncoming(m, { fromHistory: true });
-    if (next && Number.isInteger(next.before)) {
-      olderCursor = next.before;
-      ui.loadOlder.hidden = false;
+    if (kind === 'before') {
       // Older messages came in above: keep the reader where they were.
       ui.log.scrollTop = ui.log.scrollHeight - keep;
-    } else if (messages.length > 0 && Number(ui.list.querySelector('[data-seq]')?.dataset.seq) === messages[0].seq) {
-      ui.loadOlder.hidden = olderCursor === null || messages[0].seq >= olderCursor;
+    }
+    if (kind !== 'since') {
+      // A backward page (the latest on joining, or older ones) says
+      // whether older messages remain.
+      olderCursor = next && Number.isInteger(next.before) ? next.before : null;
+      ui.loadOlder.hidden = olderCursor === null;
     }
   });
   c.addEventListener('sent', (ev) => markOwn(ev.detail));

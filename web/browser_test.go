@@ -192,16 +192,27 @@ type chatPage struct {
 }
 
 // socketHook runs before the page's scripts (DevTools scripts are not subject
-// to the page's CSP). It keeps the page's WebSockets and counts what they
-// send, so that tests can check that nothing was sent, and send a raw frame
-// through the page's own connection. The page's code is unchanged.
+// to the page's CSP). It keeps the page's WebSockets and records what they
+// send and receive, so that tests can check what was sent, send a raw frame
+// through the page's own connection, and hide a received frame from the
+// page. The page's code is unchanged.
 const socketHook = `(() => {
   if (window.__test) return;
   const Native = window.WebSocket;
-  const test = { sockets: [], sent: [], cspViolations: [] };
+  const test = { sockets: [], sent: [], received: [], drop: [], cspViolations: [] };
   window.__test = test;
   window.WebSocket = class extends Native {
-    constructor(...args) { super(...args); test.sockets.push(this); }
+    constructor(...args) {
+      super(...args);
+      test.sockets.push(this);
+      this.addEventListener('message', (e) => {
+        const data = String(e.data);
+        test.received.push(data);
+        // A frame containing a string of test.drop never reaches the page,
+        // as if its broadcast had missed this connection.
+        if (test.drop.some((s) => data.includes(s))) e.stopImmediatePropagation();
+      });
+    }
     send(data) { super.send(data); test.sent.push(String(data)); }
   };
   document.addEventListener('securitypolicyviolation', (e) => {

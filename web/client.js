@@ -42,7 +42,8 @@ export function newClientMsgId() {
  * Events (CustomEvent, details in parentheses):
  *   state       ({state, reason, attempt, delay}) the connection state changed
  *   message     (a chat message frame, new to this page: live or from history)
- *   history     ({messages, next}) a history reply's messages new to this page, oldest first
+ *   history     ({messages, next, kind}) a history reply's messages new to this page, oldest
+ *               first; kind is its request's: latest, since or before
  *   ack         ({item, ack}) an outbox item was stored: item.id is now ack.id, item.seq ack.seq
  *   refused     ({item, code, message}) the server refused an outbox item for what it is
  *   servererror ({code, message}) an error frame, or a gateway message frame
@@ -69,6 +70,10 @@ export class ChatClient extends EventTarget {
   #maxSeq = 0;
   #gaps = new Map(); // missing seq -> timer
   #lastTyping = 0;
+  // The kinds of the history requests sent on this socket whose reply has
+  // not ended ('latest', 'since', 'before'): a connection's frames are
+  // handled and answered in order, so replies come back in this order.
+  #asked = [];
 
   /**
    * @param {object} o
@@ -170,7 +175,11 @@ export class ChatClient extends EventTarget {
 
   /** Asks for the page of messages before seq (load older). */
   loadBefore(seq) {
-    this.#sendFrame({ action: 'history', before: seq, limit: 50 });
+    this.#askHistory({ action: 'history', before: seq, limit: 50 }, 'before');
+  }
+
+  #askHistory(frame, kind) {
+    if (this.#sendFrame(frame)) this.#asked.push(kind);
   }
 
   #queue(fields) {
@@ -229,8 +238,10 @@ export class ChatClient extends EventTarget {
       this.#everOnline = true;
       this.#setState(ONLINE);
       // The client's duty: who is here, what was missed, what is unacked.
+      this.#asked = [];
       this.#sendFrame({ action: 'who' });
-      this.#sendFrame(first && this.#maxSeq === 0 ? { action: 'history' } : { action: 'history', since: this.#contiguous() });
+      if (first && this.#maxSeq === 0) this.#askHistory({ action: 'history' }, 'latest');
+      else this.#askHistory({ action: 'history', since: this.#contiguous() }, 'since');
       for (const item of this.#outbox) this.#transmit(item);
       clearInterval(this.#pingTimer);
       this.#pingTimer = setInterval(() => this.#sendFrame({ action: 'ping' }), PING_EVERY);
@@ -335,7 +346,7 @@ export class ChatClient extends EventTarget {
     if (!this.#gaps.has(seq)) return;
     this.#gaps.delete(seq);
     this.#seqs.add(seq); // asked for once: from now on counted as held
-    this.#sendFrame({ action: 'history', since: seq - 1 });
+    this.#askHistory({ action: 'history', since: seq - 1 }, 'since');
   }
 
   #receive(data) {
@@ -353,8 +364,10 @@ export class ChatClient extends EventTarget {
         return;
       case 'history': {
         const fresh = Array.isArray(frame.messages) ? frame.messages.filter((m) => m && typeof m.text === 'string' && this.#take(m)) : [];
-        this.#emit('history', { messages: fresh, next: frame.next ?? null, more: frame.more === true });
-        if (frame.next && Number.isInteger(frame.next.since)) this.#sendFrame({ action: 'history', since: frame.next.since });
+        const more = frame.more === true;
+        const kind = (more ? this.#asked[0] : this.#asked.shift()) ?? 'since';
+        this.#emit('history', { messages: fresh, next: frame.next ?? null, more, kind });
+        if (frame.next && Number.isInteger(frame.next.since)) this.#askHistory({ action: 'history', since: frame.next.since }, 'since');
         return;
       }
       case 'ack': {
