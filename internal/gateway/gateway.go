@@ -327,16 +327,21 @@ func (g *Gateway) selectRoute(body []byte) string {
 	return ""
 }
 
-// actionOf returns the string value of the body's top-level "action" field.
+// actionOf returns the string value of the body's top-level "action" field,
+// matched exactly: API Gateway's $request.body.action is case-sensitive,
+// where encoding/json would take "ACTION" or "Action" into a struct field
+// tagged "action".
 func actionOf(body []byte) (string, bool) {
-	var doc struct {
-		Action json.RawMessage `json:"action"`
+	var doc map[string]json.RawMessage
+	if json.Unmarshal(body, &doc) != nil {
+		return "", false
 	}
-	if json.Unmarshal(body, &doc) != nil || len(doc.Action) == 0 || doc.Action[0] != '"' {
+	raw, ok := doc["action"]
+	if !ok || len(raw) == 0 || raw[0] != '"' {
 		return "", false
 	}
 	var action string
-	if json.Unmarshal(doc.Action, &action) != nil {
+	if json.Unmarshal(raw, &action) != nil {
 		return "", false
 	}
 	return action, true

@@ -56,7 +56,10 @@ func TestNoRouteAndNoDefaultIsForbidden(t *testing.T) {
 	})
 	alice := e.connect(t, "alice", "")
 	bob := e.connect(t, "bob", "")
-	for _, body := range []string{"not json", `{"action":"dance"}`, `{"action":"$default"}`, `{"text":"no action"}`} {
+	// Route selection matches the key "action" exactly, as API Gateway's
+	// $request.body.action does: other casings match no route.
+	for _, body := range []string{"not json", `{"action":"dance"}`, `{"action":"$default"}`, `{"text":"no action"}`,
+		`{"ACTION":"chat message","TEXT":"x"}`, `{"Action":"chat message","text":"x"}`} {
 		alice.sendText(body)
 		if f := alice.statusFrame(); f.Message != "Forbidden" {
 			t.Errorf("%s: got %q, want Forbidden", body, f.Message)
