@@ -50,6 +50,7 @@ type config struct {
 	limits       gateway.Limits
 	writeQueue   int
 	requireSigV4 bool
+	maxHTTPConns int
 	logLevel     slog.Level
 
 	// cpuProfile, if set, is where a CPU profile from start to shutdown goes.
@@ -147,6 +148,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.DurationVar(&cfg.limits.MaxDuration, "max-duration", gateway.DefaultMaxDuration, "close connections this old (1001)")
 	fs.DurationVar(&cfg.limits.IntegrationTimeout, "integration-timeout", gateway.DefaultIntegrationTimeout, "integration timeout (Internal server error frame; 500 on $connect)")
 	fs.IntVar(&cfg.writeQueue, "write-queue", gateway.DefaultWriteQueue, "messages queued per connection before a client that does not read is dropped (1008)")
+	fs.IntVar(&cfg.maxHTTPConns, "max-http-conns", DefaultMaxHTTPConns, "plain HTTP connections (not WebSockets) open at once; more are closed at once")
 	fs.BoolVar(&cfg.requireSigV4, "require-sigv4", false, "refuse unsigned @connections requests with 403, as AWS does (signatures are never verified)")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) from start to shutdown to this file")
 	level := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
@@ -178,6 +180,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 		"-idle-timeout": int64(cfg.limits.IdleTimeout), "-max-duration": int64(cfg.limits.MaxDuration),
 		"-integration-timeout": int64(cfg.limits.IntegrationTimeout), "-write-queue": int64(cfg.writeQueue),
 		"-history-retention": int64(cfg.historyRetention), "-inline-limit": int64(cfg.inlineLimit),
+		"-max-http-conns": int64(cfg.maxHTTPConns),
 	} {
 		if v <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive", name))

@@ -69,7 +69,13 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 	}
 	defer stopFanout()
 
-	srv := &http.Server{Handler: newMux(cfg.stage, gw), ReadHeaderTimeout: 10 * time.Second}
+	limiter := newConnLimiter(cfg.maxHTTPConns)
+	srv := &http.Server{
+		Handler:           withRequestTimeout(newMux(cfg.stage, gw)),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       httpIdleTimeout,
+		ConnState:         limiter.track,
+	}
 	base := "http://" + ln.Addr().String()
 	fmt.Fprintf(out, "chat page:         %s/\n", base)
 	fmt.Fprintf(out, "WebSocket URL:     ws://%s/%s\n", ln.Addr(), cfg.stage)
