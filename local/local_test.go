@@ -182,8 +182,9 @@ func TestServesThePageAndItsConfig(t *testing.T) {
 	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "connect-src 'self' ws://"+s.addr) {
 		t.Errorf("Content-Security-Policy %q lacks ws://%s", csp, s.addr)
 	}
-	// config.json follows the Host the browser used.
-	for _, host := range []string{s.addr, "localhost:" + strings.Split(s.addr, ":")[1]} {
+	// config.json names the address the adapter listens on, whatever Host
+	// the request claims: a Host header is the client's to set.
+	for _, host := range []string{s.addr, "localhost:" + strings.Split(s.addr, ":")[1], "evil.example:80"} {
 		req, _ := http.NewRequest(http.MethodGet, "http://"+s.addr+"/config.json", nil)
 		req.Host = host
 		resp, err := http.DefaultClient.Do(req)
@@ -193,8 +194,8 @@ func TestServesThePageAndItsConfig(t *testing.T) {
 		var cfg map[string]string
 		err = json.NewDecoder(resp.Body).Decode(&cfg)
 		resp.Body.Close()
-		if err != nil || cfg["websocketUrl"] != "ws://"+host+"/dev" {
-			t.Errorf("config.json for %s: %v %v", host, cfg, err)
+		if err != nil || cfg["websocketUrl"] != "ws://"+s.addr+"/dev" {
+			t.Errorf("config.json for Host %s: %v %v, want ws://%s/dev", host, cfg, err, s.addr)
 		}
 	}
 }

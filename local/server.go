@@ -71,7 +71,7 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 
 	limiter := newConnLimiter(cfg.maxHTTPConns)
 	srv := &http.Server{
-		Handler:           withRequestTimeout(newMux(cfg.stage, gw)),
+		Handler:           withRequestTimeout(newMux(cfg.stage, gw, wsHost(ln.Addr()))),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       httpIdleTimeout,
 		ConnState:         limiter.track,
@@ -105,23 +105,39 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 }
 
 // newMux serves the gateway at /{stage}, the page at / and its generated
-// configuration at /config.json.
-func newMux(stage string, gw http.Handler) *http.ServeMux {
+// configuration at /config.json. The WebSocket URL and the page's
+// connect-src come from host, the address the adapter listens on, never
+// from the request's Host header, which any client sets as it likes.
+func newMux(stage string, gw http.Handler, host string) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/"+stage, gw)
 	mux.Handle("/"+stage+"/", gw)
 	files := http.FileServerFS(web.FS)
+	body, _ := json.Marshal(map[string]string{"websocketUrl": "ws://" + host + "/" + stage})
+	csp := web.ContentSecurityPolicy("ws://" + host)
 	mux.HandleFunc("/config.json", func(w http.ResponseWriter, r *http.Request) {
-		body, _ := json.Marshal(map[string]string{"websocketUrl": "ws://" + r.Host + "/" + stage})
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		_, _ = w.Write(body)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Security-Policy", web.ContentSecurityPolicy("ws://"+r.Host))
+		w.Header().Set("Content-Security-Policy", csp)
 		files.ServeHTTP(w, r)
 	})
 	return mux
+}
+
+// wsHost is the host:port clients reach the listener at: the listen
+// address, with an unspecified IP (0.0.0.0, ::) replaced by loopback.
+func wsHost(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // startFanout gives h the queue that delivers rooms over the inline limit,
