@@ -96,6 +96,25 @@ func (c *rawConn) uncork() error {
 	return err
 }
 
+// closeFlushTimeout bounds the last flush of Close.
+const closeFlushTimeout = time.Second
+
+// Close sends what is buffered before it closes the connection: the echo of
+// a client's close frame, written by the library while the write loop had
+// the connection corked, may be in the buffer. Closing without it made
+// about 0.5 % of clean closes in a busy room end as 1006 in the browser.
+func (c *rawConn) Close() error {
+	c.mu.Lock()
+	if c.buf != nil && len(*c.buf) > 0 {
+		if c.Conn.SetWriteDeadline(time.Now().Add(closeFlushTimeout)) == nil {
+			_, _ = c.Conn.Write(*c.buf)
+		}
+		*c.buf = (*c.buf)[:0]
+	}
+	c.mu.Unlock()
+	return c.Conn.Close()
+}
+
 // flush sends the buffered bytes. c.mu is held.
 func (c *rawConn) flush() error {
 	if c.buf == nil || len(*c.buf) == 0 {
