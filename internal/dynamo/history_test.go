@@ -2,6 +2,7 @@ package dynamo_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -207,5 +208,86 @@ func TestDeleteStale(t *testing.T) {
 	}
 	if deleted, err := s.DeleteStale(ctx, "never-stored", t0); err != nil || !deleted {
 		t.Errorf("DeleteStale(unknown) = %v, %v; want deleted (it is gone)", deleted, err)
+	}
+}
+
+// Presence on DynamoDB Local: Members carries names (the room index
+// projects them), Rename changes one (never creating an item) and returns
+// it as it was, Delete returns what it deleted, MarkTyping is a
+// compare-and-set on typingAt.
+func TestPresenceItems(t *testing.T) {
+	t.Parallel()
+	s, _, _ := newStore(t)
+	ctx := testContext(t)
+	for _, c := range []chat.Connection{conn("a", "general"), conn("b", "general")} {
+		if err := s.Put(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	members, err := s.Members(ctx, "general", t0)
+	if err != nil || len(members) != 2 || members[0].Name != "name-a" || members[1].Name != "name-b" {
+		t.Fatalf("Members = %+v, %v; want a and b with their names", members, err)
+	}
+	old, err := s.Rename(ctx, "a", "Ann")
+	if err != nil || old.Name != "name-a" || old.Room != "general" {
+		t.Fatalf("Rename = %+v, %v; want the connection as it was", old, err)
+	}
+	if got, _ := s.Get(ctx, "a"); got.Name != "Ann" {
+		t.Errorf("name after Rename = %q, want Ann", got.Name)
+	}
+	if _, err := s.Rename(ctx, "nobody", "x"); !errors.Is(err, chat.ErrNotFound) {
+		t.Errorf("Rename(unknown) = %v, want chat.ErrNotFound", err)
+	}
+	if _, err := s.Get(ctx, "nobody"); !errors.Is(err, chat.ErrNotFound) {
+		t.Errorf("Rename created an item for an unknown connection")
+	}
+
+	// typingAt: set from absent, then only from the value read.
+	first := t0.Add(time.Second)
+	if ok, err := s.MarkTyping(ctx, "a", time.Time{}, first); err != nil || !ok {
+		t.Fatalf("MarkTyping from none = %v, %v; want set", ok, err)
+	}
+	if ok, _ := s.MarkTyping(ctx, "a", time.Time{}, first.Add(time.Second)); ok {
+		t.Errorf("MarkTyping from a stale zero value succeeded: two concurrent notices both passed")
+	}
+	got, _ := s.Get(ctx, "a")
+	if !got.TypingAt.Equal(first) {
+		t.Errorf("TypingAt = %v, want %v", got.TypingAt, first)
+	}
+	if ok, err := s.MarkTyping(ctx, "a", first, first.Add(3*time.Second)); err != nil || !ok {
+		t.Errorf("MarkTyping from the value read = %v, %v; want set", ok, err)
+	}
+	if ok, _ := s.MarkTyping(ctx, "nobody", time.Time{}, first); ok {
+		t.Errorf("MarkTyping of an unknown connection succeeded")
+	}
+
+	deleted, err := s.Delete(ctx, "b")
+	if err != nil || deleted.ID != "b" || deleted.Name != "name-b" {
+		t.Errorf("Delete = %+v, %v; want b as it was", deleted, err)
+	}
+	if again, err := s.Delete(ctx, "b"); err != nil || again.ID != "" {
+		t.Errorf("second Delete = %+v, %v; want the zero Connection", again, err)
+	}
+}
+
+// A direct message's record is stored once per clientMsgId, without its
+// text, and outside the room's history.
+func TestRecordDirect(t *testing.T) {
+	t.Parallel()
+	h, _ := newHistory(t)
+	ctx := testContext(t)
+	dm := chat.DirectMessage{Type: chat.TypeDirect, ID: "dm-1", From: "a", To: "b", Text: "secret", SentAt: chat.FormatTime(t0),
+		Room: "general", ClientMsgID: "k-dm"}
+	if _, isNew, err := h.RecordDirect(ctx, dm, t0.Add(time.Hour), t0); err != nil || !isNew {
+		t.Fatalf("RecordDirect = %v, %v; want stored", isNew, err)
+	}
+	again := dm
+	again.ID = "dm-2"
+	got, isNew, err := h.RecordDirect(ctx, again, t0.Add(time.Hour), t0)
+	if err != nil || isNew || got.ID != "dm-1" || got.Text != "" {
+		t.Errorf("RecordDirect again = %+v, %v, %v; want the first record, without text", got, isNew, err)
+	}
+	if msgs, _, _ := h.Read(ctx, "general", chat.Range{Limit: 10}, t0); len(msgs) != 0 {
+		t.Errorf("history holds %+v, want no direct message", msgs)
 	}
 }
