@@ -1,10 +1,13 @@
 package web_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 )
 
@@ -89,18 +92,31 @@ func TestPresence(t *testing.T) {
 	hasLine(bob, "the rename", "You are now Robert.")
 	alice.waitFor("the list renamed", `[...document.querySelectorAll('#people-list li')].some(li => li.textContent === 'Robert')`)
 
-	// Colours: each name keeps one, with AA contrast on its background.
-	contrast := eval[float64](alice, `(() => {
-		const lum = (c) => { const v = c.match(/[\d.]+/g).slice(0, 3).map(Number).map(x => x / 255).map(x => x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4); return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
-		let worst = 21;
-		for (const e of document.querySelectorAll('#messages li.message:not(.own) .name-color')) {
-			const fg = lum(getComputedStyle(e).color), bg = lum(getComputedStyle(e.closest('li')).backgroundColor);
-			worst = Math.min(worst, (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05));
+	// Colours: each name keeps one, with AA contrast on its background, in
+	// both themes.
+	for _, scheme := range []string{"light", "dark"} {
+		alice.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+				Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}},
+			})
+			return err
+		}))
+		alice.waitFor(scheme+" colours", fmt.Sprintf(`matchMedia('(prefers-color-scheme: %s)').matches`, scheme))
+		contrast := eval[float64](alice, `(() => {
+			// Computed colours may be oklch(): a canvas turns any CSS colour into sRGB.
+			const rgb = (c) => { const x = Object.assign(document.createElement('canvas'), { width: 1, height: 1 }).getContext('2d'); x.fillStyle = c; x.fillRect(0, 0, 1, 1); return [...x.getImageData(0, 0, 1, 1).data.slice(0, 3)]; };
+			const lum = (c) => { const v = rgb(c).map(x => x / 255).map(x => x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4); return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
+			const bgOf = (e) => { for (let n = e; n; n = n.parentElement) { const b = getComputedStyle(n).backgroundColor; if (!/rgba\(.*, 0\)$/.test(b) && b !== 'transparent') return b; } return 'rgb(255, 255, 255)'; };
+			let worst = 21;
+			for (const e of document.querySelectorAll('#messages li.message:not(.own) .name-color, #people-list .name-color')) {
+				const fg = lum(getComputedStyle(e).color), bg = lum(bgOf(e));
+				worst = Math.min(worst, (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05));
+			}
+			return worst;
+		})()`)
+		if contrast < 4.5 {
+			t.Errorf("%s theme: a name colour has contrast %.2f, want at least 4.5 (WCAG AA)", scheme, contrast)
 		}
-		return worst;
-	})()`)
-	if contrast < 4.5 {
-		t.Errorf("a name colour has contrast %.2f, want at least 4.5 (WCAG AA)", contrast)
 	}
 
 	// Leaving: carol closes her tab.
