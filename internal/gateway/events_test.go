@@ -204,3 +204,30 @@ func diffLines(want, got string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// A ";" in the query string is part of a value, not a separator that makes
+// Go drop the pair: ?room=a;b reaches $connect as "a;b", which the chat
+// refuses (400), instead of putting the client in the default room.
+func TestQueryStringSemicolon(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	_, resp, err := e.dial(ctx, "name=alice&room=a;b", nil)
+	if err == nil || resp == nil || resp.StatusCode != 400 {
+		t.Fatalf("dial with room=a;b: %v %v, want 400", resp, err)
+	}
+	ev := e.rec.waitFor(t, gateway.RouteConnect, func(ev events.APIGatewayWebsocketProxyRequest) bool {
+		return ev.QueryStringParameters["name"] == "alice"
+	})
+	if got := ev.QueryStringParameters["room"]; got != "a;b" {
+		t.Errorf("room = %q, want a;b", got)
+	}
+	// Escapes still decode; a pair without "=" has an empty value.
+	_, _, _ = e.dial(ctx, "name=bob%20lee&room=x%3By&flag", nil)
+	ev = e.rec.waitFor(t, gateway.RouteConnect, func(ev events.APIGatewayWebsocketProxyRequest) bool {
+		return ev.QueryStringParameters["name"] == "bob lee"
+	})
+	if ev.QueryStringParameters["room"] != "x;y" || ev.MultiValueQueryStringParameters["flag"][0] != "" {
+		t.Errorf("query = %v, want room x;y and an empty flag", ev.MultiValueQueryStringParameters)
+	}
+}

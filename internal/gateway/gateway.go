@@ -413,7 +413,7 @@ func (g *Gateway) connectEvent(c *conn, r *http.Request, now time.Time) events.A
 		MultiValueHeaders: multi,
 		RequestContext:    g.baseContext(c, RouteConnect, "CONNECT", now),
 	}
-	if q := r.URL.Query(); len(q) > 0 {
+	if q := parseQuery(r.URL.RawQuery); len(q) > 0 {
 		req.QueryStringParameters = lastValues(q)
 		req.MultiValueQueryStringParameters = q
 	}
@@ -440,6 +440,29 @@ func (g *Gateway) disconnectEvent(c *conn, code int, reason string, now time.Tim
 	rc.DisconnectStatusCode = int64(code)
 	rc.DisconnectReason = &reason
 	return events.APIGatewayWebsocketProxyRequest{Headers: lastValues(multi), MultiValueHeaders: multi, RequestContext: rc}
+}
+
+// parseQuery splits a query string on "&" alone. Go's url.ParseQuery drops
+// every pair that holds a ";" (it was a separator once), so ?room=a;b
+// would arrive without its room and the chat would put the client in the
+// default room without a word; here ";" is part of the value, which the
+// chat then refuses (400). A pair whose escapes do not decode is kept raw.
+func parseQuery(raw string) map[string][]string {
+	q := map[string][]string{}
+	for pair := range strings.SplitSeq(raw, "&") {
+		if pair == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		if dk, err := url.QueryUnescape(k); err == nil {
+			k = dk
+		}
+		if dv, err := url.QueryUnescape(v); err == nil {
+			v = dv
+		}
+		q[k] = append(q[k], v)
+	}
+	return q
 }
 
 // headerName undoes Go's canonicalisation where it differs from the names
