@@ -369,6 +369,8 @@ func (c *conn) endStatus(err error) (int, string) {
 	}
 	var ce websocket.CloseError
 	switch {
+	case c.sniff != nil && c.sniff.tooManyFrames.Load():
+		return int(websocket.StatusMessageTooBig), "Too many frames"
 	case errors.As(err, &ce):
 		return int(ce.Code), ce.Reason
 	case errors.Is(err, websocket.ErrMessageTooBig):

@@ -32,7 +32,17 @@ type frameSniffer struct {
 
 	messages    int64        // data messages started (text or binary first frames)
 	oversizedAt atomic.Int64 // message number of the first oversized frame, 0 if none
+	fragments   int          // frames of the data message under way
+	// tooManyFrames is set once a message has more than maxFragments
+	// frames: endless empty continuation frames would otherwise be read,
+	// and cost memory, until the idle timeout.
+	tooManyFrames atomic.Bool
 }
+
+// maxFragments bounds the frames of one message. A 128 KB message needs
+// at most 4 frames of 32 KB; 4,096 leaves any sane client room (32-byte
+// frames) and cuts a flood of empty continuation frames short.
+const maxFragments = 4096
 
 func newFrameSniffer(maxFrame int64) *frameSniffer {
 	return &frameSniffer{maxFrame: maxFrame, hdrNeed: 2}
@@ -86,8 +96,19 @@ func (s *frameSniffer) frame() {
 		}
 	}
 	opcode := s.hdr[0] & 0x0f
-	if opcode == opText || opcode == opBinary {
+	fin := s.hdr[0]&0x80 != 0
+	switch opcode {
+	case opText, opBinary:
 		s.messages++
+		s.fragments = 1
+	case opContinuation:
+		s.fragments++
+		if s.fragments > maxFragments {
+			s.tooManyFrames.Store(true)
+		}
+	}
+	if fin && opcode <= opBinary {
+		s.fragments = 0
 	}
 	if opcode <= opBinary && length > s.maxFrame && s.oversizedAt.Load() == 0 && s.messages > 0 {
 		s.oversizedAt.Store(s.messages)

@@ -2,8 +2,10 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
+	"github.com/aws/aws-lambda-go/events"
 	"io"
 	"log/slog"
 	"net"
@@ -102,4 +104,52 @@ func rawHandshake(t *testing.T, addr, path string, timeout time.Duration) (net.C
 		t.Fatalf("handshake status %d, want 101", resp.StatusCode)
 	}
 	return conn, br
+}
+
+// A message that never ends, one empty continuation frame after another,
+// is cut off once it passes maxFragments frames: the connection is closed
+// and $disconnect says 1009, instead of reading (and holding memory) until
+// the idle timeout.
+func TestEndlessContinuationFrames(t *testing.T) {
+	disconnects := make(chan events.APIGatewayWebsocketProxyRequest, 1)
+	g, err := New(Config{Stage: "raw", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Routes: map[string]Integration{
+		RouteDisconnect: IntegrationFunc(func(_ context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+			disconnects <- req
+			return events.APIGatewayProxyResponse{StatusCode: 200}, nil
+		}),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	conn, br := rawHandshake(t, strings.TrimPrefix(srv.URL, "http://"), "/raw", 30*time.Second)
+	defer conn.Close()
+	var flood bytes.Buffer
+	flood.Write(clientFrame(opText, false, []byte("x")))
+	for range maxFragments + 10 {
+		flood.Write(clientFrame(opContinuation, false, nil))
+	}
+	go func() { _, _ = conn.Write(flood.Bytes()) }()
+	_, _ = io.Copy(io.Discard, br) // until the server closes
+	select {
+	case ev := <-disconnects:
+		if got := ev.RequestContext.DisconnectStatusCode; got != 1009 {
+			t.Errorf("disconnectStatusCode %d, want 1009", got)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the connection was not closed")
+	}
+	// A message in many (but not too many) frames still goes through.
+	s := newFrameSniffer(DefaultMaxFrameSize)
+	var ok bytes.Buffer
+	ok.Write(clientFrame(opText, false, []byte("a")))
+	for range 100 {
+		ok.Write(clientFrame(opContinuation, false, []byte("b")))
+	}
+	ok.Write(clientFrame(opContinuation, true, []byte("c")))
+	s.observe(ok.Bytes())
+	if s.tooManyFrames.Load() {
+		t.Errorf("a message of 102 frames was cut off")
+	}
 }

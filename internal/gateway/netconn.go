@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -49,8 +50,15 @@ var corkBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); retu
 func (c *rawConn) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.s.observe(p[:n])
+	if c.s.tooManyFrames.Load() {
+		return 0, errTooManyFrames
+	}
 	return n, err
 }
+
+// errTooManyFrames ends a connection whose message has more frames than
+// maxFragments.
+var errTooManyFrames = errors.New("too many frames in one message")
 
 // Write sends p, or buffers it while the connection is corked.
 func (c *rawConn) Write(p []byte) (int, error) {
