@@ -375,6 +375,10 @@ func (c *conn) endStatus(err error) (int, string) {
 		return int(ce.Code), ce.Reason
 	case errors.Is(err, websocket.ErrMessageTooBig):
 		return int(websocket.StatusMessageTooBig), "Message too big"
+	case c.raw != nil && c.raw.sentClose.Load() != 0:
+		// The library closed the connection itself (a frame-level
+		// protocol error: 1002): record what the client was sent.
+		return int(c.raw.sentClose.Load()), ""
 	case err != nil && strings.Contains(err.Error(), "protocol violation"):
 		return int(websocket.StatusProtocolError), "Protocol error"
 	}

@@ -153,3 +153,53 @@ func TestEndlessContinuationFrames(t *testing.T) {
 		t.Errorf("a message of 102 frames was cut off")
 	}
 }
+
+// A frame-level protocol error (a reserved opcode, RSV bits, a fragmented
+// control frame) closes the connection with 1002, and $disconnect records
+// that code, the one the client was sent.
+func TestProtocolErrorRecordsWhatWasSent(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		frame []byte
+	}{
+		{"reserved opcode", clientFrame(0x3, true, []byte("x"))},
+		{"RSV1 without an extension", func() []byte { f := clientFrame(opText, true, []byte("x")); f[0] |= 0x40; return f }()},
+		{"fragmented ping", clientFrame(0x9, false, nil)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			disconnects := make(chan events.APIGatewayWebsocketProxyRequest, 1)
+			g, err := New(Config{Stage: "raw", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Routes: map[string]Integration{
+				RouteDisconnect: IntegrationFunc(func(_ context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+					disconnects <- req
+					return events.APIGatewayProxyResponse{StatusCode: 200}, nil
+				}),
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(g)
+			defer srv.Close()
+			conn, br := rawHandshake(t, strings.TrimPrefix(srv.URL, "http://"), "/raw", 30*time.Second)
+			defer conn.Close()
+			if _, err := conn.Write(tt.frame); err != nil {
+				t.Fatal(err)
+			}
+			sent, _ := io.ReadAll(br)
+			select {
+			case ev := <-disconnects:
+				got := ev.RequestContext.DisconnectStatusCode
+				// The client was sent a close frame with a status code:
+				// $disconnect must say the same.
+				if len(sent) >= 4 && sent[0] == 0x88 {
+					if want := int64(sent[2])<<8 | int64(sent[3]); got != want {
+						t.Errorf("disconnectStatusCode %d, the client was sent %d", got, want)
+					}
+				} else if got != 1006 {
+					t.Errorf("no close frame sent, but disconnectStatusCode %d", got)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("no $disconnect")
+			}
+		})
+	}
+}

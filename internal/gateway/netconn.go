@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -38,6 +39,11 @@ type rawConn struct {
 	mu     sync.Mutex // serialises writes; guards corked and buf
 	corked bool
 	buf    *[]byte // corked bytes; from corkBuffers, only while corked
+	// sentClose is the status code of the close frame written to the
+	// client, 0 until one is: the library answers frame-level protocol
+	// errors with a close of its own (1002), and $disconnect must record
+	// the code the client was sent.
+	sentClose atomic.Int32
 }
 
 // maxCorked bounds the bytes a corked connection buffers.
@@ -62,6 +68,10 @@ var errTooManyFrames = errors.New("too many frames in one message")
 
 // Write sends p, or buffers it while the connection is corked.
 func (c *rawConn) Write(p []byte) (int, error) {
+	// A server's close frame, unmasked: 0x88, length, status (2 bytes).
+	if len(p) >= 4 && p[0] == 0x88 && p[1]&0x7f >= 2 && p[1]&0x7f < 126 {
+		c.sentClose.CompareAndSwap(0, int32(p[2])<<8|int32(p[3]))
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.corked {
