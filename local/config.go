@@ -50,6 +50,7 @@ type config struct {
 	limits       gateway.Limits
 	writeQueue   int
 	requireSigV4 bool
+	sigv4Key     string // ACCESS_KEY:SECRET that -require-sigv4 accepts
 	maxHTTPConns int
 	logLevel     slog.Level
 
@@ -149,7 +150,8 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.DurationVar(&cfg.limits.IntegrationTimeout, "integration-timeout", gateway.DefaultIntegrationTimeout, "integration timeout (Internal server error frame; 500 on $connect)")
 	fs.IntVar(&cfg.writeQueue, "write-queue", gateway.DefaultWriteQueue, "messages queued per connection before a client that does not read is dropped (1008)")
 	fs.IntVar(&cfg.maxHTTPConns, "max-http-conns", DefaultMaxHTTPConns, "plain HTTP connections (not WebSockets) open at once; more are closed at once")
-	fs.BoolVar(&cfg.requireSigV4, "require-sigv4", false, "refuse unsigned @connections requests with 403, as AWS does (signatures are never verified)")
+	fs.BoolVar(&cfg.requireSigV4, "require-sigv4", false, "refuse @connections requests without a valid SigV4 signature by -sigv4-key with 403, as AWS does")
+	fs.StringVar(&cfg.sigv4Key, "sigv4-key", env("CHAT_SIGV4_KEY", "local:local"), "ACCESS_KEY_ID:SECRET_ACCESS_KEY whose signatures -require-sigv4 accepts (env CHAT_SIGV4_KEY)")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) from start to shutdown to this file")
 	level := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
@@ -166,6 +168,9 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 		if err := checkURL(cfg.lambdaEndpoint); err != nil {
 			errs = append(errs, fmt.Errorf("-lambda-endpoint: %w", err))
 		}
+	}
+	if k, sec, ok := strings.Cut(cfg.sigv4Key, ":"); !ok || k == "" || sec == "" {
+		errs = append(errs, errors.New("-sigv4-key: want ACCESS_KEY_ID:SECRET_ACCESS_KEY"))
 	}
 	if cfg.dynamoEndpoint != "" && cfg.dynamoAWS {
 		errs = append(errs, errors.New("-dynamodb and -dynamodb-endpoint exclude each other"))

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -58,7 +59,7 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 	}
 	gw, err = gateway.New(gateway.Config{
 		Stage: cfg.stage, APIID: cfg.apiID, Routes: routes, Limits: cfg.limits,
-		WriteQueue: cfg.writeQueue, RequireSignature: cfg.requireSigV4, Logger: log,
+		WriteQueue: cfg.writeQueue, RequireSignature: cfg.requireSigV4, Credentials: sigv4Credentials(cfg.sigv4Key), Logger: log,
 	})
 	if err != nil {
 		return err
@@ -125,6 +126,12 @@ func newMux(stage string, gw http.Handler, host string) *http.ServeMux {
 		files.ServeHTTP(w, r)
 	})
 	return mux
+}
+
+// sigv4Credentials turns ACCESS_KEY_ID:SECRET into the gateway's credentials.
+func sigv4Credentials(key string) map[string]string {
+	id, secret, _ := strings.Cut(key, ":")
+	return map[string]string{id: secret}
 }
 
 // wsHost is the host:port clients reach the listener at: the listen

@@ -7,16 +7,22 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/serverless-chat/chat/internal/chat"
 )
 
 // serveConnections is the @connections management API for one connection.
 func (g *Gateway) serveConnections(w http.ResponseWriter, r *http.Request, id string) {
-	if g.sigv4 && !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-") {
-		writeError(w, http.StatusForbidden, "ForbiddenException", "Missing Authentication Token")
-		return
+	if g.sigv4 {
+		body, err := readBody(r, g.limits.MaxMessageSize)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "BadRequestException", "Could not read the request body")
+			return
+		}
+		if err := g.verifySignature(r, body); err != nil {
+			writeError(w, http.StatusForbidden, "ForbiddenException", err.Error())
+			return
+		}
 	}
 	switch r.Method {
 	case http.MethodPost:

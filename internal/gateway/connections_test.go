@@ -3,8 +3,13 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -34,7 +39,9 @@ func (e *env) management() *apigatewaymanagementapi.Client {
 }
 
 func TestConnectionsAPIWithTheSDK(t *testing.T) {
-	e := newEnv(t, func(c *gateway.Config) { c.RequireSignature = true })
+	e := newEnv(t, func(c *gateway.Config) {
+		c.RequireSignature, c.Credentials = true, map[string]string{"AKIDLOCAL": "local-secret"}
+	})
 	api := e.management()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
@@ -217,7 +224,9 @@ func (e *env) aws(t *testing.T, cli string, args ...string) (string, error) {
 
 func TestConnectionsAPIWithTheAWSCLI(t *testing.T) {
 	cli := testenv.AWSCLI(t)
-	e := newEnv(t, func(c *gateway.Config) { c.RequireSignature = true })
+	e := newEnv(t, func(c *gateway.Config) {
+		c.RequireSignature, c.Credentials = true, map[string]string{"AKIDLOCAL": "local-secret"}
+	})
 	c := e.connect(t, "alice", "")
 
 	// CLI v2 reads blobs as base64 unless told otherwise; v1 takes them raw.
@@ -251,5 +260,61 @@ func TestConnectionsAPIWithTheAWSCLI(t *testing.T) {
 	out, err = e.aws(t, cli, post...)
 	if err == nil || !strings.Contains(out, "GoneException") {
 		t.Errorf("post to a closed connection: %v\n%s\nwant a GoneException", err, out)
+	}
+}
+
+// Forged or stale signatures are refused with 403; the signature is
+// computed again with the AWS SDK's signer, not trusted for its shape.
+func TestForgedSignaturesRefused(t *testing.T) {
+	e := newEnv(t, func(c *gateway.Config) {
+		c.RequireSignature, c.Credentials = true, map[string]string{"AKIDLOCAL": "local-secret"}
+	})
+	c := e.connect(t, "alice", "")
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	post := func(mutate func(*http.Request, []byte) []byte, creds aws.Credentials, when time.Time) int {
+		t.Helper()
+		body := []byte(`{"hello":"world"}`)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.api+"/@connections/"+url.PathEscape(c.id), bytes.NewReader(body))
+		sum := sha256.Sum256(body)
+		if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "execute-api", "us-east-1", when); err != nil {
+			t.Fatal(err)
+		}
+		if mutate != nil {
+			body = mutate(req, body)
+			req.Body = io.NopCloser(bytes.NewReader(body))
+			req.ContentLength = int64(len(body))
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	good := aws.Credentials{AccessKeyID: "AKIDLOCAL", SecretAccessKey: "local-secret"}
+	if got := post(nil, good, time.Now()); got != http.StatusOK {
+		t.Fatalf("a valid signature: %d, want 200", got)
+	}
+	c.next()
+	for _, tt := range []struct {
+		name   string
+		mutate func(*http.Request, []byte) []byte
+		creds  aws.Credentials
+		when   time.Time
+	}{
+		{"wrong secret", nil, aws.Credentials{AccessKeyID: "AKIDLOCAL", SecretAccessKey: "guess"}, time.Now()},
+		{"unknown key", nil, aws.Credentials{AccessKeyID: "AKIDOTHER", SecretAccessKey: "local-secret"}, time.Now()},
+		{"tampered body", func(_ *http.Request, _ []byte) []byte { return []byte(`{"hello":"mallory"}`) }, good, time.Now()},
+		{"signature of the right shape, forged", func(r *http.Request, b []byte) []byte {
+			a := r.Header.Get("Authorization")
+			r.Header.Set("Authorization", a[:len(a)-8]+"00000000")
+			return b
+		}, good, time.Now()},
+		{"an hour old", nil, good, time.Now().Add(-time.Hour)},
+	} {
+		if got := post(tt.mutate, tt.creds, tt.when); got != http.StatusForbidden {
+			t.Errorf("%s: %d, want 403", tt.name, got)
+		}
 	}
 }

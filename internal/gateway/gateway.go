@@ -32,9 +32,9 @@
 //     lastActiveAt and identity; DELETE 204, closes the connection (1000)
 //     and $disconnect runs. Errors carry X-Amzn-ErrorType so the AWS SDKs
 //     decode them (errors.As(err, &types.GoneException{})). Requests may be
-//     SigV4-signed (the SDKs and CLI always sign); signatures are not
-//     verified, and unsigned requests are accepted unless
-//     Config.RequireSignature is set.
+//     SigV4-signed (the SDKs and CLI always sign); unsigned requests are
+//     accepted unless Config.RequireSignature is set, and then a request
+//     must carry a valid signature by one of Config.Credentials.
 //   - $disconnect runs exactly once per connection that passed $connect,
 //     whatever ends it: client close (its status code, 1005 without one),
 //     dropped TCP (1006), idle or duration limit (1001), DELETE (1000), a
@@ -140,10 +140,12 @@ type Config struct {
 	// client-side buffer is full"; a client that stays stuck is dropped by
 	// WriteTimeout, and posts to it then answer 410.
 	WriteBuffer int
-	// RequireSignature refuses @connections requests without a SigV4
-	// Authorization header with 403, as AWS does. Signatures are never
-	// verified.
+	// RequireSignature refuses @connections requests with 403, as AWS does,
+	// unless they carry a valid SigV4 signature by one of Credentials
+	// (access key ID -> secret access key), checked with the AWS SDK's
+	// signer.
 	RequireSignature bool
+	Credentials      map[string]string
 	Logger           *slog.Logger
 }
 
@@ -159,6 +161,7 @@ type Gateway struct {
 	wbuf    int
 	wtime   time.Duration
 	sigv4   bool
+	creds   map[string]string
 	log     *slog.Logger
 	now     func() time.Time
 	conns   sync.Map // connection ID -> *conn, once open
@@ -186,6 +189,7 @@ func New(cfg Config) (*Gateway, error) {
 		wbuf:   cfg.WriteBuffer,
 		wtime:  cfg.WriteTimeout,
 		sigv4:  cfg.RequireSignature,
+		creds:  cfg.Credentials,
 		log:    cfg.Logger,
 		now:    time.Now,
 	}
