@@ -49,6 +49,7 @@ type config struct {
 
 	limits       gateway.Limits
 	writeQueue   int
+	writeBuffer  int
 	requireSigV4 bool
 	sigv4Key     string // ACCESS_KEY:SECRET that -require-sigv4 accepts
 	maxHTTPConns int
@@ -148,6 +149,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.DurationVar(&cfg.limits.IdleTimeout, "idle-timeout", gateway.DefaultIdleTimeout, "close connections without data messages for this long (1001)")
 	fs.DurationVar(&cfg.limits.MaxDuration, "max-duration", gateway.DefaultMaxDuration, "close connections this old (1001)")
 	fs.DurationVar(&cfg.limits.IntegrationTimeout, "integration-timeout", gateway.DefaultIntegrationTimeout, "integration timeout (Internal server error frame; 500 on $connect)")
+	fs.IntVar(&cfg.writeBuffer, "write-buffer", gateway.DefaultWriteBuffer, "bytes waiting for one client before posts to it answer 429")
 	fs.IntVar(&cfg.writeQueue, "write-queue", gateway.DefaultWriteQueue, "messages queued per connection before a client that does not read is dropped (1008)")
 	fs.IntVar(&cfg.maxHTTPConns, "max-http-conns", DefaultMaxHTTPConns, "plain HTTP connections (not WebSockets) open at once; more are closed at once")
 	fs.BoolVar(&cfg.requireSigV4, "require-sigv4", false, "refuse @connections requests without a valid SigV4 signature by -sigv4-key with 403, as AWS does")
@@ -185,7 +187,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 		"-idle-timeout": int64(cfg.limits.IdleTimeout), "-max-duration": int64(cfg.limits.MaxDuration),
 		"-integration-timeout": int64(cfg.limits.IntegrationTimeout), "-write-queue": int64(cfg.writeQueue),
 		"-history-retention": int64(cfg.historyRetention), "-inline-limit": int64(cfg.inlineLimit),
-		"-max-http-conns": int64(cfg.maxHTTPConns),
+		"-max-http-conns": int64(cfg.maxHTTPConns), "-write-buffer": int64(cfg.writeBuffer),
 	} {
 		if v <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive", name))

@@ -26,18 +26,23 @@ const (
 // integration timeout) before it is hijacked. (A variable for the tests.)
 var httpRequestTimeout = 30 * time.Second
 
-// connLimiter counts the server's connections that are not hijacked and
-// closes new ones over its cap (http.Server.ConnState).
+// connLimiter counts the server's connections that are not hijacked and,
+// over its cap, makes room by closing an idle keep-alive connection, or
+// closes the new one when every counted connection is busy
+// (http.Server.ConnState). A flood of idle keep-alives thus neither uses up
+// the file descriptors nor locks new clients out.
 type connLimiter struct {
 	max int
 	mu  sync.Mutex
 	n   int
-	// counted holds the connections counted, so that each leaves once.
+	// counted holds the connections counted, so that each leaves once;
+	// idle those waiting for their next request.
 	counted map[net.Conn]bool
+	idle    map[net.Conn]bool
 }
 
 func newConnLimiter(max int) *connLimiter {
-	return &connLimiter{max: max, counted: map[net.Conn]bool{}}
+	return &connLimiter{max: max, counted: map[net.Conn]bool{}, idle: map[net.Conn]bool{}}
 }
 
 func (l *connLimiter) track(c net.Conn, state http.ConnState) {
@@ -45,18 +50,36 @@ func (l *connLimiter) track(c net.Conn, state http.ConnState) {
 	defer l.mu.Unlock()
 	switch state {
 	case http.StateNew:
-		if l.n >= l.max {
+		if l.n >= l.max && !l.closeIdle() {
 			_ = c.Close() // the server then reports StateClosed: not counted
 			return
 		}
 		l.n++
 		l.counted[c] = true
+	case http.StateIdle:
+		l.idle[c] = true
+	case http.StateActive:
+		delete(l.idle, c)
 	case http.StateHijacked, http.StateClosed:
+		delete(l.idle, c)
 		if l.counted[c] {
 			delete(l.counted, c)
 			l.n--
 		}
 	}
+}
+
+// closeIdle closes one idle connection, and uncounts it at once (its
+// StateClosed comes later), reporting whether there was one.
+func (l *connLimiter) closeIdle() bool {
+	for c := range l.idle {
+		delete(l.idle, c)
+		delete(l.counted, c)
+		l.n--
+		_ = c.Close()
+		return true
+	}
+	return false
 }
 
 // open returns how many plain connections are open.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -65,6 +66,28 @@ func TestHTTPConnectionLimits(t *testing.T) {
 	for _, c := range conns {
 		c.Close()
 	}
+
+	// Idle keep-alives (a request, then nothing) filling the cap make room
+	// for new clients: the oldest idle ones are closed.
+	var idle []net.Conn
+	for range 40 {
+		c, err := net.Dial("tcp", s.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "GET /config.json HTTP/1.1\r\nHost: %s\r\n\r\n", s.addr)
+		if _, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil {
+			// Closed to make room for a later one: fine.
+			continue
+		}
+		idle = append(idle, c)
+	}
+	late, _, err := websocket.Dial(ctx, "ws://"+s.addr+"/local?name=late", nil)
+	if err != nil {
+		t.Fatalf("a new client during a keep-alive flood: %v", err)
+	}
+	late.CloseNow()
 
 	// A body trickled one byte at a time is cut off.
 	c, err := net.Dial("tcp", s.addr)

@@ -59,7 +59,7 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 	}
 	gw, err = gateway.New(gateway.Config{
 		Stage: cfg.stage, APIID: cfg.apiID, Routes: routes, Limits: cfg.limits,
-		WriteQueue: cfg.writeQueue, RequireSignature: cfg.requireSigV4, Credentials: sigv4Credentials(cfg.sigv4Key), Logger: log,
+		WriteQueue: cfg.writeQueue, WriteBuffer: cfg.writeBuffer, RequireSignature: cfg.requireSigV4, Credentials: sigv4Credentials(cfg.sigv4Key), Logger: log,
 	})
 	if err != nil {
 		return err
