@@ -3,6 +3,7 @@ package chat_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"testing"
@@ -125,5 +126,61 @@ func TestDeliverBatch(t *testing.T) {
 	d, rest = svc.DeliverBatch(ctx, chat.Batch{Room: "general", Frame: []byte(`{}`), Recipients: []chat.Member{{ID: "m01"}, {ID: "m03"}}})
 	if rest == nil || len(rest.Recipients) != 1 || rest.Recipients[0].ID != "m01" || rest.Attempt != 1 || d.Throttled != 1 || d.Delivered != 1 {
 		t.Errorf("DeliverBatch() = %+v, rest %+v; want m03 delivered and m01 handed back", d, rest)
+	}
+}
+
+// countingHandler counts the log records at Info and above.
+type countingHandler struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (h *countingHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
+func (h *countingHandler) Handle(context.Context, slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.n++
+	return nil
+}
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler      { return h }
+
+// A broadcast logs at most one line, whatever becomes of its posts: no
+// line per throttled, gone or failed member (a flood logged 870 MB in two
+// minutes with a line per broadcast and one per closing member).
+func TestBroadcastLogsOneLineAtMost(t *testing.T) {
+	store := bigRoom(60)
+	sender := newSender()
+	for i := 1; i < 60; i++ {
+		id := fmt.Sprintf("m%02d", i)
+		switch {
+		case i%3 == 0:
+			sender.errs[id] = chat.ErrThrottled
+		case i%3 == 1:
+			sender.errs[id] = fmt.Errorf("reset: %w", chat.ErrGone)
+		}
+	}
+	h := &countingHandler{}
+	svc := newService(store, sender)
+	svc.Logger = slog.New(h)
+	svc.PresenceLimit = -1
+	for range 10 {
+		if _, err := svc.Send(context.Background(), "m00", []byte(`{"action":"chat message","text":"hi"}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h.n > 0 {
+		t.Errorf("%d log lines at info or above for 10 broadcasts with throttled and gone members, want none", h.n)
+	}
+	// A failure that matters (posts failing for other reasons) is one
+	// warning per broadcast, with counts.
+	for i := 1; i < 60; i++ {
+		sender.errs[fmt.Sprintf("m%02d", i)] = fmt.Errorf("connection reset")
+	}
+	if _, err := svc.Send(context.Background(), "m00", []byte(`{"action":"chat message","text":"hi"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if h.n != 1 {
+		t.Errorf("%d log lines for one broadcast whose posts all failed, want 1 summary", h.n)
 	}
 }
