@@ -105,3 +105,19 @@ func TestHTTPConnectionLimits(t *testing.T) {
 		t.Errorf("a trickled body held the connection for 10 s: no request timeout")
 	}
 }
+
+// A WebSocket handshake for a stage that does not exist gets API Gateway's
+// 403 {"message":"Forbidden"}, not the page server's 404.
+func TestWrongStageIsForbidden(t *testing.T) {
+	s := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, resp, err := websocket.Dial(ctx, "ws://"+s.addr+"/prod?name=ann", nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("dial a wrong stage: %v, %v; want 403", resp, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if string(body) != `{"message":"Forbidden"}` {
+		t.Errorf("body %q, want {\"message\":\"Forbidden\"}", body)
+	}
+}

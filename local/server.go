@@ -122,6 +122,14 @@ func newMux(stage string, gw http.Handler, host string) *http.ServeMux {
 		_, _ = w.Write(body)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "" {
+			// A WebSocket handshake for another stage: API Gateway answers
+			// 403 {"message":"Forbidden"}, not the page's 404.
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = io.WriteString(w, `{"message":"Forbidden"}`)
+			return
+		}
 		w.Header().Set("Content-Security-Policy", csp)
 		files.ServeHTTP(w, r)
 	})
