@@ -114,29 +114,13 @@ func (h *History) Append(ctx context.Context, m chat.Message, expiresAt, now tim
 	if m.ClientMsgID != "" {
 		it.MsgKey = clientPrefix + m.ClientMsgID
 	}
-	av, err := attributevalue.MarshalMap(it)
-	if err != nil {
-		return chat.Message{}, false, fmt.Errorf("store message %s: encode: %w", m.ID, err)
-	}
-	_, err = h.client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: aws.String(h.table),
-		Item:      av,
-		// An expired duplicate that TTL has not deleted yet is replaced.
-		ConditionExpression:                 aws.String("attribute_not_exists(#key) OR #exp <= :now"),
-		ExpressionAttributeNames:            map[string]string{"#key": attrMsgKey, "#exp": attrExpiresAt},
-		ExpressionAttributeValues:           map[string]types.AttributeValue{":now": number(now.Unix())},
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
-	var dup *types.ConditionalCheckFailedException
+	var old messageItem
+	stored, err := h.putOnce(ctx, it, &old, now)
 	switch {
-	case errors.As(err, &dup):
-		var old messageItem
-		if err := attributevalue.UnmarshalMap(dup.Item, &old); err != nil || old.ID == "" {
-			return chat.Message{}, false, fmt.Errorf("store message %s: duplicate of %q unreadable: %v", m.ID, m.ClientMsgID, err)
-		}
-		return old.message(), false, nil
 	case err != nil:
-		return chat.Message{}, false, h.fail("store message "+m.ID, err)
+		return chat.Message{}, false, fmt.Errorf("store message %s: %w", m.ID, err)
+	case !stored:
+		return old.message(), false, nil
 	}
 	return m, true, nil
 }
@@ -157,9 +141,26 @@ type directItem struct {
 func (h *History) RecordDirect(ctx context.Context, m chat.DirectMessage, expiresAt, now time.Time) (chat.DirectMessage, bool, error) {
 	it := directItem{Room: m.Room, MsgKey: directPrefix + m.ClientMsgID, ID: m.ID, From: m.From, To: m.To,
 		SentAt: m.SentAt, ExpiresAt: expiresAt.Unix()}
-	av, err := attributevalue.MarshalMap(it)
+	var old directItem
+	stored, err := h.putOnce(ctx, it, &old, now)
+	switch {
+	case err != nil:
+		return chat.DirectMessage{}, false, fmt.Errorf("record direct message %s: %w", m.ID, err)
+	case !stored:
+		return chat.DirectMessage{Type: chat.TypeDirect, ID: old.ID, From: old.From, To: old.To, SentAt: old.SentAt,
+			Room: old.Room, ClientMsgID: m.ClientMsgID}, false, nil
+	}
+	return m, true, nil
+}
+
+// putOnce puts item unless an item with its key is stored and has not
+// expired at now (an expired one that TTL has not deleted yet is
+// replaced). It reports whether it stored item; if not, the stored item
+// is decoded into old, from the failed condition's answer, with no read.
+func (h *History) putOnce(ctx context.Context, item, old any, now time.Time) (bool, error) {
+	av, err := attributevalue.MarshalMap(item)
 	if err != nil {
-		return chat.DirectMessage{}, false, fmt.Errorf("record direct message %s: encode: %w", m.ID, err)
+		return false, fmt.Errorf("encode: %w", err)
 	}
 	_, err = h.client.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                           aws.String(h.table),
@@ -172,16 +173,14 @@ func (h *History) RecordDirect(ctx context.Context, m chat.DirectMessage, expire
 	var dup *types.ConditionalCheckFailedException
 	switch {
 	case errors.As(err, &dup):
-		var old directItem
-		if err := attributevalue.UnmarshalMap(dup.Item, &old); err != nil || old.ID == "" {
-			return chat.DirectMessage{}, false, fmt.Errorf("record direct message %s: duplicate of %q unreadable: %v", m.ID, m.ClientMsgID, err)
+		if err := attributevalue.UnmarshalMap(dup.Item, old); err != nil || len(dup.Item) == 0 {
+			return false, fmt.Errorf("the stored duplicate is unreadable: %v", err)
 		}
-		return chat.DirectMessage{Type: chat.TypeDirect, ID: old.ID, From: old.From, To: old.To, SentAt: old.SentAt,
-			Room: old.Room, ClientMsgID: m.ClientMsgID}, false, nil
+		return false, nil
 	case err != nil:
-		return chat.DirectMessage{}, false, h.fail("record direct message "+m.ID, err)
+		return false, h.fail("put", err)
 	}
-	return m, true, nil
+	return true, nil
 }
 
 // nextSeq increments the room's counter and returns its new value.
