@@ -49,17 +49,24 @@ func CreateTable(ctx context.Context, client TableAPI, table, index string) erro
 	if index == "" {
 		index = DefaultIndex
 	}
+	return ensureTable(ctx, client, table, index,
+		func() error { return create(ctx, client, table, index) },
+		func(t *types.TableDescription) error { return checkLayout(t, index) })
+}
+
+// ensureTable creates table with create if it is missing, waits until it
+// is ACTIVE, checks its layout with check, and enables TTL on expiresAt.
+func ensureTable(ctx context.Context, client TableAPI, table, index string, create func() error, check func(*types.TableDescription) error) error {
 	_, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
 	var notFound *types.ResourceNotFoundException
 	switch {
 	case errors.As(err, &notFound):
-		if err := create(ctx, client, table, index); err != nil {
+		if err := create(); err != nil {
 			return err
 		}
 	case err != nil:
 		return translate("describe table", table, index, err)
 	}
-
 	waiter := dynamodb.NewTableExistsWaiter(client, func(o *dynamodb.TableExistsWaiterOptions) {
 		o.MinDelay, o.MaxDelay = time.Second, 10*time.Second
 	})
@@ -67,7 +74,7 @@ func CreateTable(ctx context.Context, client TableAPI, table, index string) erro
 	if err != nil {
 		return fmt.Errorf("wait for table %q to be active: %w", table, err)
 	}
-	if err := checkLayout(out.Table, index); err != nil {
+	if err := check(out.Table); err != nil {
 		return fmt.Errorf("table %q: %w", table, err)
 	}
 	return enableTTL(ctx, client, table, index)
@@ -183,55 +190,55 @@ func CreateHistoryTable(ctx context.Context, client TableAPI, table, index strin
 	if index == "" {
 		index = DefaultSeqIndex
 	}
-	_, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
-	var notFound *types.ResourceNotFoundException
-	switch {
-	case errors.As(err, &notFound):
-		_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
-			TableName:   aws.String(table),
-			BillingMode: types.BillingModePayPerRequest,
-			AttributeDefinitions: []types.AttributeDefinition{
-				{AttributeName: aws.String(attrRoom), AttributeType: types.ScalarAttributeTypeS},
-				{AttributeName: aws.String(attrMsgKey), AttributeType: types.ScalarAttributeTypeS},
-				{AttributeName: aws.String(attrSeq), AttributeType: types.ScalarAttributeTypeN},
-			},
+	return ensureTable(ctx, client, table, index,
+		func() error { return createHistory(ctx, client, table, index) },
+		func(t *types.TableDescription) error { return checkHistoryLayout(t, index) })
+}
+
+func createHistory(ctx context.Context, client TableAPI, table, index string) error {
+	_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:   aws.String(table),
+		BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String(attrRoom), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(attrMsgKey), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(attrSeq), AttributeType: types.ScalarAttributeTypeN},
+		},
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String(attrRoom), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String(attrMsgKey), KeyType: types.KeyTypeRange},
+		},
+		LocalSecondaryIndexes: []types.LocalSecondaryIndex{{
+			IndexName: aws.String(index),
 			KeySchema: []types.KeySchemaElement{
 				{AttributeName: aws.String(attrRoom), KeyType: types.KeyTypeHash},
-				{AttributeName: aws.String(attrMsgKey), KeyType: types.KeyTypeRange},
+				{AttributeName: aws.String(attrSeq), KeyType: types.KeyTypeRange},
 			},
-			LocalSecondaryIndexes: []types.LocalSecondaryIndex{{
-				IndexName: aws.String(index),
-				KeySchema: []types.KeySchemaElement{
-					{AttributeName: aws.String(attrRoom), KeyType: types.KeyTypeHash},
-					{AttributeName: aws.String(attrSeq), KeyType: types.KeyTypeRange},
-				},
-				Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
-			}},
-			SSESpecification: &types.SSESpecification{Enabled: aws.Bool(true)},
-		})
-		var inUse *types.ResourceInUseException
-		if err != nil && !errors.As(err, &inUse) {
-			return translate("create table", table, index, err)
-		}
-	case err != nil:
-		return translate("describe table", table, index, err)
-	}
-	waiter := dynamodb.NewTableExistsWaiter(client, func(o *dynamodb.TableExistsWaiterOptions) {
-		o.MinDelay, o.MaxDelay = time.Second, 10*time.Second
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+		}},
+		SSESpecification: &types.SSESpecification{Enabled: aws.Bool(true)},
 	})
-	out, err := waiter.WaitForOutput(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)}, TableWait)
-	if err != nil {
-		return fmt.Errorf("wait for table %q to be active: %w", table, err)
+	var inUse *types.ResourceInUseException
+	if err != nil && !errors.As(err, &inUse) {
+		return translate("create table", table, index, err)
 	}
-	t := out.Table
+	return nil
+}
+
+// checkHistoryLayout reports how an existing messages table differs from
+// the layout History needs: its key and its seq index.
+func checkHistoryLayout(t *types.TableDescription, index string) error {
+	if t == nil {
+		return errors.New("no table description")
+	}
 	if !hasKey(t.KeySchema, attrRoom, types.KeyTypeHash) || !hasKey(t.KeySchema, attrMsgKey, types.KeyTypeRange) {
-		return fmt.Errorf("table %q: key schema is not %s (hash) and %s (range)", table, attrRoom, attrMsgKey)
+		return fmt.Errorf("key schema is not %s (hash) and %s (range)", attrRoom, attrMsgKey)
 	}
 	if !slices.ContainsFunc(t.LocalSecondaryIndexes, func(lsi types.LocalSecondaryIndexDescription) bool {
 		return aws.ToString(lsi.IndexName) == index && hasKey(lsi.KeySchema, attrSeq, types.KeyTypeRange) &&
 			lsi.Projection != nil && lsi.Projection.ProjectionType == types.ProjectionTypeAll
 	}) {
-		return fmt.Errorf("table %q: no local secondary index %q on %s projecting all attributes: %w", table, index, attrSeq, ErrTableNotFound)
+		return fmt.Errorf("no local secondary index %q on %s projecting all attributes: %w", index, attrSeq, ErrTableNotFound)
 	}
-	return enableTTL(ctx, client, table, index)
+	return nil
 }
