@@ -111,20 +111,7 @@ func rawHandshake(t *testing.T, addr, path string, timeout time.Duration) (net.C
 // and $disconnect says 1009, instead of reading (and holding memory) until
 // the idle timeout.
 func TestEndlessContinuationFrames(t *testing.T) {
-	disconnects := make(chan events.APIGatewayWebsocketProxyRequest, 1)
-	g, err := New(Config{Stage: "raw", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Routes: map[string]Integration{
-		RouteDisconnect: IntegrationFunc(func(_ context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
-			disconnects <- req
-			return events.APIGatewayProxyResponse{StatusCode: 200}, nil
-		}),
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(g)
-	defer srv.Close()
-	conn, br := rawHandshake(t, strings.TrimPrefix(srv.URL, "http://"), "/raw", 30*time.Second)
-	defer conn.Close()
+	conn, br, disconnects := rawConnection(t)
 	var flood bytes.Buffer
 	flood.Write(clientFrame(opText, false, []byte("x")))
 	for range maxFragments + 10 {
@@ -167,20 +154,7 @@ func TestProtocolErrorRecordsWhatWasSent(t *testing.T) {
 		{"fragmented ping", clientFrame(0x9, false, nil)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			disconnects := make(chan events.APIGatewayWebsocketProxyRequest, 1)
-			g, err := New(Config{Stage: "raw", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Routes: map[string]Integration{
-				RouteDisconnect: IntegrationFunc(func(_ context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
-					disconnects <- req
-					return events.APIGatewayProxyResponse{StatusCode: 200}, nil
-				}),
-			}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv := httptest.NewServer(g)
-			defer srv.Close()
-			conn, br := rawHandshake(t, strings.TrimPrefix(srv.URL, "http://"), "/raw", 30*time.Second)
-			defer conn.Close()
+			conn, br, disconnects := rawConnection(t)
 			if _, err := conn.Write(tt.frame); err != nil {
 				t.Fatal(err)
 			}
@@ -202,4 +176,25 @@ func TestProtocolErrorRecordsWhatWasSent(t *testing.T) {
 			}
 		})
 	}
+}
+
+// rawConnection opens a hand-made WebSocket to a gateway whose $disconnect
+// events arrive on the returned channel.
+func rawConnection(t *testing.T) (net.Conn, *bufio.Reader, <-chan events.APIGatewayWebsocketProxyRequest) {
+	t.Helper()
+	disconnects := make(chan events.APIGatewayWebsocketProxyRequest, 1)
+	g, err := New(Config{Stage: "raw", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Routes: map[string]Integration{
+		RouteDisconnect: IntegrationFunc(func(_ context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+			disconnects <- req
+			return events.APIGatewayProxyResponse{StatusCode: 200}, nil
+		}),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(g)
+	t.Cleanup(srv.Close)
+	conn, br := rawHandshake(t, strings.TrimPrefix(srv.URL, "http://"), "/raw", 30*time.Second)
+	t.Cleanup(func() { conn.Close() })
+	return conn, br, disconnects
 }
