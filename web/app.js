@@ -280,10 +280,30 @@ function countText(n) {
   return `${n} online`;
 }
 
+// The online list: set by "who" after each connect, then kept up to date
+// from the joined, left and renamed notices, with no request per notice.
+const people = { names: [], count: 0 };
+
 function showMembers({ members, count }) {
+  people.names = members.map((m) => m.name);
+  people.count = count;
+  renderPeople();
+}
+
+function updatePeople(count, change) {
+  people.count = count ?? people.count;
+  change(people.names);
+  // As the server orders "who": case-insensitively, then exactly.
+  const cmp = (x, y) => (x < y ? -1 : x > y ? 1 : 0);
+  people.names.sort((a, b) => cmp(a.toLowerCase(), b.toLowerCase()) || cmp(a, b));
+  renderPeople();
+}
+
+function renderPeople() {
+  const { names, count } = people;
   ui.onlineCount.textContent = countText(count);
   ui.onlineCountToggle.textContent = countText(count);
-  const items = members.map(({ name: who }) => {
+  const items = names.map((who) => {
     const li = document.createElement('li');
     if (who === name) {
       li.append(nameElement(who, 'member'), ' ', el('span', 'you', '(you)'));
@@ -555,19 +575,26 @@ function wire(c) {
   });
   c.addEventListener('members', (ev) => showMembers(ev.detail));
   c.addEventListener('joined', (ev) => {
-    systemLine(`${ev.detail.name} joined (${countText(ev.detail.count)}).`, 'presence');
-    c.who();
+    const { name: who, count } = ev.detail;
+    systemLine(`${who} joined (${countText(count)}).`, 'presence');
+    updatePeople(count, (names) => { if (!names.includes(who)) names.push(who); });
   });
   c.addEventListener('left', (ev) => {
-    systemLine(`${ev.detail.name} left (${countText(ev.detail.count)}).`, 'presence');
-    clearTyping(ev.detail.name);
-    c.who();
+    const { name: who, count, stillHere } = ev.detail;
+    systemLine(`${who} left (${countText(count)}).`, 'presence');
+    clearTyping(who);
+    updatePeople(count, (names) => {
+      if (!stillHere && names.includes(who)) names.splice(names.indexOf(who), 1);
+    });
   });
   c.addEventListener('renamed', (ev) => {
     const { from, name: to } = ev.detail;
     systemLine(to === name && from !== name ? `You are now ${to}.` : `${from} is now ${to}.`, 'presence');
     clearTyping(from);
-    c.who();
+    updatePeople(null, (names) => {
+      if (names.includes(from)) names.splice(names.indexOf(from), 1);
+      if (!names.includes(to)) names.push(to);
+    });
   });
   c.addEventListener('typing', (ev) => showTyping(String(ev.detail.from)));
   c.addEventListener('direct', (ev) => {

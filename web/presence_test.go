@@ -125,6 +125,19 @@ func TestPresence(t *testing.T) {
 	}
 	hasLine(alice, "carol's leave", "Carol left (2 online).")
 	alice.waitFor("the count", `document.getElementById('online-count').textContent === '2 online'`)
+	if names := eval[string](alice, `[...document.querySelectorAll('#people-list li')].map(li => li.textContent).join(',')`); names != "Alice (you),Robert" {
+		t.Errorf("alice's list after the joins, the rename and the leave = %q, want Alice (you),Robert", names)
+	}
+	// The list was kept from the notices: one "who", on connecting.
+	who := 0
+	for _, f := range alice.sentFrames() {
+		if f == `{"action":"who"}` {
+			who++
+		}
+	}
+	if who != 1 {
+		t.Errorf("alice asked who %d times, want once (the notices keep the list)", who)
+	}
 
 	// A room switch through the form: the room shows, the old room's
 	// messages go, and the room's own conversation works.

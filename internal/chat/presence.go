@@ -169,8 +169,14 @@ func (s *Service) announce(ctx context.Context, c Connection, kind string, now t
 	if kind == TypeJoined {
 		count++
 	}
-	_, goneMembers := s.broadcast(ctx, rest, encode(PresenceFrame{Type: kind, Name: c.Name, Count: count}))
+	frame := PresenceFrame{Type: kind, Name: c.Name, Count: count, StillHere: kind == TypeLeft && hasName(rest, c.Name)}
+	_, goneMembers := s.broadcast(ctx, rest, encode(frame))
 	s.announceGone(ctx, rest, goneMembers)
+}
+
+// hasName reports whether a member of members is called name.
+func hasName(members []Member, name string) bool {
+	return slices.ContainsFunc(members, func(m Member) bool { return m.Name == name })
 }
 
 // announceGone tells the members still there that the gone ones left: a
@@ -188,7 +194,7 @@ func (s *Service) announceGone(ctx context.Context, members, goneMembers []Membe
 		return
 	}
 	for _, g := range goneMembers {
-		s.broadcast(ctx, rest, encode(PresenceFrame{Type: TypeLeft, Name: g.Name, Count: len(rest)}))
+		s.broadcast(ctx, rest, encode(PresenceFrame{Type: TypeLeft, Name: g.Name, Count: len(rest), StillHere: hasName(rest, g.Name)}))
 	}
 }
 

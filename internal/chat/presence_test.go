@@ -62,10 +62,24 @@ func TestJoinAndLeaveNotices(t *testing.T) {
 			t.Errorf("%s got %+v, want %+v", id, got, want)
 		}
 	}
+	// A second tab of carol's: when one leaves, the others are told that
+	// the name is still here.
+	store.conns = append(store.conns, chat.Connection{ID: "carol2", Room: "general", Name: "name-carol",
+		ConnectedAt: now.Add(-time.Minute), ExpiresAt: now.Add(time.Hour)})
+	sender = newSender()
+	svc.Sender = sender
+	if err := svc.Disconnect(context.Background(), "carol"); err != nil {
+		t.Fatal(err)
+	}
+	got := framesOf[chat.PresenceFrame](t, sender, "alice", chat.TypeLeft)
+	if want := (chat.PresenceFrame{Type: chat.TypeLeft, Name: "name-carol", Count: 2, StillHere: true}); len(got) != 1 || got[0] != want {
+		t.Errorf("alice got %+v, want %+v", got, want)
+	}
+
 	// A repeated $disconnect (best effort, retried) announces nothing.
 	sender = newSender()
 	svc.Sender = sender
-	if err := svc.Disconnect(context.Background(), "bob"); err != nil || len(sender.received()) != 0 {
+	if err := svc.Disconnect(context.Background(), "carol"); err != nil || len(sender.received()) != 0 {
 		t.Errorf("second Disconnect() = %v, frames to %q; want none", err, sender.received())
 	}
 }

@@ -135,6 +135,11 @@ type PresenceFrame struct {
 	Type  string `json:"type"` // TypeJoined or TypeLeft
 	Name  string `json:"name"`
 	Count int    `json:"count"`
+	// StillHere, on a left notice, says that another connection with the
+	// name is still in the room (a second tab): its list keeps the name.
+	// Clients keep their list from these notices, without asking "who"
+	// after each one (a request per member per join).
+	StillHere bool `json:"stillHere,omitempty"`
 }
 
 // TypingFrame tells the other members that someone is typing.
