@@ -15,14 +15,22 @@ import (
 
 // Connection is one client's WebSocket connection, as API Gateway knows it.
 type Connection struct {
-	ID          string
-	Room        string
-	Name        string
+	ID   string
+	Room string
+	Name string
+	// UserID is the signed-in user's subject (the token's sub claim, passed
+	// by the $connect authorizer), or "" for an anonymous connection. A
+	// signed-in connection's name comes from its token and cannot change.
+	UserID      string
 	ConnectedAt time.Time
 	// TypingAt is when the connection last sent a typing notice that was
 	// passed on: typing notices closer together than TypingInterval are
 	// dropped.
 	TypingAt time.Time
+	// SendTAT is the send limit's clock: the "theoretical arrival time" of
+	// the generic cell rate algorithm (see RateLimit). Zero means a full
+	// bucket.
+	SendTAT time.Time
 	// ExpiresAt is when the store may forget the connection even if
 	// $disconnect never arrived (it is best effort). It lies past API
 	// Gateway's two-hour connection limit.
@@ -48,9 +56,39 @@ type Store interface {
 	// Rename changes the connection's name and returns it as it was before,
 	// or an error wrapping ErrNotFound.
 	Rename(ctx context.Context, id, name string) (Connection, error)
-	// MarkTyping sets the connection's TypingAt to now if it still is prev,
-	// and reports whether it did: of two concurrent typing notices, one wins.
-	MarkTyping(ctx context.Context, id string, prev, now time.Time) (bool, error)
+	// SetClock sets one of the connection's clocks (TypingAt or SendTAT)
+	// to next if it still is prev, and reports whether it did: of two
+	// concurrent frames of one connection, one wins, and the other reads the
+	// connection again. It is the only write a rate-limited frame costs.
+	SetClock(ctx context.Context, id string, clock Clock, prev, next time.Time) (bool, error)
+}
+
+// Clock names a time kept on a connection that frames advance.
+type Clock int
+
+const (
+	// TypingClock is Connection.TypingAt.
+	TypingClock Clock = iota
+	// SendClock is Connection.SendTAT.
+	SendClock
+)
+
+// Of returns the clock's value in c.
+func (k Clock) Of(c Connection) time.Time {
+	if k == SendClock {
+		return c.SendTAT
+	}
+	return c.TypingAt
+}
+
+// Set returns c with the clock set to t.
+func (k Clock) Set(c Connection, t time.Time) Connection {
+	if k == SendClock {
+		c.SendTAT = t
+	} else {
+		c.TypingAt = t
+	}
+	return c
 }
 
 // Member is a connection as a room lists it.

@@ -62,7 +62,7 @@ func (s *Service) Typing(ctx context.Context, connectionID string) error {
 	if !c.TypingAt.IsZero() && now.Sub(c.TypingAt) < TypingInterval {
 		return nil
 	}
-	if ok, err := s.Store.MarkTyping(ctx, connectionID, c.TypingAt, now); err != nil || !ok {
+	if ok, err := s.Store.SetClock(ctx, connectionID, TypingClock, c.TypingAt, now); err != nil || !ok {
 		return err // !ok: a concurrent notice of the same connection won
 	}
 	members, err := s.Store.Members(ctx, c.Room, now)
@@ -89,6 +89,9 @@ func (s *Service) Direct(ctx context.Context, senderID string, body []byte) (Del
 	}
 	sender, err := s.member(ctx, senderID)
 	if err != nil {
+		return Delivery{}, s.reject(ctx, senderID, err)
+	}
+	if err := s.takeSend(ctx, sender, req.ClientMsgID); err != nil {
 		return Delivery{}, s.reject(ctx, senderID, err)
 	}
 	now := s.now()
@@ -129,6 +132,16 @@ func (s *Service) Rename(ctx context.Context, connectionID string, body []byte) 
 	if err != nil {
 		return s.reject(ctx, connectionID, err)
 	}
+	current, err := s.member(ctx, connectionID)
+	if err != nil {
+		return s.reject(ctx, connectionID, err)
+	}
+	if current.UserID != "" {
+		return s.reject(ctx, connectionID, protocolError(CodeNameFixed, "you are signed in: your name comes from your account"))
+	}
+	if err := s.takeSend(ctx, current, ""); err != nil {
+		return s.reject(ctx, connectionID, err)
+	}
 	c, err := s.Store.Rename(ctx, connectionID, name)
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -156,6 +169,11 @@ func (s *Service) announce(ctx context.Context, c Connection, kind string, now t
 		s.logger().WarnContext(ctx, "presence not announced", slog.String("room", c.Room), slog.Any("error", err))
 		return
 	}
+	s.announceTo(ctx, members, c, kind)
+}
+
+// announceTo is announce with the room's members read already.
+func (s *Service) announceTo(ctx context.Context, members []Member, c Connection, kind string) {
 	// The room index may lag a write by a moment: count c in on a join and
 	// out on a leave whatever it says.
 	if kind == TypeJoined {

@@ -61,6 +61,13 @@ const (
 	CodeNotConnected  = "not_connected"
 	CodeInternal      = "internal"
 	CodeNoSuchMember  = "no_such_member"
+	// CodeRateLimited: the connection sends faster than its send limit;
+	// the frame was dropped, and may be sent again after retryAfterMs.
+	CodeRateLimited = "rate_limited"
+	// CodeRoomFull refuses a $connect to a room at its cap (HTTP 429).
+	CodeRoomFull = "room_full"
+	// CodeNameFixed: a signed-in member's name comes from its token.
+	CodeNameFixed = "name_fixed"
 )
 
 // ProtocolError is bad input from a client. It is answered with an error
@@ -68,6 +75,10 @@ const (
 type ProtocolError struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// RetryAfterMs and ClientMsgID go with rate_limited: when the frame
+	// may be sent again, and which one it was.
+	RetryAfterMs int64  `json:"retryAfterMs,omitempty"`
+	ClientMsgID  string `json:"clientMsgId,omitempty"`
 }
 
 func (e *ProtocolError) Error() string { return e.Code + ": " + e.Message }
@@ -176,9 +187,11 @@ type HistoryCursor struct {
 
 // ErrorFrame is what a client receives for its own bad input.
 type ErrorFrame struct {
-	Type    string `json:"type"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Type         string `json:"type"`
+	Code         string `json:"code"`
+	Message      string `json:"message"`
+	RetryAfterMs int64  `json:"retryAfterMs,omitempty"`
+	ClientMsgID  string `json:"clientMsgId,omitempty"`
 }
 
 // FormatTime formats t as the protocol's timestamps: RFC 3339, UTC, milliseconds.

@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -44,6 +46,16 @@ type Service struct {
 	Queue       Queue
 	InlineLimit int
 	BatchSize   int
+	// SendLimit bounds how fast one connection may send frames that are
+	// stored or fanned out: chat messages, direct messages and renames
+	// (DefaultSendLimit if zero; a Burst below 1 for no limit). Typing has
+	// its own limit (TypingInterval); who and history only read.
+	SendLimit RateLimit
+	// RoomCap is the most connections a room takes (DefaultRoomCap if 0;
+	// negative for no cap). It is checked on the room's listing, which
+	// $connect reads anyway for the joined notice, so it costs nothing;
+	// two joins at once may both pass it by one.
+	RoomCap int
 	// Endpoint is the @connections endpoint the batches carry to the
 	// fan-out workers ("" for the local gateway).
 	Endpoint string
@@ -53,9 +65,10 @@ type Service struct {
 	NewID func() string
 }
 
-// Connect registers a connection that asks to join room under name, both
-// taken from the connection URL and possibly empty. A *ProtocolError means
-// the request is refused (HTTP 400); any other error is the store's.
+// Connect registers an anonymous connection that asks to join room under
+// name, both taken from the connection URL and possibly empty. A
+// *ProtocolError means the request is refused: room_full with HTTP 429, any
+// other code with 400. Any other error is the store's.
 func (s *Service) Connect(ctx context.Context, connectionID, name, room string) (Connection, error) {
 	room, err := ValidateRoom(room)
 	if err != nil {
@@ -67,12 +80,65 @@ func (s *Service) Connect(ctx context.Context, connectionID, name, room string) 
 	if name == "" {
 		name = "guest-" + s.newID()[:5]
 	}
-	now := s.now()
-	c := Connection{ID: connectionID, Room: room, Name: name, ConnectedAt: now, ExpiresAt: now.Add(TTL)}
-	if err := s.Store.Put(ctx, c); err != nil {
-		return Connection{}, fmt.Errorf("connect %s: %w", connectionID, err)
+	return s.join(ctx, Connection{ID: connectionID, Room: room, Name: name})
+}
+
+// User is a signed-in user, as the $connect authorizer found it in a token.
+type User struct {
+	ID   string // the token's sub
+	Name string // its display name claim; may be empty
+}
+
+// ConnectUser registers a signed-in user's connection. The name comes from
+// the token, not the URL: one that is not a valid name is cut to one, and
+// a missing one becomes "user-" and the start of the user's ID.
+func (s *Service) ConnectUser(ctx context.Context, connectionID, room string, u User) (Connection, error) {
+	room, err := ValidateRoom(room)
+	if err != nil {
+		return Connection{}, err
 	}
-	s.announce(ctx, c, TypeJoined, now)
+	if u.ID == "" {
+		return Connection{}, fmt.Errorf("connect %s: a signed-in user without an ID", connectionID)
+	}
+	return s.join(ctx, Connection{ID: connectionID, Room: room, Name: userName(u), UserID: u.ID})
+}
+
+// userName makes a valid display name of a token's claims.
+func userName(u User) string {
+	name := strings.Map(func(r rune) rune {
+		if unicode.IsPrint(r) {
+			return r
+		}
+		return -1
+	}, strings.ToValidUTF8(u.Name, ""))
+	if runes := []rune(strings.TrimSpace(name)); len(runes) > MaxNameLength {
+		name = string(runes[:MaxNameLength])
+	} else {
+		name = string(runes)
+	}
+	if name == "" {
+		id := []rune(u.ID)
+		name = "user-" + string(id[:min(len(id), 8)])
+	}
+	return name
+}
+
+// join stores c in its room unless the room is at its cap, and tells the
+// room. The room's listing serves both the cap and the joined notice.
+func (s *Service) join(ctx context.Context, c Connection) (Connection, error) {
+	now := s.now()
+	c.ConnectedAt, c.ExpiresAt = now, now.Add(TTL)
+	members, err := s.Store.Members(ctx, c.Room, now)
+	if err != nil {
+		return Connection{}, fmt.Errorf("connect %s: list room %s: %w", c.ID, c.Room, err)
+	}
+	if limit := s.roomCap(); limit > 0 && len(others(members, c.ID)) >= limit {
+		return Connection{}, protocolError(CodeRoomFull, "room %s is full (%d connections)", c.Room, limit)
+	}
+	if err := s.Store.Put(ctx, c); err != nil {
+		return Connection{}, fmt.Errorf("connect %s: %w", c.ID, err)
+	}
+	s.announceTo(ctx, members, c, TypeJoined)
 	return c, nil
 }
 
@@ -118,6 +184,9 @@ func (s *Service) Send(ctx context.Context, senderID string, body []byte) (Deliv
 	}
 	sender, err := s.member(ctx, senderID)
 	if err != nil {
+		return Delivery{}, s.reject(ctx, senderID, err)
+	}
+	if err := s.takeSend(ctx, sender, req.ClientMsgID); err != nil {
 		return Delivery{}, s.reject(ctx, senderID, err)
 	}
 	now := s.now()
@@ -259,7 +328,8 @@ func (s *Service) reject(ctx context.Context, connectionID string, err error) er
 	if !errors.As(err, &pe) {
 		pe = &ProtocolError{Code: CodeInternal, Message: "the server could not handle this message; try again"}
 	}
-	s.post1(ctx, connectionID, ErrorFrame{Type: TypeError, Code: pe.Code, Message: pe.Message})
+	s.post1(ctx, connectionID, ErrorFrame{Type: TypeError, Code: pe.Code, Message: pe.Message,
+		RetryAfterMs: pe.RetryAfterMs, ClientMsgID: pe.ClientMsgID})
 	return err
 }
 

@@ -89,12 +89,12 @@ func (s *fakeStore) Rename(_ context.Context, id, name string) (chat.Connection,
 	return chat.Connection{}, chat.ErrNotFound
 }
 
-func (s *fakeStore) MarkTyping(_ context.Context, id string, prev, now time.Time) (bool, error) {
+func (s *fakeStore) SetClock(_ context.Context, id string, clock chat.Clock, prev, next time.Time) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, c := range s.conns {
-		if c.ID == id && c.TypingAt.Equal(prev) {
-			s.conns[i].TypingAt = now
+		if c.ID == id && clock.Of(c).Equal(prev) {
+			s.conns[i] = clock.Set(c, next)
 			return true, nil
 		}
 	}
@@ -240,9 +240,11 @@ func (h *fakeHistory) Read(ctx context.Context, room string, q chat.Range, now t
 func newService(store chat.Store, sender chat.Sender) *chat.Service {
 	return &chat.Service{
 		Store: store, Sender: sender, History: newHistory(),
-		Logger: slog.New(slog.DiscardHandler),
-		Now:    func() time.Time { return now },
-		NewID:  func() string { return "0123456789abcdefghijklmnop" },
+		// The clock stands still here: limits_test.go tests the limit.
+		SendLimit: chat.RateLimit{Burst: -1},
+		Logger:    slog.New(slog.DiscardHandler),
+		Now:       func() time.Time { return now },
+		NewID:     func() string { return "0123456789abcdefghijklmnop" },
 	}
 }
 

@@ -30,6 +30,11 @@ const (
 	EnvInlineLimit           = "INLINE_LIMIT"
 	EnvSQSEndpoint           = "SQS_ENDPOINT"
 	EnvURLSuffix             = "URL_SUFFIX"
+	EnvSendBurst             = "SEND_BURST"
+	EnvSendRate              = "SEND_RATE"
+	EnvRoomCap               = "ROOM_CAP"
+	EnvAllowedOrigins        = "ALLOWED_ORIGINS"
+	EnvAllowMissingOrigin    = "ALLOW_MISSING_ORIGIN"
 )
 
 // Defaults of the optional variables.
@@ -96,6 +101,18 @@ type Config struct {
 	// URLSuffix is the partition's DNS suffix for the @connections
 	// endpoint ("" when unset: derived from the region).
 	URLSuffix string
+	// SendBurst and SendRate are each connection's send limit: a burst,
+	// then SendRate frames a second (0 for both: chat.DefaultSendLimit;
+	// SEND_BURST=0 alone turns the limit off).
+	SendBurst int
+	SendRate  float64
+	// RoomCap is the most connections a room takes (0: the default; -1: none).
+	RoomCap int
+	// AllowedOrigins are the pages that may open a connection (exact
+	// origins, or "*"); none means no check. AllowMissingOrigin lets
+	// clients without an Origin header (not browsers) in.
+	AllowedOrigins     []string
+	AllowMissingOrigin bool
 }
 
 // Load reads the configuration through lookup (os.LookupEnv in the mains).
@@ -200,6 +217,49 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 			c.PresenceLimit = n
 		}
 	}
+	if v := get(EnvSendBurst); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			fail(EnvSendBurst, v, ErrInvalid, "want a whole number of frames, or 0 for no limit")
+		} else {
+			c.SendBurst = n
+		}
+	}
+	if v := get(EnvSendRate); v != "" {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(r > 0 && r <= 1000) {
+			fail(EnvSendRate, v, ErrInvalid, "want frames a second, more than 0 and at most 1000")
+		} else {
+			c.SendRate = r
+		}
+	}
+	if v := get(EnvRoomCap); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < -1 || n == 0 {
+			fail(EnvRoomCap, v, ErrInvalid, "want a whole number of connections, or -1 for no cap")
+		} else {
+			c.RoomCap = n
+		}
+	}
+	for _, o := range strings.Split(get(EnvAllowedOrigins), ",") {
+		if o = strings.TrimSpace(o); o == "" {
+			continue
+		}
+		if reason := checkOrigin(o); reason != "" {
+			fail(EnvAllowedOrigins, o, ErrInvalid, reason)
+			continue
+		}
+		c.AllowedOrigins = append(c.AllowedOrigins, strings.TrimRight(o, "/"))
+	}
+	c.AllowMissingOrigin = true
+	if v := get(EnvAllowMissingOrigin); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			fail(EnvAllowMissingOrigin, v, ErrInvalid, "want true or false")
+		} else {
+			c.AllowMissingOrigin = b
+		}
+	}
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("configuration: %w", errors.Join(errs...))
 	}
@@ -218,6 +278,21 @@ func checkURL(v string) string {
 		return "URL has no host"
 	case u.RawQuery != "" || u.Fragment != "":
 		return "URL must not have a query or fragment"
+	}
+	return ""
+}
+
+// checkOrigin returns why v is not "*" or an origin (scheme://host[:port]
+// with nothing after it), or "".
+func checkOrigin(v string) string {
+	if v == "*" {
+		return ""
+	}
+	if reason := checkURL(v); reason != "" {
+		return reason
+	}
+	if u, _ := url.Parse(v); strings.TrimRight(u.Path, "/") != "" {
+		return "an origin has no path: want scheme://host[:port]"
 	}
 	return ""
 }

@@ -31,13 +31,14 @@ func TestLoad(t *testing.T) {
 		return m
 	}
 	defaults := config.Config{
-		TableName:        "chat",
-		RoomIndexName:    "room-index",
-		PostWorkers:      32,
-		Region:           "eu-west-1",
-		LogLevel:         slog.LevelInfo,
-		SeqIndexName:     "seq-index",
-		HistoryRetention: 24 * time.Hour,
+		TableName:          "chat",
+		RoomIndexName:      "room-index",
+		PostWorkers:        32,
+		Region:             "eu-west-1",
+		LogLevel:           slog.LevelInfo,
+		SeqIndexName:       "seq-index",
+		HistoryRetention:   24 * time.Hour,
+		AllowMissingOrigin: true,
 	}
 	tests := []struct {
 		name string
@@ -60,7 +61,16 @@ func TestLoad(t *testing.T) {
 			"SEQ_INDEX_NAME":          "by-seq",
 			"HISTORY_RETENTION":       "72h",
 			"PRESENCE_LIMIT":          "-1",
+			"SEND_BURST":              "20",
+			"SEND_RATE":               "0.5",
+			"ROOM_CAP":                "100",
+			"ALLOWED_ORIGINS":         "https://d111.cloudfront.net, http://localhost:8080/",
+			"ALLOW_MISSING_ORIGIN":    "false",
 		}), config.Config{
+			SendBurst:             20,
+			SendRate:              0.5,
+			RoomCap:               100,
+			AllowedOrigins:        []string{"https://d111.cloudfront.net", "http://localhost:8080"},
 			TableName:             "chat",
 			RoomIndexName:         "by-room",
 			ManagementAPIEndpoint: "http://127.0.0.1:8080/local",
@@ -111,7 +121,14 @@ func TestLoadErrors(t *testing.T) {
 			"LOG_LEVEL":               "verbose",
 			"HISTORY_RETENTION":       "a day",
 			"PRESENCE_LIMIT":          "-2",
+			"SEND_BURST":              "-1",
+			"SEND_RATE":               "0",
+			"ROOM_CAP":                "0",
+			"ALLOWED_ORIGINS":         "https://ok.example,https://x.example/page",
+			"ALLOW_MISSING_ORIGIN":    "perhaps",
 		}, []bad{
+			{"SEND_BURST", config.ErrInvalid}, {"SEND_RATE", config.ErrInvalid}, {"ROOM_CAP", config.ErrInvalid},
+			{"ALLOWED_ORIGINS", config.ErrInvalid}, {"ALLOW_MISSING_ORIGIN", config.ErrInvalid},
 			{"TABLE_NAME", config.ErrMissing}, {"AWS_REGION", config.ErrMissing},
 			{"MANAGEMENT_API_ENDPOINT", config.ErrInvalid}, {"POST_WORKERS", config.ErrInvalid},
 			{"DYNAMODB_ENDPOINT", config.ErrInvalid}, {"LOG_LEVEL", config.ErrInvalid},

@@ -5,6 +5,8 @@
 //	connectionId (S, hash key)  room (S)  name (S)
 //	connectedAt  (N, epoch milliseconds)
 //	typingAt     (N, epoch milliseconds: the last typing notice passed on)
+//	sendTat      (N, epoch milliseconds: the send limit's clock, see chat.RateLimit)
+//	userId       (S, the signed-in user's sub; absent for anonymous connections)
 //	expiresAt    (N, epoch seconds: the table's TTL attribute)
 //
 // A global secondary index (by default "room-index": hash room, range
@@ -57,6 +59,7 @@ const (
 	attrName         = "name"
 	attrConnectedAt  = "connectedAt"
 	attrTypingAt     = "typingAt"
+	attrSendTAT      = "sendTat"
 	attrExpiresAt    = "expiresAt"
 )
 
@@ -113,12 +116,14 @@ type item struct {
 	Room         string `dynamodbav:"room"`
 	Name         string `dynamodbav:"name"`
 	ConnectedAt  int64  `dynamodbav:"connectedAt,omitempty"` // epoch ms
-	TypingAt     int64  `dynamodbav:"typingAt,omitempty"`    // epoch ms
-	ExpiresAt    int64  `dynamodbav:"expiresAt,omitempty"`   // epoch s (TTL)
+	UserID       string `dynamodbav:"userId,omitempty"`
+	TypingAt     int64  `dynamodbav:"typingAt,omitempty"`  // epoch ms
+	SendTAT      int64  `dynamodbav:"sendTat,omitempty"`   // epoch ms
+	ExpiresAt    int64  `dynamodbav:"expiresAt,omitempty"` // epoch s (TTL)
 }
 
 func toItem(c chat.Connection) item {
-	it := item{ConnectionID: c.ID, Room: c.Room, Name: c.Name}
+	it := item{ConnectionID: c.ID, Room: c.Room, Name: c.Name, UserID: c.UserID}
 	if !c.ConnectedAt.IsZero() {
 		it.ConnectedAt = c.ConnectedAt.UnixMilli()
 	}
@@ -128,11 +133,17 @@ func toItem(c chat.Connection) item {
 	if !c.TypingAt.IsZero() {
 		it.TypingAt = c.TypingAt.UnixMilli()
 	}
+	if !c.SendTAT.IsZero() {
+		it.SendTAT = c.SendTAT.UnixMilli()
+	}
 	return it
 }
 
 func (it item) connection() chat.Connection {
-	c := chat.Connection{ID: it.ConnectionID, Room: it.Room, Name: it.Name}
+	c := chat.Connection{ID: it.ConnectionID, Room: it.Room, Name: it.Name, UserID: it.UserID}
+	if it.SendTAT != 0 {
+		c.SendTAT = time.UnixMilli(it.SendTAT).UTC()
+	}
 	if it.ConnectedAt != 0 {
 		c.ConnectedAt = time.UnixMilli(it.ConnectedAt).UTC()
 	}
@@ -235,22 +246,30 @@ func (s *Store) Rename(ctx context.Context, id, name string) (chat.Connection, e
 	return decodeConnection(out.Attributes)
 }
 
-// MarkTyping sets typingAt to now if it still holds prev (or is absent and
-// prev is zero), with a conditional UpdateItem.
-func (s *Store) MarkTyping(ctx context.Context, id string, prev, now time.Time) (bool, error) {
+// clockAttrs are the attributes that hold the connections' clocks.
+var clockAttrs = map[chat.Clock]string{chat.TypingClock: attrTypingAt, chat.SendClock: attrSendTAT}
+
+// SetClock sets the clock's attribute to next if it still holds prev (or
+// is absent and prev is zero), with one conditional UpdateItem: a lost race
+// costs the write's capacity and changes nothing.
+func (s *Store) SetClock(ctx context.Context, id string, clock chat.Clock, prev, next time.Time) (bool, error) {
+	attr, ok := clockAttrs[clock]
+	if !ok {
+		return false, fmt.Errorf("set clock of %s: unknown clock %d", id, clock)
+	}
 	in := &dynamodb.UpdateItemInput{
 		TableName:                aws.String(s.table),
 		Key:                      key(id),
-		UpdateExpression:         aws.String("SET #typing = :now"),
-		ExpressionAttributeNames: map[string]string{"#typing": attrTypingAt, "#id": attrConnectionID},
+		UpdateExpression:         aws.String("SET #clock = :next"),
+		ExpressionAttributeNames: map[string]string{"#clock": attr, "#id": attrConnectionID},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":now": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.UnixMilli(), 10)},
+			":next": &types.AttributeValueMemberN{Value: strconv.FormatInt(next.UnixMilli(), 10)},
 		},
-		ConditionExpression: aws.String("attribute_exists(#id) AND attribute_not_exists(#typing)"),
+		ConditionExpression: aws.String("attribute_exists(#id) AND attribute_not_exists(#clock)"),
 	}
 	if !prev.IsZero() {
-		in.ConditionExpression = aws.String("#typing = :prev")
-		in.ExpressionAttributeNames = map[string]string{"#typing": attrTypingAt}
+		in.ConditionExpression = aws.String("#clock = :prev")
+		in.ExpressionAttributeNames = map[string]string{"#clock": attr}
 		in.ExpressionAttributeValues[":prev"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(prev.UnixMilli(), 10)}
 	}
 	_, err := s.client.UpdateItem(ctx, in)
@@ -259,7 +278,7 @@ func (s *Store) MarkTyping(ctx context.Context, id string, prev, now time.Time) 
 	case errors.As(err, &lost):
 		return false, nil
 	case err != nil:
-		return false, s.fail("mark typing "+id, err)
+		return false, s.fail("set clock of "+id, err)
 	}
 	return true, nil
 }

@@ -213,7 +213,7 @@ func TestDeleteStale(t *testing.T) {
 
 // Presence on DynamoDB Local: Members carries names (the room index
 // projects them), Rename changes one (never creating an item) and returns
-// it as it was, Delete returns what it deleted, MarkTyping is a
+// it as it was, Delete returns what it deleted, SetClock is a
 // compare-and-set on typingAt.
 func TestPresenceItems(t *testing.T) {
 	t.Parallel()
@@ -244,21 +244,21 @@ func TestPresenceItems(t *testing.T) {
 
 	// typingAt: set from absent, then only from the value read.
 	first := t0.Add(time.Second)
-	if ok, err := s.MarkTyping(ctx, "a", time.Time{}, first); err != nil || !ok {
-		t.Fatalf("MarkTyping from none = %v, %v; want set", ok, err)
+	if ok, err := s.SetClock(ctx, "a", chat.TypingClock, time.Time{}, first); err != nil || !ok {
+		t.Fatalf("SetClock from none = %v, %v; want set", ok, err)
 	}
-	if ok, _ := s.MarkTyping(ctx, "a", time.Time{}, first.Add(time.Second)); ok {
-		t.Errorf("MarkTyping from a stale zero value succeeded: two concurrent notices both passed")
+	if ok, _ := s.SetClock(ctx, "a", chat.TypingClock, time.Time{}, first.Add(time.Second)); ok {
+		t.Errorf("SetClock from a stale zero value succeeded: two concurrent notices both passed")
 	}
 	got, _ := s.Get(ctx, "a")
 	if !got.TypingAt.Equal(first) {
 		t.Errorf("TypingAt = %v, want %v", got.TypingAt, first)
 	}
-	if ok, err := s.MarkTyping(ctx, "a", first, first.Add(3*time.Second)); err != nil || !ok {
-		t.Errorf("MarkTyping from the value read = %v, %v; want set", ok, err)
+	if ok, err := s.SetClock(ctx, "a", chat.TypingClock, first, first.Add(3*time.Second)); err != nil || !ok {
+		t.Errorf("SetClock from the value read = %v, %v; want set", ok, err)
 	}
-	if ok, _ := s.MarkTyping(ctx, "nobody", time.Time{}, first); ok {
-		t.Errorf("MarkTyping of an unknown connection succeeded")
+	if ok, _ := s.SetClock(ctx, "nobody", chat.TypingClock, time.Time{}, first); ok {
+		t.Errorf("SetClock of an unknown connection succeeded")
 	}
 
 	deleted, err := s.Delete(ctx, "b")

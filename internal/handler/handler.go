@@ -39,6 +39,10 @@ type Handler struct {
 	Endpoints   func(req *events.APIGatewayWebsocketProxyRequest) string
 	SenderAt    func(endpoint string) chat.Sender
 	Senders     SenderFunc
+	// SendLimit, RoomCap: see chat.Service. Origins guards $connect.
+	SendLimit chat.RateLimit
+	RoomCap   int
+	Origins   OriginPolicy
 	// Workers bounds the concurrent posts of one broadcast (chat.DefaultWorkers if 0).
 	Workers int
 	Logger  *slog.Logger
@@ -47,23 +51,40 @@ type Handler struct {
 	DeadlineMargin time.Duration
 }
 
-// Connect is the $connect route: it validates the name and room in the query
-// string and stores the connection. Bad input answers 400, which refuses the
-// WebSocket handshake.
+// Connect is the $connect route: it checks the page's origin, takes the
+// user the authorizer let in (or the name in the query string for an
+// anonymous connection), validates the room and stores the connection. A
+// refusal answers with its status, which refuses the WebSocket handshake:
+// 403 for a page not allowed, 429 for a full room, 400 for bad input.
 func (h *Handler) Connect(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
 	log := h.log(&req)
+	if origin := header(&req, "Origin"); !h.Origins.allows(origin) {
+		log.InfoContext(ctx, "connection refused", slog.String("code", "origin"), slog.String("origin", origin))
+		return respond(http.StatusForbidden, "Forbidden"), nil
+	}
 	q := req.QueryStringParameters
-	c, err := h.service(&req, log).Connect(ctx, req.RequestContext.ConnectionID, q["name"], q["room"])
+	svc := h.service(&req, log)
+	var c chat.Connection
+	var err error
+	if user, ok := signedInUser(&req); ok {
+		c, err = svc.ConnectUser(ctx, req.RequestContext.ConnectionID, q["room"], user)
+	} else {
+		c, err = svc.Connect(ctx, req.RequestContext.ConnectionID, q["name"], q["room"])
+	}
 	var pe *chat.ProtocolError
 	switch {
 	case errors.As(err, &pe):
 		log.InfoContext(ctx, "connection refused", slog.String("code", pe.Code), slog.String("reason", pe.Message))
+		if pe.Code == chat.CodeRoomFull {
+			return respond(http.StatusTooManyRequests, pe.Error()), nil
+		}
 		return respond(http.StatusBadRequest, pe.Error()), nil
 	case err != nil:
 		log.ErrorContext(ctx, "connect failed", slog.Any("error", err))
 		return respond(http.StatusInternalServerError, "internal error"), nil
 	}
-	log.InfoContext(ctx, "connected", slog.String("room", c.Room), slog.String("name", c.Name))
+	log.InfoContext(ctx, "connected", slog.String("room", c.Room), slog.String("name", c.Name),
+		slog.Bool("signedIn", c.UserID != ""))
 	return respond(http.StatusOK, ""), nil
 }
 
@@ -199,7 +220,8 @@ func (h *Handler) service(req *events.APIGatewayWebsocketProxyRequest, log *slog
 		history = noHistory{}
 	}
 	svc := &chat.Service{Store: h.Store, History: history, Sender: h.Senders(req), Workers: h.Workers,
-		Retention: h.Retention, PresenceLimit: h.PresenceLimit, Queue: h.Queue, InlineLimit: h.InlineLimit, Logger: log}
+		Retention: h.Retention, PresenceLimit: h.PresenceLimit, Queue: h.Queue, InlineLimit: h.InlineLimit,
+		SendLimit: h.SendLimit, RoomCap: h.RoomCap, Logger: log}
 	if h.Endpoints != nil {
 		svc.Endpoint = h.Endpoints(req)
 	}

@@ -113,7 +113,7 @@ func (brokenStore) Delete(context.Context, string) (chat.Connection, error) {
 func (brokenStore) Rename(context.Context, string, string) (chat.Connection, error) {
 	return chat.Connection{}, errStore
 }
-func (brokenStore) MarkTyping(context.Context, string, time.Time, time.Time) (bool, error) {
+func (brokenStore) SetClock(context.Context, string, chat.Clock, time.Time, time.Time) (bool, error) {
 	return false, errStore
 }
 func (brokenStore) DeleteStale(context.Context, string, time.Time) (bool, error) {
@@ -155,6 +155,7 @@ func TestGoldenEvents(t *testing.T) {
 		{"connect.json", "$connect", "CONNECT"},
 		{"connect-guest.json", "$connect", "CONNECT"},
 		{"connect-bad-room.json", "$connect", "CONNECT"},
+		{"connect-signed-in.json", "$connect", "CONNECT"},
 		{"message.json", "chat message", "MESSAGE"},
 		{"default.json", "$default", "MESSAGE"},
 		{"disconnect.json", "$disconnect", "DISCONNECT"},
@@ -183,7 +184,43 @@ func TestConnect(t *testing.T) {
 		wantName   string // "guest-" means any guest name
 		wantRoom   string
 		wantInBody string
+		headers    map[string]string // replace the event's
+		setup      func(h *handler.Handler, s *memstore.Store)
 	}{
+		{name: "signed in: the name comes from the authorizer", file: "connect-signed-in.json",
+			query:      map[string]string{"room": "general", "name": "mallory", "token": "x"},
+			wantStatus: http.StatusOK, wantName: "Alice Smith", wantRoom: "general"},
+		{name: "allowed origin", file: "connect.json", wantStatus: http.StatusOK, wantName: "alice", wantRoom: "general",
+			setup: func(h *handler.Handler, _ *memstore.Store) {
+				h.Origins = handler.OriginPolicy{Allowed: []string{"https://chat.example.com"}}
+			}},
+		{name: "origin in another case", file: "connect.json", wantStatus: http.StatusOK, wantName: "alice", wantRoom: "general",
+			headers: map[string]string{"origin": "https://CHAT.example.com"},
+			setup: func(h *handler.Handler, _ *memstore.Store) {
+				h.Origins = handler.OriginPolicy{Allowed: []string{"https://chat.example.com"}}
+			}},
+		{name: "wrong origin", file: "connect.json", wantStatus: http.StatusForbidden,
+			headers: map[string]string{"Origin": "https://evil.example"},
+			setup: func(h *handler.Handler, _ *memstore.Store) {
+				h.Origins = handler.OriginPolicy{Allowed: []string{"https://chat.example.com"}, AllowMissing: true}
+			}},
+		{name: "no origin, allowed", file: "connect.json", wantStatus: http.StatusOK, wantName: "alice", wantRoom: "general",
+			headers: map[string]string{},
+			setup: func(h *handler.Handler, _ *memstore.Store) {
+				h.Origins = handler.OriginPolicy{Allowed: []string{"https://chat.example.com"}, AllowMissing: true}
+			}},
+		{name: "no origin, refused", file: "connect.json", wantStatus: http.StatusForbidden,
+			headers: map[string]string{},
+			setup: func(h *handler.Handler, _ *memstore.Store) {
+				h.Origins = handler.OriginPolicy{Allowed: []string{"https://chat.example.com"}}
+			}},
+		{name: "full room", file: "connect.json", wantStatus: http.StatusTooManyRequests, wantInBody: chat.CodeRoomFull,
+			setup: func(h *handler.Handler, s *memstore.Store) {
+				h.RoomCap = 2
+				for _, id := range []string{"x", "y"} {
+					s.Put(context.Background(), chat.Connection{ID: id, Room: "general", Name: id, ExpiresAt: time.Now().Add(time.Hour)})
+				}
+			}},
 		{name: "name and room", file: "connect.json", wantStatus: http.StatusOK, wantName: "alice", wantRoom: "general"},
 		{name: "guest", file: "connect-guest.json", wantStatus: http.StatusOK, wantName: "guest-", wantRoom: "general"},
 		{name: "other room", file: "connect.json", query: map[string]string{"name": "Zoë", "room": "room-2"},
@@ -201,13 +238,20 @@ func TestConnect(t *testing.T) {
 			if tt.query != nil {
 				req.QueryStringParameters = tt.query
 			}
+			if tt.headers != nil {
+				req.Headers = tt.headers
+			}
 			store := tt.store
 			mem := memstore.New()
 			if store == nil {
 				store = mem
 			}
 			rec := newRecorder()
-			resp, err := newHandler(store, rec).Connect(context.Background(), req)
+			h := newHandler(store, rec)
+			if tt.setup != nil {
+				tt.setup(h, mem)
+			}
+			resp, err := h.Connect(context.Background(), req)
 			if err != nil {
 				t.Fatalf("Connect() error = %v, want nil (failures are status codes)", err)
 			}

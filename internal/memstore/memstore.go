@@ -72,16 +72,15 @@ func (s *Store) Rename(_ context.Context, id, name string) (chat.Connection, err
 	return c, nil
 }
 
-// MarkTyping sets TypingAt to now if it is still prev.
-func (s *Store) MarkTyping(_ context.Context, id string, prev, now time.Time) (bool, error) {
+// SetClock sets the clock to next if it is still prev.
+func (s *Store) SetClock(_ context.Context, id string, clock chat.Clock, prev, next time.Time) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.byID[id]
-	if !ok || !c.TypingAt.Equal(prev) {
+	if !ok || !clock.Of(c).Equal(prev) {
 		return false, nil
 	}
-	c.TypingAt = now
-	s.byID[id] = c
+	s.byID[id] = clock.Set(c, next)
 	return true, nil
 }
 

@@ -1,0 +1,102 @@
+package chat
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// RateLimit is a token bucket: Burst frames at once, then one more every
+// Every. It is kept as one time per connection, the generic cell rate
+// algorithm's "theoretical arrival time" (TAT): the bucket is full when the
+// TAT is not after now, and a frame is allowed while the TAT lies at most
+// (Burst-1)*Every ahead. A single number lets one conditional write both
+// check and take a token (Store.SetClock), whatever the number of Lambda
+// instances handling the connection's frames at once.
+type RateLimit struct {
+	Burst int
+	Every time.Duration
+}
+
+// DefaultSendLimit is the send limit when Service.SendLimit is zero: a
+// burst of 10, then one frame a second.
+var DefaultSendLimit = RateLimit{Burst: 10, Every: time.Second}
+
+// DefaultRoomCap is the most connections a room takes when Service.RoomCap
+// is zero.
+const DefaultRoomCap = 5000
+
+// take returns the TAT after one more frame at now, or how long the sender
+// must wait before one is allowed.
+func (l RateLimit) take(tat, now time.Time) (next time.Time, wait time.Duration) {
+	if tat.Before(now) {
+		tat = now
+	}
+	tolerance := time.Duration(l.Burst-1) * l.Every
+	if ahead := tat.Sub(now); ahead > tolerance {
+		return time.Time{}, ahead - tolerance
+	}
+	return tat.Add(l.Every), 0
+}
+
+// sendLimit returns the limit in force and whether there is one.
+func (s *Service) sendLimit() (RateLimit, bool) {
+	l := s.SendLimit
+	if l == (RateLimit{}) {
+		l = DefaultSendLimit
+	}
+	return l, l.Burst > 0 && l.Every > 0
+}
+
+// maxCASAttempts bounds how often a frame retries the send clock after
+// losing the race to a concurrent frame of its own connection.
+const maxCASAttempts = 3
+
+// takeSend takes a token from c's send bucket: one conditional write, or
+// none when the bucket is empty. A frame refused gets rate_limited with how
+// long to wait; nothing else happens to it.
+func (s *Service) takeSend(ctx context.Context, c Connection, clientMsgID string) error {
+	limit, ok := s.sendLimit()
+	if !ok {
+		return nil
+	}
+	for range maxCASAttempts {
+		now := s.now()
+		next, wait := limit.take(c.SendTAT, now)
+		if wait > 0 {
+			return rateLimited(wait, clientMsgID)
+		}
+		won, err := s.Store.SetClock(ctx, c.ID, SendClock, c.SendTAT, next)
+		if err != nil {
+			return fmt.Errorf("send limit of %s: %w", c.ID, err)
+		}
+		if won {
+			return nil
+		}
+		// A concurrent frame of the same connection took a token first:
+		// read the clock it left and try again.
+		if c, err = s.member(ctx, c.ID); err != nil {
+			return err
+		}
+	}
+	return rateLimited(limit.Every, clientMsgID)
+}
+
+func rateLimited(wait time.Duration, clientMsgID string) *ProtocolError {
+	ms := (wait + time.Millisecond - 1) / time.Millisecond
+	e := protocolError(CodeRateLimited, "too many messages; wait %d ms and send it again", ms)
+	e.RetryAfterMs = int64(ms)
+	e.ClientMsgID = clientMsgID
+	return e
+}
+
+// roomCap returns the cap in force, or 0 for none.
+func (s *Service) roomCap() int {
+	switch {
+	case s.RoomCap == 0:
+		return DefaultRoomCap
+	case s.RoomCap < 0:
+		return 0
+	}
+	return s.RoomCap
+}
