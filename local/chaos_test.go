@@ -51,12 +51,12 @@ func chaosFromEnv() chaosConfig {
 // message, exactly once each, in seq order, and no member was cut off.
 func TestChaosExactlyOnce(t *testing.T) {
 	t.Run("memory", func(t *testing.T) {
-		runChaos(t, start(t), chaosFromEnv())
+		runChaos(t, start(t, "-send-burst", "0"), chaosFromEnv())
 	})
 	t.Run("dynamodb", func(t *testing.T) {
 		endpoint := testenv.DynamoDB(t)
 		suffix := fmt.Sprintf("%d-%d", time.Now().UnixNano(), tableSeq.Add(1))
-		s := start(t, "-dynamodb-endpoint", endpoint, "-table", "chaos-"+suffix, "-messages-table", "chaos-msgs-"+suffix)
+		s := start(t, "-send-burst", "0", "-dynamodb-endpoint", endpoint, "-table", "chaos-"+suffix, "-messages-table", "chaos-msgs-"+suffix)
 		runChaos(t, s, chaosFromEnv())
 	})
 }

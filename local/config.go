@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/serverless-chat/chat/internal/chat"
 	"github.com/serverless-chat/chat/internal/dynamo"
 	"github.com/serverless-chat/chat/internal/gateway"
+	"github.com/serverless-chat/chat/internal/handler"
 )
 
 // config is the local adapter's configuration: flags, each defaulting to an
@@ -46,6 +48,14 @@ type config struct {
 	// own endpoint (one aws-lambda-rie per function, function "function").
 	lambdaEndpoint string
 	lambdaRoutes   map[string]string
+
+	// Abuse limits, as the template's parameters set them deployed.
+	sendBurst int
+	sendRate  float64
+	roomCap   int
+	// allowedOrigins: "" means the adapter's own origin.
+	allowedOrigins     string
+	allowMissingOrigin bool
 
 	limits       gateway.Limits
 	writeQueue   int
@@ -144,6 +154,11 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 		"invoke every route's Lambda function at this Lambda API endpoint, e.g. the http://127.0.0.1:3001 of sam local start-lambda, with the template's function names (env CHAT_LAMBDA_ENDPOINT)")
 	fs.Var(routeFlag(cfg.lambdaRoutes), "lambda-route",
 		"routeKey=URL: invoke this route's function at its own aws-lambda-rie (function name \"function\", one invocation at a time); repeatable, wins over -lambda-endpoint")
+	fs.IntVar(&cfg.sendBurst, "send-burst", chat.DefaultSendLimit.Burst, "frames (chat messages, direct messages, renames) one connection may send at once before -send-rate applies; 0 for no send limit")
+	fs.Float64Var(&cfg.sendRate, "send-rate", 1/chat.DefaultSendLimit.Every.Seconds(), "frames a second one connection may send after its burst")
+	fs.IntVar(&cfg.roomCap, "room-cap", chat.DefaultRoomCap, "most connections in one room; $connect beyond it answers 429 (-1: no cap)")
+	fs.StringVar(&cfg.allowedOrigins, "allowed-origins", env("CHAT_ALLOWED_ORIGINS", ""), "comma-separated origins whose pages may connect, or * for any (env CHAT_ALLOWED_ORIGINS; default: the adapter's own, http://127.0.0.1:PORT and http://localhost:PORT on loopback)")
+	fs.BoolVar(&cfg.allowMissingOrigin, "allow-missing-origin", true, "let clients that send no Origin header (not browsers) connect")
 	fs.Int64Var(&cfg.limits.MaxMessageSize, "max-message-size", gateway.DefaultMaxMessageSize, "message size limit in bytes (closes with 1009; 413 on @connections)")
 	fs.Int64Var(&cfg.limits.MaxFrameSize, "max-frame-size", gateway.DefaultMaxFrameSize, "frame size limit in bytes (closes with 1009)")
 	fs.DurationVar(&cfg.limits.IdleTimeout, "idle-timeout", gateway.DefaultIdleTimeout, "close connections without data messages for this long (1001)")
@@ -193,6 +208,12 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 			errs = append(errs, fmt.Errorf("%s must be positive", name))
 		}
 	}
+	if cfg.sendBurst < 0 || cfg.sendRate <= 0 {
+		errs = append(errs, errors.New("-send-burst must be 0 or more and -send-rate more than 0"))
+	}
+	if cfg.roomCap == 0 || cfg.roomCap < -1 {
+		errs = append(errs, errors.New("-room-cap must be positive, or -1 for no cap"))
+	}
 	if cfg.stage == "" || strings.ContainsAny(cfg.stage, "/?#%@ ") {
 		errs = append(errs, fmt.Errorf("-stage %q: want one path segment", cfg.stage))
 	}
@@ -201,3 +222,39 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 
 // usesDynamo reports whether connections go to DynamoDB.
 func (c config) usesDynamo() bool { return c.dynamoEndpoint != "" || c.dynamoAWS }
+
+// sendLimit is the chat's send limit from -send-burst and -send-rate.
+func (c config) sendLimit() chat.RateLimit {
+	if c.sendBurst == 0 {
+		return chat.RateLimit{Burst: -1}
+	}
+	return chat.RateLimit{Burst: c.sendBurst, Every: time.Duration(float64(time.Second) / c.sendRate)}
+}
+
+// originPolicy is -allowed-origins, or the adapter's own origin at addr
+// (the listening address): on loopback both http://127.0.0.1:PORT and
+// http://localhost:PORT, as a browser may name either. An unspecified
+// address (0.0.0.0) has no one origin: it allows any, and says so.
+func (c config) originPolicy(addr string, log *slog.Logger) handler.OriginPolicy {
+	p := handler.OriginPolicy{AllowMissing: c.allowMissingOrigin}
+	if c.allowedOrigins != "" {
+		for _, o := range strings.Split(c.allowedOrigins, ",") {
+			if o = strings.TrimRight(strings.TrimSpace(o), "/"); o != "" {
+				p.Allowed = append(p.Allowed, o)
+			}
+		}
+		return p
+	}
+	host, port, err := net.SplitHostPort(addr)
+	ip := net.ParseIP(host)
+	switch {
+	case err != nil || ip == nil || ip.IsUnspecified():
+		log.Warn("no Origin check: listening on every address; name the pages with -allowed-origins", slog.String("addr", addr))
+		p.Allowed = []string{"*"}
+	case ip.IsLoopback():
+		p.Allowed = []string{"http://" + addr, "http://localhost:" + port}
+	default:
+		p.Allowed = []string{"http://" + addr}
+	}
+	return p
+}

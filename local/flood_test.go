@@ -26,7 +26,7 @@ func TestJoinersInAFloodedRoom(t *testing.T) {
 	if n, err := strconv.Atoi(os.Getenv("FLOOD_JOINERS")); err == nil && n > 0 {
 		joiners = n
 	}
-	s := start(t)
+	s := start(t, "-send-burst", "0") // the flood is the point
 	wsURL := "ws://" + s.addr + "/local"
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -54,9 +54,11 @@ func FuzzRoute(f *testing.F) {
 	store := memstore.New()
 	sender := &posts{got: map[string][][]byte{}}
 	h := &handler.Handler{
-		Store:   store,
-		Senders: func(*events.APIGatewayWebsocketProxyRequest) chat.Sender { return sender },
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Store: store,
+		// Floods are the point here; the send limit is tested in internal/chat.
+		SendLimit: chat.RateLimit{Burst: -1},
+		Senders:   func(*events.APIGatewayWebsocketProxyRequest) chat.Sender { return sender },
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	g, err := New(Config{Stage: "fuzz", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Routes: map[string]Integration{
 		RouteDefault:           IntegrationFunc(h.Default),

@@ -154,8 +154,10 @@ func newEnv(t testing.TB, configure ...func(*gateway.Config)) *env {
 		// These tests are about the gateway: no join and leave notices
 		// among the frames they count (local/ tests presence end to end).
 		PresenceLimit: -1,
-		Senders:       func(*events.APIGatewayWebsocketProxyRequest) chat.Sender { return e.gw },
-		Logger:        testLogger(),
+		// Floods are the point here; the send limit is tested in internal/chat.
+		SendLimit: chat.RateLimit{Burst: -1},
+		Senders:   func(*events.APIGatewayWebsocketProxyRequest) chat.Sender { return e.gw },
+		Logger:    testLogger(),
 	}
 	cfg := gateway.Config{Stage: "test", Routes: chatRoutes(h), Logger: testLogger()}
 	for _, f := range configure {

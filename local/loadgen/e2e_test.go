@@ -135,7 +135,7 @@ func startLocalAdapter(t *testing.T) string {
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	logPath := filepath.Join(t.TempDir(), "local.log")
-	if err := testenv.Start(exec.Command(bin, "-addr", addr), logPath); err != nil {
+	if err := testenv.Start(exec.Command(bin, "-addr", addr, "-send-burst", "0"), logPath); err != nil {
 		t.Fatalf("start ./local: %v", err)
 	}
 	if err := testenv.WaitHTTP("http://"+addr+"/", time.Minute); err != nil {
