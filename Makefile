@@ -15,7 +15,8 @@ DYNAMODB_SIMULATOR_VERSION := 2.9.30
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 
 .PHONY: run test test-deps lint build clean \
-	build-ConnectFunction build-DisconnectFunction build-MessageFunction build-DefaultFunction build-HistoryFunction build-PresenceFunction build-FanoutFunction
+	build-ConnectFunction build-DisconnectFunction build-MessageFunction build-DefaultFunction build-HistoryFunction build-PresenceFunction build-FanoutFunction \
+	build-AuthorizerFunction
 
 ## run: the whole chat locally, no AWS (http://localhost:8080/)
 run:
@@ -84,6 +85,8 @@ build-PresenceFunction:
 	$(LAMBDA_BUILD) ./functions/presence
 build-FanoutFunction:
 	$(LAMBDA_BUILD) ./functions/fanout
+build-AuthorizerFunction:
+	$(LAMBDA_BUILD) ./functions/authorizer
 
 clean:
 	rm -rf .build .aws-sam

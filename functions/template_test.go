@@ -36,6 +36,8 @@ var functions = []struct {
 	{"HistoryFunction", "history", []string{"history"}},
 	{"PresenceFunction", "presence", []string{"who", "typing", "rename"}},
 	{"FanoutFunction", "fanout", nil}, // the fan-out queue's consumer, no route
+	// The $connect authorizer (AuthMode jwt): no route of its own.
+	{"AuthorizerFunction", "authorizer", nil},
 }
 
 // mockRoutes are the routes served by a MOCK integration, without a function.
@@ -242,6 +244,9 @@ func str(v any) string {
 		if s, ok := v["Fn::Sub"].(string); ok {
 			return s
 		}
+		if c, ok := v["Fn::If"].([]any); ok && len(c) == 3 {
+			return fmt.Sprintf("${if %v: %s | %s}", c[0], str(c[1]), str(c[2]))
+		}
 	}
 	return fmt.Sprint(v)
 }
@@ -351,7 +356,9 @@ func TestTemplateFunctions(t *testing.T) {
 	known := []string{config.EnvTableName, config.EnvRoomIndexName, config.EnvManagementAPIEndpoint,
 		config.EnvPostWorkers, config.EnvDynamoDBEndpoint, config.EnvLogLevel,
 		config.EnvMessagesTable, config.EnvSeqIndexName, config.EnvHistoryRetention, config.EnvPresenceLimit,
-		config.EnvInlineLimit, config.EnvFanoutQueueURL, config.EnvURLSuffix}
+		config.EnvInlineLimit, config.EnvFanoutQueueURL, config.EnvURLSuffix,
+		config.EnvSendBurst, config.EnvSendRate, config.EnvRoomCap, config.EnvAllowedOrigins, config.EnvAllowMissingOrigin,
+		config.EnvJWTIssuer, config.EnvJWTAudience, config.EnvJWKSURL}
 
 	for _, f := range functions {
 		t.Run(f.id, func(t *testing.T) {
@@ -406,6 +413,19 @@ func TestTemplateFunctions(t *testing.T) {
 				config.EnvPresenceLimit:         "${PresenceLimit}",
 				config.EnvInlineLimit:           "${InlineLimit}",
 				config.EnvURLSuffix:             "${AWS::URLSuffix}",
+				config.EnvSendBurst:             "${SendBurst}",
+				config.EnvSendRate:              "${SendRatePerSecond}",
+				config.EnvRoomCap:               "${RoomCap}",
+			}
+			switch f.id {
+			case "ConnectFunction":
+				// The page's own origin unless told otherwise.
+				want[config.EnvAllowedOrigins] = "${if HasAllowedOrigins: ${AllowedOrigins} | https://${SiteDistribution.DomainName}}"
+				want[config.EnvAllowMissingOrigin] = "${AllowMissingOrigin}"
+			case "AuthorizerFunction":
+				want[config.EnvJWTIssuer] = "${JwtIssuer}"
+				want[config.EnvJWTAudience] = "${JwtAudience}"
+				want[config.EnvJWKSURL] = "${if HasJwksUrl: ${JwksUrl} | ${JwtIssuer}/.well-known/jwks.json}"
 			}
 			if f.id == "MessageFunction" || f.id == "PresenceFunction" || f.id == "FanoutFunction" {
 				want[config.EnvPostWorkers] = "${PostWorkers}"
@@ -488,6 +508,7 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 			"dynamodb:GetItem on " + tableArn,
 			"dynamodb:PutItem on " + messagesArn,
 			"dynamodb:Query on " + indexArn,
+			"dynamodb:UpdateItem on " + tableArn, // the send limit's clock
 			"dynamodb:UpdateItem on " + messagesArn,
 			"execute-api:ManageConnections on " + connectionsArn,
 			"sqs:SendMessage on " + queueArn,
@@ -569,6 +590,9 @@ func TestTemplatePermissions(t *testing.T) {
 	matched := map[string]int{} // route -> permissions that match it
 	for id, p := range tp.ofType(t, "AWS::Lambda::Permission") {
 		fn := strings.TrimSuffix(strings.TrimPrefix(str(p["FunctionName"]), "${"), "}")
+		if fn == "AuthorizerFunction" {
+			continue // TestTemplateAuthorizer
+		}
 		if got := p["Principal"]; got != "apigateway.amazonaws.com" {
 			t.Errorf("%s: Principal = %v, want apigateway.amazonaws.com", id, got)
 		}
@@ -988,6 +1012,63 @@ func TestMakefileBuildsTheTemplatesArchitecture(t *testing.T) {
 		}
 		if !strings.Contains(string(out), c.want+" ") {
 			t.Errorf("env %v, args %v: make runs %q, want %s", c.env, c.args, out, c.want)
+		}
+	}
+}
+
+// TestTemplateAuthorizer checks sign-in (AuthMode jwt): a REQUEST
+// authorizer on $connect alone, whose identity source is ?token= (so API
+// Gateway answers 401 itself without one), invokable by this API's
+// authorizer only, and nothing of it unless AuthMode is jwt.
+func TestTemplateAuthorizer(t *testing.T) {
+	tp := loadTemplate(t)
+	params := asMap(t, tp["Parameters"], "Parameters")
+	if got := get(params, "AuthMode", "Default"); got != "none" {
+		t.Errorf("AuthMode default = %v, want none (anonymous stays the default)", got)
+	}
+	if got := fmt.Sprint(get(params, "AuthMode", "AllowedValues")); got != "[none jwt]" {
+		t.Errorf("AuthMode values = %v", got)
+	}
+	for _, p := range []string{"JwtIssuer", "JwtAudience", "JwksUrl", "AllowedOrigins", "AllowMissingOrigin", "SendBurst", "SendRatePerSecond", "RoomCap"} {
+		if params[p] == nil {
+			t.Errorf("parameter %s is missing", p)
+		}
+	}
+	if got := get(params, "RoomCap", "Default"); got != 5000 {
+		t.Errorf("RoomCap default = %v, want 5000", got)
+	}
+	cond := get(tp["Conditions"], "UseJwt")
+	if fmt.Sprint(cond) != "map[Fn::Equals:[map[Ref:AuthMode] jwt]]" {
+		t.Errorf("UseJwt = %v, want AuthMode equals jwt", cond)
+	}
+	res := tp.resources(t)
+	for _, id := range []string{"Authorizer", "AuthorizerPermission", "AuthorizerFunction", "AuthorizerLogGroup"} {
+		if got := get(res[id], "Condition"); got != "UseJwt" {
+			t.Errorf("%s: Condition = %v, want UseJwt", id, got)
+		}
+	}
+	a := tp.resource(t, "Authorizer", "AWS::ApiGatewayV2::Authorizer")
+	if a["AuthorizerType"] != "REQUEST" || fmt.Sprint(a["IdentitySource"]) != "[route.request.querystring.token]" ||
+		!strings.Contains(str(a["AuthorizerUri"]), "${AuthorizerFunction.Arn}") || str(a["ApiId"]) != "${Api}" {
+		t.Errorf("Authorizer = %v", a)
+	}
+	p := tp.resource(t, "AuthorizerPermission", "AWS::Lambda::Permission")
+	wantSrc := "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/authorizers/${Authorizer}"
+	if str(p["SourceArn"]) != wantSrc || str(p["FunctionName"]) != "${AuthorizerFunction}" ||
+		p["Principal"] != "apigateway.amazonaws.com" || p["Action"] != "lambda:InvokeFunction" || str(p["SourceAccount"]) != "${AWS::AccountId}" {
+		t.Errorf("AuthorizerPermission = %v, want API Gateway invoking it from %s", p, wantSrc)
+	}
+	for id, r := range tp.ofType(t, "AWS::ApiGatewayV2::Route") {
+		authType, authID := str(r["AuthorizationType"]), str(r["AuthorizerId"])
+		if r["RouteKey"] == "$connect" {
+			if authType != "${if UseJwt: CUSTOM | NONE}" || authID != "${if UseJwt: ${Authorizer} | ${AWS::NoValue}}" {
+				t.Errorf("%s: AuthorizationType %s, AuthorizerId %s; want CUSTOM with the authorizer when UseJwt", id, authType, authID)
+			}
+			continue
+		}
+		// API Gateway only runs authorizers on $connect.
+		if authType != "NONE" || r["AuthorizerId"] != nil {
+			t.Errorf("%s: AuthorizationType %s, AuthorizerId %v; want NONE", id, authType, r["AuthorizerId"])
 		}
 	}
 }

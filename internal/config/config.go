@@ -35,6 +35,9 @@ const (
 	EnvRoomCap               = "ROOM_CAP"
 	EnvAllowedOrigins        = "ALLOWED_ORIGINS"
 	EnvAllowMissingOrigin    = "ALLOW_MISSING_ORIGIN"
+	EnvJWTIssuer             = "JWT_ISSUER"
+	EnvJWTAudience           = "JWT_AUDIENCE"
+	EnvJWKSURL               = "JWKS_URL"
 )
 
 // Defaults of the optional variables.
@@ -311,4 +314,48 @@ func parseLevel(v string) (slog.Level, bool) {
 		return slog.LevelError, true
 	}
 	return 0, false
+}
+
+// Authorizer is what the $connect authorizer needs.
+type Authorizer struct {
+	Issuer   string
+	Audience string
+	JWKSURL  string // "" for the issuer's /.well-known/jwks.json
+	LogLevel slog.Level
+}
+
+// LoadAuthorizer reads the authorizer's configuration, reporting every bad
+// variable at once as Load does.
+func LoadAuthorizer(lookup func(string) (string, bool)) (Authorizer, error) {
+	get := func(name string) string {
+		v, _ := lookup(name)
+		return strings.TrimSpace(v)
+	}
+	var errs []error
+	c := Authorizer{Issuer: get(EnvJWTIssuer), Audience: get(EnvJWTAudience), JWKSURL: get(EnvJWKSURL), LogLevel: slog.LevelInfo}
+	switch {
+	case c.Issuer == "":
+		errs = append(errs, &VarError{Name: EnvJWTIssuer, Err: ErrMissing})
+	case checkURL(c.Issuer) != "":
+		errs = append(errs, &VarError{Name: EnvJWTIssuer, Value: c.Issuer, Err: ErrInvalid, Reason: checkURL(c.Issuer)})
+	}
+	if c.Audience == "" {
+		errs = append(errs, &VarError{Name: EnvJWTAudience, Err: ErrMissing})
+	}
+	if c.JWKSURL != "" {
+		if reason := checkURL(c.JWKSURL); reason != "" {
+			errs = append(errs, &VarError{Name: EnvJWKSURL, Value: c.JWKSURL, Err: ErrInvalid, Reason: reason})
+		}
+	}
+	if v := get(EnvLogLevel); v != "" {
+		if l, ok := parseLevel(v); ok {
+			c.LogLevel = l
+		} else {
+			errs = append(errs, &VarError{Name: EnvLogLevel, Value: v, Err: ErrInvalid, Reason: "want debug, info, warn or error"})
+		}
+	}
+	if len(errs) > 0 {
+		return Authorizer{}, fmt.Errorf("configuration: %w", errors.Join(errs...))
+	}
+	return c, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 
 	"github.com/serverless-chat/chat/internal/apigw"
+	"github.com/serverless-chat/chat/internal/auth"
 	"github.com/serverless-chat/chat/internal/chat"
 	"github.com/serverless-chat/chat/internal/config"
 	"github.com/serverless-chat/chat/internal/dynamo"
@@ -138,4 +139,23 @@ func (h leveled) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 func (h leveled) WithGroup(name string) slog.Handler {
 	return leveled{Handler: h.Handler.WithGroup(name), level: h.level}
+}
+
+// StartAuthorizer runs the $connect authorizer configured by the
+// environment. The key set is fetched once per execution environment, at
+// init, and kept across invocations.
+func StartAuthorizer() {
+	ctx := context.Background()
+	cfg, err := config.LoadAuthorizer(os.LookupEnv)
+	if err != nil {
+		slog.New(lambdacontext.NewLogHandler()).Error("authorizer cannot start", slog.Any("error", err))
+		os.Exit(1)
+	}
+	log := Logger(cfg.LogLevel)
+	v, err := auth.NewVerifier(ctx, auth.Config{Issuer: cfg.Issuer, Audience: cfg.Audience, JWKSURL: cfg.JWKSURL, Logger: log})
+	if err != nil {
+		log.Error("authorizer cannot start", slog.Any("error", err))
+		os.Exit(1)
+	}
+	lambda.Start((&auth.Authorizer{Verifier: v, Logger: log}).Authorize)
 }
