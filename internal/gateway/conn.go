@@ -25,6 +25,9 @@ type conn struct {
 	sourceIP    string
 	userAgent   string
 	domain      string
+	// authorizer is requestContext.authorizer of every event: the
+	// authorizer's principalId and context (nil without an authorizer).
+	authorizer map[string]any
 
 	ws    *websocket.Conn
 	raw   *rawConn // the connection under ws
@@ -76,6 +79,25 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	c.lastActive.Store(now.UnixNano())
 	log := g.log.With(slog.String("connectionId", c.id))
+
+	// The stage's throttle, then the authorizer, before $connect runs.
+	if !g.throttle.allow(RouteConnect) {
+		g.live.Done()
+		log.Info("connection throttled")
+		writeJSON(w, http.StatusTooManyRequests, `{"message":"Too Many Requests"}`)
+		return
+	}
+	if g.authorizer != nil {
+		var status int
+		var body string
+		c.authorizer, status, body = g.authorize(context.WithoutCancel(r.Context()), c, g.connectEvent(c, r, now))
+		if status != 0 {
+			g.live.Done()
+			log.Info("connection refused by the authorizer", slog.Int("status", status))
+			writeJSON(w, status, body)
+			return
+		}
+	}
 
 	// $connect, while the upgrade waits.
 	subprotocol := ""
@@ -190,6 +212,10 @@ func (c *conn) handle(ctx context.Context, body []byte) {
 		return
 	}
 	req := g.messageEvent(c, routeKey, body, now)
+	if !g.throttle.allow(routeKey) {
+		_ = c.enqueue(tooManyRequests(c.id, req.RequestContext.RequestID))
+		return
+	}
 	_, err := g.invoke(ctx, g.routes[routeKey], req)
 	if err != nil {
 		g.log.Error("integration failed", slog.String("connectionId", c.id), slog.String("routeKey", routeKey),

@@ -146,28 +146,43 @@ type Config struct {
 	// signer.
 	RequireSignature bool
 	Credentials      map[string]string
-	Logger           *slog.Logger
+	// Authorizer, if set, guards $connect.
+	Authorizer *Authorizer
+	// Throttle is the stage's default route throttling (none if nil);
+	// RouteThrottles override it per route key.
+	Throttle       *Throttle
+	RouteThrottles map[string]Throttle
+	// StageVariables go to the authorizer's event; Region names the
+	// method ARN authorizer policies are checked against (us-east-1 if "").
+	StageVariables map[string]string
+	Region         string
+	Logger         *slog.Logger
 }
 
 // Gateway is the emulated WebSocket API. It is an http.Handler for
 // /{stage} and /{stage}/@connections/{id}, and a chat.Sender for in-process
 // integrations.
 type Gateway struct {
-	stage   string
-	apiID   string
-	routes  map[string]Integration
-	limits  Limits
-	queue   int
-	wbuf    int
-	wtime   time.Duration
-	sigv4   bool
-	creds   map[string]string
-	log     *slog.Logger
-	now     func() time.Time
-	conns   sync.Map // connection ID -> *conn, once open
-	mu      sync.Mutex
-	closing bool
-	live    sync.WaitGroup // connections whose $disconnect has not finished
+	stage  string
+	apiID  string
+	routes map[string]Integration
+	limits Limits
+	queue  int
+	wbuf   int
+	wtime  time.Duration
+	sigv4  bool
+	creds  map[string]string
+	// authorizer guards $connect (nil: none); throttle is the stage's.
+	authorizer     *Authorizer
+	throttle       *throttles
+	stageVariables map[string]string
+	region         string
+	log            *slog.Logger
+	now            func() time.Time
+	conns          sync.Map // connection ID -> *conn, once open
+	mu             sync.Mutex
+	closing        bool
+	live           sync.WaitGroup // connections whose $disconnect has not finished
 	// Counted, not logged one by one (a flood would log a line a post):
 	// posts refused with 429, and posts to connections already closing.
 	throttledPosts atomic.Int64
@@ -181,17 +196,21 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, fmt.Errorf("gateway: invalid stage %q", cfg.Stage)
 	}
 	g := &Gateway{
-		stage:  cfg.Stage,
-		apiID:  cfg.APIID,
-		routes: map[string]Integration{},
-		limits: cfg.Limits.withDefaults(),
-		queue:  cfg.WriteQueue,
-		wbuf:   cfg.WriteBuffer,
-		wtime:  cfg.WriteTimeout,
-		sigv4:  cfg.RequireSignature,
-		creds:  cfg.Credentials,
-		log:    cfg.Logger,
-		now:    time.Now,
+		stage:          cfg.Stage,
+		apiID:          cfg.APIID,
+		routes:         map[string]Integration{},
+		limits:         cfg.Limits.withDefaults(),
+		queue:          cfg.WriteQueue,
+		wbuf:           cfg.WriteBuffer,
+		wtime:          cfg.WriteTimeout,
+		sigv4:          cfg.RequireSignature,
+		creds:          cfg.Credentials,
+		log:            cfg.Logger,
+		authorizer:     cfg.Authorizer,
+		throttle:       newThrottles(cfg.Throttle, cfg.RouteThrottles),
+		stageVariables: cfg.StageVariables,
+		region:         cfg.Region,
+		now:            time.Now,
 	}
 	for k, v := range cfg.Routes {
 		if v != nil {
@@ -212,6 +231,9 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if g.log == nil {
 		g.log = slog.Default()
+	}
+	if g.region == "" {
+		g.region = "us-east-1"
 	}
 	return g, nil
 }
@@ -396,7 +418,21 @@ func (g *Gateway) baseContext(c *conn, routeKey, eventType string, now time.Time
 		DomainName:        c.domain,
 		ConnectionID:      c.id,
 		APIID:             g.apiID,
+		Authorizer:        authorizerContext(c.authorizer),
 	}
+}
+
+// authorizerContext is requestContext.authorizer: nil (absent) without an
+// authorizer, else a copy, as each event carries its own.
+func authorizerContext(a map[string]any) any {
+	if a == nil {
+		return nil
+	}
+	out := make(map[string]any, len(a))
+	for k, v := range a {
+		out[k] = v
+	}
+	return out
 }
 
 // connectEvent builds the CONNECT event from the handshake request.
@@ -506,6 +542,14 @@ func sourceIP(r *http.Request) string {
 // internalError and forbidden are the frames API Gateway sends, byte for byte.
 func internalError(connectionID, requestID string) []byte {
 	return statusFrame("Internal server error", connectionID, requestID)
+}
+
+// tooManyRequests is the frame of a message the stage's throttle dropped.
+// AWS documents "429 Too Many Requests" for throttled requests but not
+// what a WebSocket client receives: this follows the shape of API
+// Gateway's other error frames.
+func tooManyRequests(connectionID, requestID string) []byte {
+	return statusFrame("Too Many Requests", connectionID, requestID)
 }
 
 func forbidden(connectionID, requestID string) []byte {
