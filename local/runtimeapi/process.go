@@ -143,6 +143,7 @@ func (proc *process) wait(log *slog.Logger, logs *sync.WaitGroup, pipes ...*os.F
 	err := proc.cmd.Wait()
 	proc.exitErr = err
 	killGroup(proc.pid)
+	waitGroupGone(proc.pid, 2*time.Second)
 	close(proc.exited)
 	select {
 	case <-proc.stopped:
