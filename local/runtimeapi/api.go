@@ -58,6 +58,12 @@ func (proc *process) next(w http.ResponseWriter, r *http.Request) {
 	case <-proc.stopped:
 		return
 	}
+	if r.Context().Err() != nil {
+		// The runtime hung up (it died) as the event arrived: give the
+		// event back, for the pool to run it elsewhere.
+		proc.pending <- inv
+		return
+	}
 	now := time.Now()
 	deadline := now.Add(proc.pool.fn.Timeout)
 	proc.current.Store(inv)

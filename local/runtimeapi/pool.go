@@ -223,7 +223,13 @@ func (p *Pool) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...func(*la
 	p.wg.Add(1)
 	p.mu.Unlock()
 
-	inv := newInvocation(in.Payload, clientContext)
+	payload := in.Payload
+	if len(payload) == 0 {
+		// Lambda hands a function invoked without a payload an empty
+		// object.
+		payload = []byte("{}")
+	}
+	inv := newInvocation(payload, clientContext)
 	result := make(chan outcome, 1)
 	// The invocation runs in its own goroutine so that a caller giving up
 	// does not leave a busy process behind: the goroutine waits for the
@@ -242,23 +248,35 @@ func (p *Pool) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...func(*la
 // the process back (or stops it) and frees the slot Invoke took.
 func (p *Pool) serve(inv *invocation, result chan<- outcome) {
 	defer p.wg.Done()
-	proc, err := p.take()
-	if err != nil {
-		var se *startError
-		if errors.As(err, &se) {
-			// Lambda reports a bootstrap it cannot execute as a function
-			// error, Runtime.InvalidEntrypoint.
-			result <- outcome{out: unhandled(errorDoc("Runtime.InvalidEntrypoint",
-				fmt.Sprintf("RequestId: %s Error: %v", inv.id, se.err)))}
-		} else {
-			result <- outcome{err: fmt.Errorf("invoke %s: %w", p.fn.Name, err)}
+	var (
+		r     outcome
+		end   runEnd
+		proc  *process
+		tries int
+	)
+	for {
+		var err error
+		proc, err = p.take()
+		if err != nil {
+			result <- p.startFailure(inv, err)
+			<-p.slots
+			return
 		}
-		<-p.slots
-		return
+		r, end = p.run(proc, inv)
+		tries++
+		if end != lost || tries > 1 {
+			break
+		}
+		// An idle process died before it took the event; the function
+		// never saw it, so another process may run it, as Lambda would
+		// use another execution environment.
+		p.log.Info("the idle runtime had exited; invoking on a new one", slog.Int("pid", proc.pid), slog.Any("exit", proc.exitErr))
+		p.release(proc, false)
 	}
-	r, answered := p.run(proc, inv)
+
 	var deliver sync.Once
-	if answered {
+	switch end {
+	case answered:
 		// Hold the answer until the runtime asks for its next event, in
 		// practice at once, so that the caller's next invocation finds this
 		// process idle instead of starting another; a runtime slower than
@@ -267,7 +285,9 @@ func (p *Pool) serve(inv *invocation, result chan<- outcome) {
 		healthy := p.settle(proc, inv)
 		grace.Stop()
 		p.release(proc, healthy)
-	} else {
+	case withdrawn:
+		p.release(proc, true)
+	default:
 		deliver.Do(func() { result <- r })
 		p.release(proc, false)
 	}
@@ -277,10 +297,32 @@ func (p *Pool) serve(inv *invocation, result chan<- outcome) {
 	deliver.Do(func() { result <- r })
 }
 
-// run hands inv to proc and waits for the end of the invocation. answered
-// reports whether the runtime answered it (rather than failing).
-func (p *Pool) run(proc *process, inv *invocation) (outcome, bool) {
+// startFailure is the outcome of an invocation whose process did not start.
+func (p *Pool) startFailure(inv *invocation, err error) outcome {
+	var se *startError
+	if errors.As(err, &se) {
+		// Lambda reports a bootstrap it cannot execute as a function
+		// error, Runtime.InvalidEntrypoint.
+		return outcome{out: unhandled(errorDoc("Runtime.InvalidEntrypoint",
+			fmt.Sprintf("RequestId: %s Error: %v", inv.id, se.err)))}
+	}
+	return outcome{err: fmt.Errorf("invoke %s: %w", p.fn.Name, err)}
+}
+
+// runEnd is how an invocation on a process ended.
+type runEnd int
+
+const (
+	failed    runEnd = iota // the process failed (init, crash, timeout) and is not reused
+	answered                // the runtime answered: response or function error
+	withdrawn               // the caller gave up before the runtime took the event
+	lost                    // an initialised process exited before taking the event
+)
+
+// run hands inv to proc and waits for the end of the invocation.
+func (p *Pool) run(proc *process, inv *invocation) (outcome, runEnd) {
 	proc.pending <- inv // never blocks: the channel has room for one and proc is ours alone
+	closed := outcome{err: fmt.Errorf("invoke %s: %w", p.fn.Name, ErrClosed)}
 
 	// Init: until the runtime takes the event with its /next.
 	initTimer := time.NewTimer(initTimeout)
@@ -289,28 +331,27 @@ func (p *Pool) run(proc *process, inv *invocation) (outcome, bool) {
 	select {
 	case <-inv.started:
 	case <-proc.initFailed:
-		return outcome{out: unhandled(proc.initErrorDoc)}, false
+		return outcome{out: unhandled(proc.initErrorDoc)}, failed
 	case <-proc.exited:
 		select {
-		case <-proc.initFailed:
-			// The runtime reported why before exiting.
-			return outcome{out: unhandled(proc.initErrorDoc)}, false
+		case <-inv.started:
+			// It took the event, then exited: the invocation phase below
+			// reports that.
 		default:
+			return p.exitedBeforeStart(proc, inv)
 		}
-		p.log.Warn("runtime exited before taking the event", slog.Int("pid", proc.pid), slog.Any("error", proc.exitErr))
-		return outcome{out: unhandled(exitDoc(inv.id, proc.exitErr))}, false
 	case <-initTimer.C:
 		p.log.Warn("init timed out; stopping the process", slog.Int("pid", proc.pid), slog.Duration("after", initTimeout))
 		proc.stop()
-		return outcome{out: unhandled(timeoutDoc(inv.id, time.Since(began)))}, false
+		return outcome{out: unhandled(timeoutDoc(inv.id, time.Since(began)))}, failed
 	case <-inv.abandoned:
 		if proc.withdraw(inv) {
-			return outcome{}, true
+			return outcome{}, withdrawn
 		}
 		// The runtime took it meanwhile: it runs to its end.
 		<-inv.started
 	case <-p.done:
-		return outcome{err: fmt.Errorf("invoke %s: %w", p.fn.Name, ErrClosed)}, false
+		return closed, failed
 	}
 
 	// The /next that took inv has signalled nextCalled; forget it, so that
@@ -325,27 +366,47 @@ func (p *Pool) run(proc *process, inv *invocation) (outcome, bool) {
 	defer timer.Stop()
 	select {
 	case r := <-inv.result:
-		return r, true
+		return r, answered
 	case <-proc.exited:
 		select {
 		case r := <-inv.result:
 			// It answered, then exited (as aws-lambda-go does after a
 			// panic): the answer stands.
-			return r, false
+			return r, answered
+		case <-p.done:
+			return closed, failed
 		default:
 		}
 		p.log.Warn("runtime exited during an invocation", slog.Int("pid", proc.pid),
 			slog.String("requestId", inv.id), slog.Any("error", proc.exitErr))
-		return outcome{out: unhandled(exitDoc(inv.id, proc.exitErr))}, false
+		return outcome{out: unhandled(exitDoc(inv.id, proc.exitErr))}, failed
 	case <-timer.C:
 		elapsed := time.Since(inv.startedAt)
 		proc.stop()
 		p.log.Warn(fmt.Sprintf("%s %s Task timed out after %.2f seconds", lambdaTime(time.Now()), inv.id, elapsed.Seconds()),
 			slog.Int("pid", proc.pid))
-		return outcome{out: unhandled(timeoutDoc(inv.id, elapsed))}, false
+		return outcome{out: unhandled(timeoutDoc(inv.id, elapsed))}, failed
 	case <-p.done:
-		return outcome{err: fmt.Errorf("invoke %s: %w", p.fn.Name, ErrClosed)}, false
+		return closed, failed
 	}
+}
+
+// exitedBeforeStart is the outcome of a process that exited before it took
+// the event.
+func (p *Pool) exitedBeforeStart(proc *process, inv *invocation) (outcome, runEnd) {
+	select {
+	case <-proc.initFailed:
+		// The runtime reported why before exiting.
+		return outcome{out: unhandled(proc.initErrorDoc)}, failed
+	case <-p.done:
+		return outcome{err: fmt.Errorf("invoke %s: %w", p.fn.Name, ErrClosed)}, failed
+	default:
+	}
+	if proc.initialized.Load() {
+		return outcome{out: unhandled(exitDoc(inv.id, proc.exitErr))}, lost
+	}
+	p.log.Warn("runtime exited during init", slog.Int("pid", proc.pid), slog.Any("error", proc.exitErr))
+	return outcome{out: unhandled(exitDoc(inv.id, proc.exitErr))}, failed
 }
 
 // settle waits until the runtime that answered inv asks for the next event,

@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -420,6 +420,45 @@ func TestContextCancelled(t *testing.T) {
 	}
 }
 
+func TestContextCancelledDuringInit(t *testing.T) {
+	p, _ := startPool(t, Function{MaxProcs: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	if _, err := p.Invoke(ctx, &lambda.InvokeInput{Payload: []byte(`{"do":"echo"}`)}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("invoke: %v", err)
+	}
+	// The event was withdrawn or ran; either way the process serves the
+	// next one.
+	first := invokeOK(t, p, `{"do":"echo"}`)
+	if r := invokeOK(t, p, `{"do":"echo"}`); r.PID != first.PID || p.processes() != 1 {
+		t.Errorf("pids %d then %d, %d processes; want one process", first.PID, r.PID, p.processes())
+	}
+}
+
+func TestIdleProcessKilledFromOutside(t *testing.T) {
+	p, _ := startPool(t, Function{})
+	first := invokeOK(t, p, `{"do":"echo"}`)
+	if err := syscall.Kill(first.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// Once the pool has noticed, the next event goes to a new process. (An
+	// event handed out as the runtime dies fails with Runtime.ExitError, as
+	// the pool cannot tell whether the function started on it.)
+	for deadline := time.Now().Add(5 * time.Second); p.processes() > 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if r := invokeOK(t, p, `{"do":"echo"}`); r.PID == first.PID {
+		t.Errorf("the killed process %d served", first.PID)
+	}
+}
+
+func TestEmptyPayloadIsAnEmptyObject(t *testing.T) {
+	p, _ := startPool(t, Function{})
+	if doc := invokeFails(t, p, ``); doc.ErrorMessage != `unknown action ""` {
+		t.Errorf("error document %+v", doc)
+	}
+}
+
 // replaceBootstrap installs src at dst the way a build does, by renaming,
 // since a running executable cannot be overwritten.
 func replaceBootstrap(t *testing.T, src, dst string) {
@@ -561,5 +600,4 @@ func TestThroughTheGatewayIntegration(t *testing.T) {
 	if err != nil || resp.StatusCode != 200 || resp.Body != "proxied by version 1" {
 		t.Errorf("proxy response %+v, %v", resp, err)
 	}
-	_ = io.Discard
 }
