@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -599,5 +600,84 @@ func TestThroughTheGatewayIntegration(t *testing.T) {
 	})
 	if err != nil || resp.StatusCode != 200 || resp.Body != "proxied by version 1" {
 		t.Errorf("proxy response %+v, %v", resp, err)
+	}
+}
+
+func TestResponseBodyErrorInTrailers(t *testing.T) {
+	p, _ := startPool(t, Function{})
+	doc := invokeFails(t, p, `{"do":"brokenreader"}`)
+	if doc.ErrorMessage != "stream broke" || doc.ErrorType != "errorString" {
+		t.Errorf("error document %+v", doc)
+	}
+}
+
+// TestRuntimeAPIRejectsProtocolErrors drives one process's Runtime API by
+// hand, as a misbehaving runtime would.
+func TestRuntimeAPIRejectsProtocolErrors(t *testing.T) {
+	p, _ := startPool(t, Function{})
+	proc := &process{
+		pool:       p,
+		pending:    make(chan *invocation, 1),
+		nextCalled: make(chan struct{}, 1),
+		initFailed: make(chan struct{}),
+		exited:     make(chan struct{}),
+		stopped:    make(chan struct{}),
+	}
+	api := proc.routes()
+	call := func(method, path, body string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		api.ServeHTTP(rec, httptest.NewRequest(method, path, strings.NewReader(body)))
+		return rec
+	}
+
+	inv := newInvocation([]byte(`{"a":1}`), `{"custom":{"k":"v"}}`)
+	proc.pending <- inv
+	next := call("GET", "/2018-06-01/runtime/invocation/next", "")
+	if next.Code != 200 || next.Body.String() != `{"a":1}` {
+		t.Fatalf("next: %d %s", next.Code, next.Body)
+	}
+	for _, h := range []string{headerRequestID, headerDeadline, headerFunctionARN, headerTraceID, headerClientContext} {
+		if next.Header().Get(h) == "" {
+			t.Errorf("next: no %s header", h)
+		}
+	}
+	if got := next.Header().Get(headerRequestID); got != inv.id {
+		t.Errorf("request ID %q, want %q", got, inv.id)
+	}
+
+	if rec := call("POST", "/2018-06-01/runtime/invocation/not-the-id/response", `{}`); rec.Code != 400 {
+		t.Errorf("response for another request ID: %d %s", rec.Code, rec.Body)
+	}
+	if rec := call("POST", "/2018-06-01/runtime/init/error", `{}`); rec.Code != 403 {
+		t.Errorf("init/error after next: %d %s", rec.Code, rec.Body)
+	}
+	if rec := call("POST", "/2018-06-01/runtime/invocation/"+inv.id+"/response", `"ok"`); rec.Code != 202 {
+		t.Errorf("response: %d %s", rec.Code, rec.Body)
+	}
+	if r := <-inv.result; string(r.out.Payload) != `"ok"` || r.out.FunctionError != nil {
+		t.Errorf("outcome %+v", r.out)
+	}
+	if rec := call("POST", "/2018-06-01/runtime/invocation/"+inv.id+"/error", `{}`); rec.Code != 400 {
+		t.Errorf("error after the response: %d %s", rec.Code, rec.Body)
+	}
+	if rec := call("GET", "/2018-06-01/runtime/restore/next", ""); rec.Code != 404 {
+		t.Errorf("unsupported path: %d %s", rec.Code, rec.Body)
+	}
+
+	// An error without a JSON body still yields an error document.
+	inv2 := newInvocation([]byte(`{}`), "")
+	proc.pending <- inv2
+	call("GET", "/2018-06-01/runtime/invocation/next", "")
+	req := httptest.NewRequest("POST", "/2018-06-01/runtime/invocation/"+inv2.id+"/error", strings.NewReader("plain text"))
+	req.Header.Set(headerErrorType, "Runtime.Custom")
+	rec := httptest.NewRecorder()
+	api.ServeHTTP(rec, req)
+	if rec.Code != 202 {
+		t.Fatalf("error: %d %s", rec.Code, rec.Body)
+	}
+	r := <-inv2.result
+	var doc errorDocument
+	if err := json.Unmarshal(r.out.Payload, &doc); err != nil || doc.ErrorType != "Runtime.Custom" || doc.ErrorMessage != "plain text" {
+		t.Errorf("error document %s (%v)", r.out.Payload, err)
 	}
 }

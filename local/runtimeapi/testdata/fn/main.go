@@ -119,6 +119,8 @@ func handle(ctx context.Context, ev event) (any, error) {
 			return nil, err
 		}
 		r.ChildPID = cmd.Process.Pid
+	case "brokenreader":
+		return &brokenReader{}, nil
 	case "big":
 		r.Pad = string(bytes.Repeat([]byte("x"), ev.Bytes))
 	default:
@@ -126,3 +128,13 @@ func handle(ctx context.Context, ev event) (any, error) {
 	}
 	return r, nil
 }
+
+// brokenReader is a raw response whose body fails midway: aws-lambda-go
+// reports the error in the trailers of its /response.
+type brokenReader struct {
+	// C makes it impossible to encode as JSON, so that aws-lambda-go
+	// streams it as a reader.
+	C chan int
+}
+
+func (*brokenReader) Read([]byte) (int, error) { return 0, errors.New("stream broke") }
