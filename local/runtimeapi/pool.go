@@ -181,6 +181,9 @@ type outcome struct {
 // already taken runs on in the background until it ends or times out, and
 // its process is then reused.
 func (p *Pool) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...func(*lambda.Options)) (*lambda.InvokeOutput, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("invoke %s: %w", p.fn.Name, err)
+	}
 	if in == nil {
 		in = &lambda.InvokeInput{}
 	}
