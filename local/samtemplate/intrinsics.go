@@ -41,6 +41,7 @@ type param struct {
 // doc is a decoded template being evaluated.
 type doc struct {
 	opts       Options
+	top        map[string]any
 	params     map[string]*param
 	mappings   map[string]any
 	conditions map[string]any

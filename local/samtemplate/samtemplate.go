@@ -217,6 +217,32 @@ func (rp *report) fail(format string, a ...any) {
 }
 
 func parse(name string, data []byte, opts Options) (*Template, error) {
+	d, rp, err := newDoc(name, data, opts)
+	if err != nil {
+		return nil, err
+	}
+	d.applyGlobals(rp, d.top["Globals"])
+	d.expandWebSocketAPIs(rp)
+	t := &Template{Functions: map[string]*Function{}}
+	t.APIs = d.buildAPIs(rp)
+	if len(t.APIs) == 0 && len(rp.errs) == 0 {
+		rp.fail("no WebSocket API (AWS::ApiGatewayV2::Api with ProtocolType WEBSOCKET, or AWS::Serverless::WebSocketApi)")
+	}
+	for _, id := range usedFunctions(t.APIs) {
+		if f := d.buildFunction(rp, d.resources[id]); f != nil {
+			t.Functions[id] = f
+		}
+	}
+	t.Warnings = rp.warns
+	if len(rp.errs) > 0 {
+		return nil, errors.Join(rp.errs...)
+	}
+	return t, nil
+}
+
+// newDoc decodes a template and reads its parameters, mappings,
+// conditions and resources.
+func newDoc(name string, data []byte, opts Options) (*doc, *report, error) {
 	if opts.Region == "" {
 		opts.Region = "us-east-1"
 	}
@@ -225,11 +251,12 @@ func parse(name string, data []byte, opts Options) (*Template, error) {
 	}
 	top, err := decode(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
 	rp := &report{file: name}
 	d := &doc{
 		opts:      opts,
+		top:       top,
 		condValue: map[string]bool{},
 		condBusy:  map[string]bool{},
 		resources: map[string]*resource{},
@@ -247,23 +274,7 @@ func parse(name string, data []byte, opts Options) (*Template, error) {
 		rp.fail("Conditions is not a mapping")
 	}
 	d.readResources(rp, top)
-	d.applyGlobals(rp, top["Globals"])
-	d.expandWebSocketAPIs(rp)
-	t := &Template{Functions: map[string]*Function{}}
-	t.APIs = d.buildAPIs(rp)
-	if len(t.APIs) == 0 && len(rp.errs) == 0 {
-		rp.fail("no WebSocket API (AWS::ApiGatewayV2::Api with ProtocolType WEBSOCKET, or AWS::Serverless::WebSocketApi)")
-	}
-	for _, id := range usedFunctions(t.APIs) {
-		if f := d.buildFunction(rp, d.resources[id]); f != nil {
-			t.Functions[id] = f
-		}
-	}
-	t.Warnings = rp.warns
-	if len(rp.errs) > 0 {
-		return nil, errors.Join(rp.errs...)
-	}
-	return t, nil
+	return d, rp, nil
 }
 
 // readResources fills d.resources, leaving out those whose Condition is false.
