@@ -74,7 +74,10 @@ func (d *doc) evalDepth(v any, t *tracker, depth int) (any, error) {
 	case map[string]any:
 		if len(v) == 1 {
 			for k, arg := range v {
-				if k == "Ref" || k == "Condition" || strings.HasPrefix(k, "Fn::") {
+				// {Condition: {...}} is an IAM statement's, not a
+				// condition reference.
+				_, named := arg.(string)
+				if k == "Ref" || k == "Condition" && named || strings.HasPrefix(k, "Fn::") {
 					return d.fn(k, arg, t, depth+1)
 				}
 			}
