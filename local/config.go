@@ -57,6 +57,13 @@ type config struct {
 	allowedOrigins     string
 	allowMissingOrigin bool
 
+	// Sign-in: -auth none, dev or jwt (with jwtIssuer, jwtAudience and
+	// optionally jwksURL).
+	auth        string
+	jwtIssuer   string
+	jwtAudience string
+	jwksURL     string
+
 	limits       gateway.Limits
 	writeQueue   int
 	writeBuffer  int
@@ -159,6 +166,10 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.IntVar(&cfg.roomCap, "room-cap", chat.DefaultRoomCap, "most connections in one room; $connect beyond it answers 429 (-1: no cap)")
 	fs.StringVar(&cfg.allowedOrigins, "allowed-origins", env("CHAT_ALLOWED_ORIGINS", ""), "comma-separated origins whose pages may connect, or * for any (env CHAT_ALLOWED_ORIGINS; default: the adapter's own, http://127.0.0.1:PORT and http://localhost:PORT on loopback)")
 	fs.BoolVar(&cfg.allowMissingOrigin, "allow-missing-origin", true, "let clients that send no Origin header (not browsers) connect")
+	fs.StringVar(&cfg.auth, "auth", env("CHAT_AUTH", authNone), "sign-in: none (anonymous), dev (a development issuer at /dev-issuer that signs in any name; loopback only) or jwt (a real issuer: -jwt-issuer, -jwt-audience) (env CHAT_AUTH)")
+	fs.StringVar(&cfg.jwtIssuer, "jwt-issuer", env("CHAT_JWT_ISSUER", ""), "with -auth jwt: the tokens' iss, e.g. https://cognito-idp.REGION.amazonaws.com/POOL_ID (env CHAT_JWT_ISSUER)")
+	fs.StringVar(&cfg.jwtAudience, "jwt-audience", env("CHAT_JWT_AUDIENCE", ""), "with -auth jwt: the client ID the tokens are for (env CHAT_JWT_AUDIENCE)")
+	fs.StringVar(&cfg.jwksURL, "jwks-url", env("CHAT_JWKS_URL", ""), "with -auth jwt: the issuer's JWKS (default: ISSUER/.well-known/jwks.json)")
 	fs.Int64Var(&cfg.limits.MaxMessageSize, "max-message-size", gateway.DefaultMaxMessageSize, "message size limit in bytes (closes with 1009; 413 on @connections)")
 	fs.Int64Var(&cfg.limits.MaxFrameSize, "max-frame-size", gateway.DefaultMaxFrameSize, "frame size limit in bytes (closes with 1009)")
 	fs.DurationVar(&cfg.limits.IdleTimeout, "idle-timeout", gateway.DefaultIdleTimeout, "close connections without data messages for this long (1001)")
@@ -207,6 +218,9 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 		if v <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive", name))
 		}
+	}
+	if err := checkAuthFlags(cfg); err != nil {
+		errs = append(errs, err)
 	}
 	if cfg.sendBurst < 0 || cfg.sendRate <= 0 {
 		errs = append(errs, errors.New("-send-burst must be 0 or more and -send-rate more than 0"))

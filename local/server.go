@@ -60,9 +60,14 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 	if err != nil {
 		return err
 	}
+	signIn, err := newSignIn(cfg, ln.Addr().String(), lambdaClient(cfg), log)
+	if err != nil {
+		return err
+	}
 	gw, err = gateway.New(gateway.Config{
 		Stage: cfg.stage, APIID: cfg.apiID, Routes: routes, Limits: cfg.limits,
 		WriteQueue: cfg.writeQueue, WriteBuffer: cfg.writeBuffer, RequireSignature: cfg.requireSigV4, Credentials: sigv4Credentials(cfg.sigv4Key), Logger: log,
+		Authorizer: signIn.authorizer, Region: cfg.region,
 	})
 	if err != nil {
 		return err
@@ -75,7 +80,7 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 
 	limiter := newConnLimiter(cfg.maxHTTPConns)
 	srv := &http.Server{
-		Handler:           withRequestTimeout(newMux(cfg.stage, gw, wsHost(ln.Addr()))),
+		Handler:           withRequestTimeout(newMux(cfg.stage, gw, wsHost(ln.Addr()), signIn)),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       httpIdleTimeout,
 		ConnState:         limiter.track,
@@ -112,13 +117,23 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 // configuration at /config.json. The WebSocket URL and the page's
 // connect-src come from host, the address the adapter listens on, never
 // from the request's Host header, which any client sets as it likes.
-func newMux(stage string, gw http.Handler, host string) *http.ServeMux {
+func newMux(stage string, gw http.Handler, host string, signIn *signIn) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/"+stage, gw)
 	mux.Handle("/"+stage+"/", gw)
 	files := http.FileServerFS(web.FS)
-	body, _ := json.Marshal(map[string]string{"websocketUrl": "ws://" + host + "/" + stage})
-	csp := web.ContentSecurityPolicy("ws://" + host)
+	page := map[string]any{"websocketUrl": "ws://" + host + "/" + stage}
+	connectSources := []string{"ws://" + host}
+	if signIn.page != nil {
+		page["auth"] = signIn.page
+		// The page fetches the issuer's discovery document and tokens.
+		connectSources = append(connectSources, originOf(signIn.page.Issuer))
+	}
+	if signIn.issuer != nil {
+		mux.Handle(devIssuerPath+"/", signIn.issuer)
+	}
+	body, _ := json.Marshal(page)
+	csp := web.ContentSecurityPolicy(connectSources...)
 	mux.HandleFunc("/config.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
@@ -250,13 +265,7 @@ func newRoutes(cfg config, h *handler.Handler) (map[string]gateway.Integration, 
 	for key, fn := range h.Routes() {
 		routes[key] = gateway.IntegrationFunc(fn)
 	}
-	lambdaCfg, _ := awsConfig(context.Background(), cfg, false)
-	newClient := func(endpoint string) *lambda.Client {
-		return lambda.NewFromConfig(lambdaCfg, func(o *lambda.Options) {
-			o.BaseEndpoint = aws.String(endpoint)
-			o.RetryMaxAttempts = 1 // a retried invocation would run the function twice
-		})
-	}
+	newClient := lambdaClient(cfg)
 	if cfg.lambdaEndpoint != "" {
 		client := newClient(cfg.lambdaEndpoint)
 		for route, function := range samFunctions {
@@ -284,4 +293,15 @@ func lambdaRoutes(cfg config) int {
 		return len(samFunctions)
 	}
 	return len(cfg.lambdaRoutes)
+}
+
+// lambdaClient returns a maker of Lambda clients for Lambda-invoke mode.
+func lambdaClient(cfg config) func(endpoint string) *lambda.Client {
+	lambdaCfg, _ := awsConfig(context.Background(), cfg, false)
+	return func(endpoint string) *lambda.Client {
+		return lambda.NewFromConfig(lambdaCfg, func(o *lambda.Options) {
+			o.BaseEndpoint = aws.String(endpoint)
+			o.RetryMaxAttempts = 1 // a retried invocation would run the function twice
+		})
+	}
 }

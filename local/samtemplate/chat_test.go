@@ -10,10 +10,31 @@ import (
 
 // localTables maps the chat's tables to local names, as the emulator would.
 func localTables(id, typ, attr string) (string, bool) {
-	if typ == "AWS::DynamoDB::Table" && attr == "" {
+	switch {
+	case typ == "AWS::DynamoDB::Table" && attr == "":
 		return "local-" + id, true
+	case typ == "AWS::CloudFront::Distribution" && attr == "DomainName":
+		return "127.0.0.1:8080", true // the page is the emulator's own
 	}
 	return "", false
+}
+
+// TestChatTemplateWithSignIn: AuthMode jwt puts the REQUEST authorizer on
+// $connect, with its function and identity source.
+func TestChatTemplateWithSignIn(t *testing.T) {
+	tpl, err := Load("../../template.yaml", Options{Resource: localTables, Parameters: map[string]string{
+		"AuthMode": "jwt", "JwtIssuer": "https://issuer.example", "JwtAudience": "client"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := tpl.APIs[0].Routes["$connect"].Authorizer
+	if a == nil || a.Function != "AuthorizerFunction" || !slices.Equal(a.IdentitySource, []string{"route.request.querystring.token"}) {
+		t.Fatalf("$connect authorizer = %+v", a)
+	}
+	fn := tpl.Functions["AuthorizerFunction"]
+	if fn == nil || fn.Env["JWKS_URL"] != "https://issuer.example/.well-known/jwks.json" || fn.Env["JWT_AUDIENCE"] != "client" {
+		t.Errorf("AuthorizerFunction = %+v", fn)
+	}
 }
 
 func TestChatTemplate(t *testing.T) {
@@ -96,6 +117,7 @@ func TestChatTemplate(t *testing.T) {
 				"HISTORY_RETENTION": tt.historyPeriod, "PRESENCE_LIMIT": "500", "INLINE_LIMIT": "500",
 				"LOG_LEVEL": "INFO", "DYNAMODB_ENDPOINT": "", "MANAGEMENT_API_ENDPOINT": "",
 				"URL_SUFFIX": "amazonaws.com", "POST_WORKERS": "32",
+				"SEND_BURST": "10", "SEND_RATE": "1", "ROOM_CAP": "5000",
 				// No mapping for the queue: a Ref gives the logical ID.
 				"FANOUT_QUEUE_URL": "FanoutQueue",
 			}
