@@ -64,6 +64,12 @@ type config struct {
 	jwtAudience string
 	jwksURL     string
 
+	// templatePath is the SAM template whose stage settings apply
+	// (throttling); templateSet says -template was given.
+	templatePath       string
+	templateSet        bool
+	parameterOverrides string
+
 	limits       gateway.Limits
 	writeQueue   int
 	writeBuffer  int
@@ -170,6 +176,8 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.StringVar(&cfg.jwtIssuer, "jwt-issuer", env("CHAT_JWT_ISSUER", ""), "with -auth jwt: the tokens' iss, e.g. https://cognito-idp.REGION.amazonaws.com/POOL_ID (env CHAT_JWT_ISSUER)")
 	fs.StringVar(&cfg.jwtAudience, "jwt-audience", env("CHAT_JWT_AUDIENCE", ""), "with -auth jwt: the client ID the tokens are for (env CHAT_JWT_AUDIENCE)")
 	fs.StringVar(&cfg.jwksURL, "jwks-url", env("CHAT_JWKS_URL", ""), "with -auth jwt: the issuer's JWKS (default: ISSUER/.well-known/jwks.json)")
+	fs.StringVar(&cfg.templatePath, "template", "template.yaml", "SAM template whose WebSocket API stage settings apply (throttling); \"\" for none")
+	fs.StringVar(&cfg.parameterOverrides, "parameter-overrides", env("CHAT_PARAMETER_OVERRIDES", ""), "template parameters, in SAM's syntax: Key=Value Key2=\"a value\" (env CHAT_PARAMETER_OVERRIDES)")
 	fs.Int64Var(&cfg.limits.MaxMessageSize, "max-message-size", gateway.DefaultMaxMessageSize, "message size limit in bytes (closes with 1009; 413 on @connections)")
 	fs.Int64Var(&cfg.limits.MaxFrameSize, "max-frame-size", gateway.DefaultMaxFrameSize, "frame size limit in bytes (closes with 1009)")
 	fs.DurationVar(&cfg.limits.IdleTimeout, "idle-timeout", gateway.DefaultIdleTimeout, "close connections without data messages for this long (1001)")
@@ -185,6 +193,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
+	fs.Visit(func(f *flag.Flag) { cfg.templateSet = cfg.templateSet || f.Name == "template" })
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}

@@ -164,3 +164,33 @@ func (c *chatClient) send(text string) {
 		c.t.Fatal(err)
 	}
 }
+
+// TestStageThrottleFromTheTemplate: the template's stage throttle, with
+// parameters overridden as sam deploy takes them, applies locally.
+func TestStageThrottleFromTheTemplate(t *testing.T) {
+	s := start(t, "-template", "../template.yaml", "-parameter-overrides", "ThrottlingBurstLimit=2 ThrottlingRateLimit=1", "-send-burst", "0")
+	url := "ws://" + s.addr + "/local"
+	// $connect's bucket: 2 at once, then 429.
+	a := dial(t, url, "a", "throttled")
+	dial(t, url, "b", "throttled")
+	if got := handshake(t, url+"?room=throttled&name=c", nil); got != http.StatusTooManyRequests {
+		t.Errorf("third handshake at once: status %d, want 429", got)
+	}
+	// The chat message route's bucket: 2 at once; the third gets the frame.
+	for i := range 3 {
+		a.send(fmt.Sprint("t", i))
+	}
+	var acks, throttled int
+	for acks+throttled < 3 {
+		m := a.nextAny()
+		switch {
+		case m["type"] == chat.TypeAck:
+			acks++
+		case m["message"] == "Too Many Requests":
+			throttled++
+		}
+	}
+	if acks != 2 || throttled != 1 {
+		t.Errorf("%d acked, %d throttled; want 2 and 1", acks, throttled)
+	}
+}

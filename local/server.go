@@ -60,6 +60,10 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 	if err != nil {
 		return err
 	}
+	stage, err := loadStage(cfg, ln.Addr().String(), log)
+	if err != nil {
+		return err
+	}
 	signIn, err := newSignIn(cfg, ln.Addr().String(), lambdaClient(cfg), log)
 	if err != nil {
 		return err
@@ -68,6 +72,7 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 		Stage: cfg.stage, APIID: cfg.apiID, Routes: routes, Limits: cfg.limits,
 		WriteQueue: cfg.writeQueue, WriteBuffer: cfg.writeBuffer, RequireSignature: cfg.requireSigV4, Credentials: sigv4Credentials(cfg.sigv4Key), Logger: log,
 		Authorizer: signIn.authorizer, Region: cfg.region,
+		Throttle: stage.throttle, RouteThrottles: stage.routeThrottles, StageVariables: stage.variables,
 	})
 	if err != nil {
 		return err
