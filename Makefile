@@ -114,7 +114,11 @@ deploy:
 	site=$$($(STACK_OUTPUT) "Stacks[0].Outputs[?OutputKey=='SiteURL'].OutputValue"); \
 	test -n "$$bucket" -a "$$bucket" != None || { echo "deploy: stack $(STACK_NAME) has no SiteBucketName output"; exit 1; }; \
 	test -n "$$wsurl" -a "$$wsurl" != None || { echo "deploy: stack $(STACK_NAME) has no WebSocketURL output"; exit 1; }; \
+	issuer=$$($(STACK_OUTPUT) "Stacks[0].Outputs[?OutputKey=='AuthIssuer'].OutputValue"); \
+	client=$$($(STACK_OUTPUT) "Stacks[0].Outputs[?OutputKey=='AuthClientId'].OutputValue"); \
+	if [ "$$issuer" = None ]; then issuer=; client=; fi; \
 	$(MAKE) --no-print-directory publish BUCKET="$$bucket" WEBSOCKET_URL="$$wsurl" \
+	  AUTH_ISSUER="$$issuer" AUTH_CLIENT_ID="$$client" \
 	  AWS_CLI="$(AWS_CLI)" PUBLISH_REGION="$(DEPLOY_REGION)"; \
 	if [ -n "$$dist" ] && [ "$$dist" != None ]; then \
 	  $(AWS_CLI) cloudfront create-invalidation --distribution-id "$$dist" --paths '/*' --output text --query Invalidation.Id; \
@@ -125,4 +129,5 @@ deploy:
 publish:
 	@test -n "$(BUCKET)" || { echo "usage: make publish BUCKET=name [ENDPOINT_URL=url] [WEBSOCKET_URL=wss://...]"; exit 2; }
 	AWS_CLI="$(AWS_CLI)" ENDPOINT_URL="$(ENDPOINT_URL)" $(if $(PUBLISH_REGION),AWS_DEFAULT_REGION="$(PUBLISH_REGION)") \
+	  AUTH_ISSUER="$(AUTH_ISSUER)" AUTH_CLIENT_ID="$(AUTH_CLIENT_ID)" \
 	  web/publish.sh "$(BUCKET)" "$(WEBSOCKET_URL)"

@@ -715,7 +715,17 @@ func TestTemplateSite(t *testing.T) {
 	headers := asMap(t, get(tp.resource(t, "SiteHeadersPolicy", "AWS::CloudFront::ResponseHeadersPolicy"),
 		"ResponseHeadersPolicyConfig", "SecurityHeadersConfig"), "SecurityHeadersConfig")
 	wantCSP := web.ContentSecurityPolicy("wss://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}")
-	if got := str(get(headers, "ContentSecurityPolicy", "ContentSecurityPolicy")); got != wantCSP {
+	csp := get(headers, "ContentSecurityPolicy", "ContentSecurityPolicy")
+	branches, _ := get(csp, "Fn::If").([]any)
+	if len(branches) != 3 || branches[0] != "UseJwt" {
+		t.Fatalf("Content-Security-Policy = %v, want !If UseJwt", csp)
+	}
+	signedIn, _ := get(branches[1], "Fn::Sub").([]any)
+	wantSignedIn := web.ContentSecurityPolicy("wss://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}", "https://${IssuerHost}", "https://*.amazoncognito.com")
+	if len(signedIn) != 2 || signedIn[0] != wantSignedIn {
+		t.Errorf("Content-Security-Policy with sign-in:\n got %v\nwant %q", branches[1], wantSignedIn)
+	}
+	if got := str(branches[2]); got != wantCSP {
 		t.Errorf("Content-Security-Policy:\n got %q\nwant %q (web.ContentSecurityPolicy)", got, wantCSP)
 	}
 	for _, c := range []struct {

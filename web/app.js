@@ -2,6 +2,7 @@
 // comes from the network or the person is put in the page with textContent,
 // never as HTML.
 
+import { Session } from './auth.js';
 import { ChatClient, CONNECTING, ONLINE, RECONNECTING, OFFLINE } from './client.js';
 import {
   MAX_TEXT, checkName, checkText, codePointLength, formatClock, nameHue, roomFromURL, typingLine,
@@ -58,6 +59,7 @@ let room = roomFromURL(location.href);
 let unseen = 0;
 let dmTo = null; // the name private messages go to, or null for the room
 let olderCursor = null; // before of the next "load older" page
+let session = null; // the sign-in, when config.json asks for one
 
 // ---- storage ---------------------------------------------------------------
 
@@ -98,17 +100,24 @@ function rememberRoom(r) {
 
 // ---- configuration -----------------------------------------------------------
 
-// The WebSocket URL: ?ws= wins, else config.json next to the page.
-async function socketBase() {
+// The configuration: config.json next to the page, whose websocketUrl ?ws=
+// overrides. auth, if present, is the issuer to sign in with.
+async function loadConfig() {
   const override = new URLSearchParams(location.search).get('ws');
-  if (override) return override;
   const res = await fetch(new URL('config.json', document.baseURI), { cache: 'no-cache' });
-  if (!res.ok) throw new Error(`config.json answered ${res.status}`);
+  if (!res.ok) {
+    if (override) return { websocketUrl: override };
+    throw new Error(`config.json answered ${res.status}`);
+  }
   const cfg = await res.json();
+  if (override) cfg.websocketUrl = override;
   if (typeof cfg.websocketUrl !== 'string' || cfg.websocketUrl === '') {
     throw new Error('config.json has no websocketUrl');
   }
-  return cfg.websocketUrl;
+  if (cfg.auth && (typeof cfg.auth.issuer !== 'string' || typeof cfg.auth.clientId !== 'string')) {
+    throw new Error('config.json has an auth without issuer and clientId');
+  }
+  return cfg;
 }
 
 // ---- messages ----------------------------------------------------------------
@@ -434,22 +443,31 @@ function showState({ state, reason, delay, message }) {
     text = 'Offline: the chat server cannot be reached';
   } else if (state === OFFLINE && reason === 'no-name') {
     text = 'Not connected: choose a name';
+  } else if (state === OFFLINE && reason === 'signed-out') {
+    text = message ? `Not connected: ${message}` : 'Not connected: sign in';
   } else if (state === OFFLINE && message) {
     text = `Offline: ${message}`;
   }
   ui.statusText.textContent = text;
-  ui.retry.hidden = state !== OFFLINE || reason === 'network' || reason === 'no-name';
+  ui.retry.hidden = state !== OFFLINE || reason === 'network' || reason === 'no-name' || reason === 'signed-out';
   if (client) for (const item of client.pending) markOwn(item);
 }
 
 ui.retry.addEventListener('click', () => {
   if (client) client.start();
-  else connect();
+  else location.reload(); // the configuration could not be loaded
 });
 
 // ---- name --------------------------------------------------------------------------
 
 function showName() {
+  if (session) {
+    // Signed in, the name is the account's: the button signs in or out.
+    ui.nameLabel.textContent = session.signedIn ? `${name} · Sign out` : 'Sign in';
+    ui.changeName.querySelector('.visually-hidden').textContent = session.signedIn ? `Signed in as ${name}. ` : '';
+    ui.changeName.removeAttribute('aria-haspopup');
+    return;
+  }
   ui.nameLabel.textContent = name || 'Choose a name';
 }
 
@@ -462,7 +480,15 @@ function openNameDialog() {
   ui.nameInput.select();
 }
 
-ui.changeName.addEventListener('click', openNameDialog);
+ui.changeName.addEventListener('click', () => {
+  if (!session) {
+    openNameDialog();
+  } else if (session.signedIn) {
+    session.signOut();
+  } else {
+    session.signIn().catch((err) => systemLine(`Could not sign in: ${err.message}`, 'error'));
+  }
+});
 
 ui.dialog.addEventListener('cancel', (ev) => {
   if (!name) ev.preventDefault(); // Escape cannot skip the first choice
@@ -490,8 +516,8 @@ ui.nameForm.addEventListener('submit', (ev) => {
   saveName(name);
   showName();
   ui.dialog.close();
-  if (!client) {
-    connect();
+  if (!client && pendingConfig) {
+    connect(pendingConfig);
   } else if (changed && old) {
     // Renamed without reconnecting; "renamed" comes back to every member.
     client.setName(name);
@@ -569,6 +595,14 @@ function wire(c) {
     markOwn(item);
     systemLine(`Not sent (${code}): ${item.reason}`, 'error');
   });
+  let slowDownShown = 0;
+  c.addEventListener('ratelimited', (ev) => {
+    // Once per hold: every message of a burst may be refused.
+    if (Date.now() - slowDownShown < ev.detail.retryAfterMs) return;
+    slowDownShown = Date.now();
+    const s = Math.max(1, Math.ceil(ev.detail.retryAfterMs / 1000));
+    systemLine(`You are sending too fast: your messages wait ${s} s and go out in order.`, 'info');
+  });
   c.addEventListener('servererror', (ev) => {
     const { code, message } = ev.detail;
     systemLine(`The server refused a message (${code}): ${message}`, 'error');
@@ -607,27 +641,62 @@ function wire(c) {
   });
 }
 
-async function connect() {
+async function connect(cfg) {
   showState({ state: CONNECTING });
-  let base;
+  const token = session ? () => session.token() : null;
+  client = new ChatClient({ url: cfg.websocketUrl, name: session ? '' : name, room: room.room, token });
+  wire(client);
+  client.start();
+}
+
+// With sign-in, the page finishes a sign-in the issuer sent it back from,
+// or waits for the person to sign in.
+async function startSignedIn(cfg) {
+  session = new Session(cfg.auth);
+  session.addEventListener('signedout', () => {
+    client?.stop();
+    client = null;
+    name = '';
+    showName();
+    showState({ state: OFFLINE, reason: 'signed-out' });
+  });
   try {
-    base = await socketBase();
+    await session.completeSignIn();
+  } catch (err) {
+    systemLine(err.message, 'error');
+  }
+  name = session.name;
+  showName();
+  if (session.signedIn) {
+    connect(cfg);
+  } else {
+    showState({ state: OFFLINE, reason: 'signed-out' });
+  }
+}
+
+async function start() {
+  showName();
+  showRoom();
+  updateCounter();
+  let cfg;
+  try {
+    cfg = await loadConfig();
   } catch (err) {
     showState({ state: OFFLINE, message: 'the chat configuration could not be loaded' });
     systemLine(`Could not load the configuration: ${err.message}`, 'error');
     return;
   }
-  client = new ChatClient({ url: base, name, room: room.room });
-  wire(client);
-  client.start();
+  if (cfg.auth) {
+    await startSignedIn(cfg);
+  } else if (name) {
+    connect(cfg);
+  } else {
+    showState({ state: OFFLINE, reason: 'no-name' });
+    pendingConfig = cfg;
+    openNameDialog();
+  }
 }
 
-showName();
-showRoom();
-updateCounter();
-if (name) {
-  connect();
-} else {
-  showState({ state: OFFLINE, reason: 'no-name' });
-  openNameDialog();
-}
+let pendingConfig = null; // the configuration, until a name is chosen
+
+start();

@@ -74,6 +74,10 @@ export class ChatClient extends EventTarget {
   // not ended ('latest', 'since', 'before'): a connection's frames are
   // handled and answered in order, so replies come back in this order.
   #asked = [];
+  #token = null; // async () => a token for the handshake, when signed in
+  #opening = 0; // the latest #open, so a slow token cannot open a stale socket
+  #pausedUntil = 0; // rate_limited: send nothing from the outbox before this
+  #pauseTimer = 0;
 
   /**
    * @param {object} o
@@ -84,9 +88,11 @@ export class ChatClient extends EventTarget {
    * @param {number} [o.baseDelay=500]  backoff base, ms
    * @param {number} [o.maxDelay=30000] backoff cap, ms
    * @param {number} [o.connectTimeout=15000] a handshake slower than this is abandoned
+   * @param {() => Promise<string>} [o.token] the sign-in token for each handshake
    */
-  constructor({ url, name, room, maxAttempts = 10, baseDelay = 500, maxDelay = 30000, connectTimeout = 15000 }) {
+  constructor({ url, name, room, maxAttempts = 10, baseDelay = 500, maxDelay = 30000, connectTimeout = 15000, token = null }) {
     super();
+    this.#token = token;
     this.#base = url;
     this.#name = name;
     this.#room = room;
@@ -185,7 +191,7 @@ export class ChatClient extends EventTarget {
   #queue(fields) {
     const item = { id: this.#nextID++, clientMsgId: newClientMsgId(), status: 'pending', ...fields };
     this.#outbox.push(item);
-    this.#transmit(item);
+    this.#pump();
     return item;
   }
 
@@ -218,9 +224,29 @@ export class ChatClient extends EventTarget {
       return;
     }
     this.#setState(this.#everOnline || this.#attempt > 0 ? RECONNECTING : CONNECTING, { attempt: this.#attempt });
+    const opening = ++this.#opening;
+    if (!this.#token) {
+      this.#dial('');
+      return;
+    }
+    // A fresh token for every handshake: API Gateway checks it at $connect.
+    this.#token().then((token) => {
+      if (opening !== this.#opening || this.#stopped) return;
+      if (!token) {
+        this.#setState(OFFLINE, { reason: 'signed-out' });
+        return;
+      }
+      this.#dial(token);
+    }, (err) => {
+      if (opening !== this.#opening) return;
+      this.#setState(OFFLINE, { reason: 'signed-out', message: String(err && err.message || err) });
+    });
+  }
+
+  #dial(token) {
     let ws;
     try {
-      ws = new WebSocket(socketURL(this.#base, this.#name, this.#room));
+      ws = new WebSocket(socketURL(this.#base, this.#name, this.#room, token));
     } catch (err) {
       // A malformed URL (or one the page's CSP forbids) throws here.
       this.#setState(OFFLINE, { reason: 'config', message: String(err && err.message || err) });
@@ -242,7 +268,7 @@ export class ChatClient extends EventTarget {
       this.#sendFrame({ action: 'who' });
       if (first && this.#maxSeq === 0) this.#askHistory({ action: 'history' }, 'latest');
       else this.#askHistory({ action: 'history', since: this.#contiguous() }, 'since');
-      for (const item of this.#outbox) this.#transmit(item);
+      this.#pump();
       clearInterval(this.#pingTimer);
       this.#pingTimer = setInterval(() => this.#sendFrame({ action: 'ping' }), PING_EVERY);
     });
@@ -301,6 +327,33 @@ export class ChatClient extends EventTarget {
     } catch {
       return false; // the close event follows
     }
+  }
+
+  // Holds the outbox for ms: the refused item (every one awaiting, if the
+  // server did not say which) is pending again, and what is pending goes
+  // out in order when the hold ends.
+  #pauseSending(ms, clientMsgId) {
+    this.#pausedUntil = Math.max(this.#pausedUntil, Date.now() + ms);
+    for (const item of this.#outbox) {
+      if (item.status === 'awaiting' && (!clientMsgId || item.clientMsgId === clientMsgId)) item.status = 'pending';
+    }
+    clearTimeout(this.#pauseTimer);
+    this.#pauseTimer = setTimeout(() => {
+      this.#pausedUntil = 0;
+      this.#pump();
+    }, this.#pausedUntil - Date.now());
+  }
+
+  // Sends the oldest pending item of the outbox, one at a time: the next
+  // goes when this one is acked or refused. One message in flight keeps the
+  // room's order the order they were written in, whatever the server
+  // refuses for a while (rate_limited, internal); a human does not type
+  // faster than a round trip.
+  #pump() {
+    if (Date.now() < this.#pausedUntil) return; // sent when the pause ends
+    if (this.#outbox.some((it) => it.status === 'awaiting')) return;
+    const next = this.#outbox.find((it) => it.status === 'pending');
+    if (next) this.#transmit(next);
   }
 
   #transmit(item) {
@@ -375,6 +428,7 @@ export class ChatClient extends EventTarget {
         if (i < 0) return; // a second ack of a resend
         const [item] = this.#outbox.splice(i, 1);
         item.status = 'sent';
+        queueMicrotask(() => this.#pump());
         if (typeof frame.id === 'string') {
           item.serverId = frame.id;
           this.#seen.add(frame.id);
@@ -393,14 +447,22 @@ export class ChatClient extends EventTarget {
           this.#restart(); // the server forgot this connection: a new one
           return;
         }
+        if (code === 'rate_limited') {
+          // Too fast: nothing was stored. Hold the outbox, then send it
+          // again in order.
+          this.#pauseSending(Math.max(100, Number(frame.retryAfterMs) || 1000), frame.clientMsgId);
+          this.#emit('ratelimited', { retryAfterMs: Number(frame.retryAfterMs) || 0, message });
+          return;
+        }
         if (code === 'internal') {
           // Nothing was stored: what awaits its ack goes again shortly.
-          setTimeout(() => { for (const item of this.#outbox) if (item.status === 'awaiting') this.#transmit(item); }, RESEND_AFTER_INTERNAL);
+          setTimeout(() => { this.#markPending(); this.#pump(); }, RESEND_AFTER_INTERNAL);
         } else if (REFUSED.has(code)) {
           const i = this.#outbox.findIndex((it) => it.status === 'awaiting');
           if (i >= 0) {
             const [item] = this.#outbox.splice(i, 1);
             item.status = 'refused';
+            queueMicrotask(() => this.#pump());
             this.#emit('refused', { item, code, message });
             return;
           }

@@ -148,7 +148,7 @@ func TestCatchUpAfterOffline(t *testing.T) {
 // A late joiner sees the latest 50 messages, in the room's order, and the
 // older ones with "Load older messages".
 func TestLateJoinerSeesHistory(t *testing.T) {
-	srv := startServer(t)
+	srv := startServer(t, "-send-burst", "0") // 60 messages at once: history, not the send limit, is tested
 	browser := newBrowser(t)
 	alice := newPage(t, browser, "alice")
 	alice.open(srv.URL(), "Alice")

@@ -24,7 +24,9 @@
 # never gets a page whose files are not there yet.
 #
 # With WEBSOCKET_URL, config.json is written as {"websocketUrl": WEBSOCKET_URL};
-# without it, the config.json in the bucket is left alone.
+# without it, the config.json in the bucket is left alone. With AUTH_ISSUER
+# and AUTH_CLIENT_ID (sign-in, AuthMode=jwt) it also gets
+# "auth": {"issuer": AUTH_ISSUER, "clientId": AUTH_CLIENT_ID}.
 set -euo pipefail
 
 usage() {
@@ -41,6 +43,15 @@ websocket_url=${2:-}
 if [[ -n $websocket_url && ! $websocket_url =~ ^wss?://[A-Za-z0-9.:/_~%-]+$ ]]; then
   echo "publish: WEBSOCKET_URL must be a ws:// or wss:// URL: $websocket_url" >&2
   exit 2
+fi
+
+auth_issuer=${AUTH_ISSUER:-}
+auth_client_id=${AUTH_CLIENT_ID:-}
+if [[ -n $auth_issuer || -n $auth_client_id ]]; then
+  if [[ ! $auth_issuer =~ ^https://[A-Za-z0-9.:/_~%-]+$ || ! $auth_client_id =~ ^[A-Za-z0-9._~-]+$ ]]; then
+    echo "publish: AUTH_ISSUER must be an https:// URL and AUTH_CLIENT_ID a client ID, both or neither" >&2
+    exit 2
+  fi
 fi
 
 aws_cli=${AWS_CLI:-aws}
@@ -106,7 +117,11 @@ done
 if [[ -n $websocket_url ]]; then
   tmp=$(mktemp)
   trap 'rm -f "$tmp"' EXIT
-  printf '{"websocketUrl":"%s"}\n' "$websocket_url" >"$tmp"
+  if [[ -n $auth_issuer ]]; then
+    printf '{"websocketUrl":"%s","auth":{"issuer":"%s","clientId":"%s"}}\n' "$websocket_url" "$auth_issuer" "$auth_client_id" >"$tmp"
+  else
+    printf '{"websocketUrl":"%s"}\n' "$websocket_url" >"$tmp"
+  fi
   upload "$tmp" config.json
 fi
 

@@ -139,6 +139,19 @@ func TestPublish(t *testing.T) {
 	if cfg["websocketUrl"] != wsURL || len(cfg) != 1 {
 		t.Errorf("config.json = %s, want {\"websocketUrl\":%q}", b, wsURL)
 	}
+	// With sign-in, config.json tells the page the issuer and client.
+	run(makeTool, "--no-print-directory", "publish", "BUCKET="+bucket, "ENDPOINT_URL="+endpoint, "WEBSOCKET_URL="+wsURL,
+		"AUTH_ISSUER=https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC", "AUTH_CLIENT_ID=4x2k9", "AWS_CLI="+awsCLI)
+	s3api(nil, "get-object", "--bucket", bucket, "--key", "config.json", filepath.Join(dir, "config-auth.json"))
+	b, _ = os.ReadFile(filepath.Join(dir, "config-auth.json"))
+	var withAuth struct {
+		WebsocketURL string `json:"websocketUrl"`
+		Auth         struct{ Issuer, ClientID string }
+	}
+	if err := json.Unmarshal(b, &withAuth); err != nil || withAuth.WebsocketURL != wsURL ||
+		withAuth.Auth.Issuer != "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC" || withAuth.Auth.ClientID != "4x2k9" {
+		t.Errorf("config.json with sign-in = %s (%v)", b, err)
+	}
 	s3api(nil, "get-object", "--bucket", bucket, "--key", "index.html", filepath.Join(dir, "index.html"))
 	got, _ := os.ReadFile(filepath.Join(dir, "index.html"))
 	embedded, _ := fs.ReadFile(web.FS, "index.html")

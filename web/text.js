@@ -80,14 +80,17 @@ export function roomFromURL(url) {
  * The WebSocket URL to dial: the configured base URL with the name and room
  * in the query string.
  */
-export function socketURL(base, name, room) {
+export function socketURL(base, name, room, token = '') {
   const u = new URL(base);
   // Percent-encoded (a space is %20), not form-encoded as URLSearchParams
   // does (a space is +): a query string read as RFC 3986 keeps "+" as a
   // plus sign, and "Ann Lee" would arrive as "Ann+Lee".
-  const kept = u.search.slice(1).split('&').filter((p) => p !== '' && !/^(name|room)=/.test(p));
+  const kept = u.search.slice(1).split('&').filter((p) => p !== '' && !/^(name|room|token)=/.test(p));
   if (name) kept.push(`name=${encodeURIComponent(name)}`);
   kept.push(`room=${encodeURIComponent(room)}`);
+  // Signed in: the token goes in the query string, the authorizer's
+  // identity source (browsers cannot set headers on a WebSocket).
+  if (token) kept.push(`token=${encodeURIComponent(token)}`);
   u.search = kept.join('&');
   return u.toString();
 }
