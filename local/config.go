@@ -69,6 +69,13 @@ type config struct {
 	templatePath       string
 	templateSet        bool
 	parameterOverrides string
+	// functions is how route integrations run: auto, in-process or
+	// bootstrap; build builds the bootstraps first; envVarsPath is a
+	// SAM-style env.json; maxProcs bounds each function's processes.
+	functions   string
+	build       bool
+	envVarsPath string
+	maxProcs    int
 
 	limits       gateway.Limits
 	writeQueue   int
@@ -178,6 +185,10 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.StringVar(&cfg.jwksURL, "jwks-url", env("CHAT_JWKS_URL", ""), "with -auth jwt: the issuer's JWKS (default: ISSUER/.well-known/jwks.json)")
 	fs.StringVar(&cfg.templatePath, "template", "template.yaml", "SAM template whose WebSocket API stage settings apply (throttling); \"\" for none")
 	fs.StringVar(&cfg.parameterOverrides, "parameter-overrides", env("CHAT_PARAMETER_OVERRIDES", ""), "template parameters, in SAM's syntax: Key=Value Key2=\"a value\" (env CHAT_PARAMETER_OVERRIDES)")
+	fs.StringVar(&cfg.functions, "functions", functionsAuto, "how the template's functions run: in-process (this project's handlers), bootstrap (each function's .aws-sam/build/ID/bootstrap under the built-in Lambda Runtime API), or auto (in-process for this project's template)")
+	fs.BoolVar(&cfg.build, "build", false, "with bootstrap functions: build them first (BuildMethod makefile: make build-ID ARTIFACTS_DIR=.aws-sam/build/ID)")
+	fs.StringVar(&cfg.envVarsPath, "env-vars", "", "SAM-style env.json for bootstrap functions: {\"Parameters\": {...}, \"FunctionId\": {...}}")
+	fs.IntVar(&cfg.maxProcs, "max-procs", 4, "most processes of one bootstrap function at once (each runs one invocation at a time)")
 	fs.Int64Var(&cfg.limits.MaxMessageSize, "max-message-size", gateway.DefaultMaxMessageSize, "message size limit in bytes (closes with 1009; 413 on @connections)")
 	fs.Int64Var(&cfg.limits.MaxFrameSize, "max-frame-size", gateway.DefaultMaxFrameSize, "frame size limit in bytes (closes with 1009)")
 	fs.DurationVar(&cfg.limits.IdleTimeout, "idle-timeout", gateway.DefaultIdleTimeout, "close connections without data messages for this long (1001)")
@@ -227,6 +238,12 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 		if v <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive", name))
 		}
+	}
+	if cfg.functions != functionsAuto && cfg.functions != functionsInProcess && cfg.functions != functionsBootstrap {
+		errs = append(errs, fmt.Errorf("-functions %q: want auto, in-process or bootstrap", cfg.functions))
+	}
+	if cfg.maxProcs < 1 {
+		errs = append(errs, errors.New("-max-procs must be positive"))
 	}
 	if err := checkAuthFlags(cfg); err != nil {
 		errs = append(errs, err)

@@ -60,19 +60,39 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 	if err != nil {
 		return err
 	}
-	stage, err := loadStage(cfg, ln.Addr().String(), log)
-	if err != nil {
-		return err
-	}
 	signIn, err := newSignIn(cfg, ln.Addr().String(), lambdaClient(cfg), log)
 	if err != nil {
 		return err
+	}
+	tpl, err := loadTemplate(cfg, ln.Addr().String(), log)
+	if err != nil {
+		return err
+	}
+	stage := stageOf(tpl)
+	var selection []string
+	var twoWay map[string]bool
+	if !runsInProcess(cfg, tpl) {
+		// Any other template: its routes, each function's own bootstrap.
+		endpoint := "http://" + ln.Addr().String() + "/" + cfg.stage
+		api, err := bootstrapAPI(ctx, cfg, tpl, endpoint, log)
+		if err != nil {
+			return err
+		}
+		defer api.close()
+		routes, selection, twoWay = api.routes, api.selection, api.twoWay
+		if api.authorizer != nil {
+			if signIn.authorizer != nil {
+				return errors.New("-auth and a template authorizer exclude each other: the template's runs")
+			}
+			signIn.authorizer = api.authorizer
+		}
 	}
 	gw, err = gateway.New(gateway.Config{
 		Stage: cfg.stage, APIID: cfg.apiID, Routes: routes, Limits: cfg.limits,
 		WriteQueue: cfg.writeQueue, WriteBuffer: cfg.writeBuffer, RequireSignature: cfg.requireSigV4, Credentials: sigv4Credentials(cfg.sigv4Key), Logger: log,
 		Authorizer: signIn.authorizer, Region: cfg.region,
 		Throttle: stage.throttle, RouteThrottles: stage.routeThrottles, StageVariables: stage.variables,
+		RouteSelection: selection, TwoWay: twoWay,
 	})
 	if err != nil {
 		return err

@@ -1,58 +1,88 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
 
 	"github.com/serverless-chat/chat/internal/gateway"
+	"github.com/serverless-chat/chat/local/runtimeapi"
 	"github.com/serverless-chat/chat/local/samtemplate"
 )
 
-// stageSettings is what the adapter takes from the template's WebSocket
-// API stage today: its throttling, so that a change to template.yaml is a
-// change to what runs locally.
-type stageSettings struct {
-	throttle       *gateway.Throttle
-	routeThrottles map[string]gateway.Throttle
-	variables      map[string]string
-}
+// How route integrations run (-functions).
+const (
+	functionsAuto      = "auto"       // in process for this project's template, bootstrap for any other
+	functionsInProcess = "in-process" // this project's handlers, in process
+	functionsBootstrap = "bootstrap"  // each function's built bootstrap, under the built-in Runtime API
+)
 
-// loadStage reads the stage of the template at cfg.templatePath. A missing
-// template is no error when the path is the default one (the adapter may
-// run from another directory): the stage is then unthrottled, and the
-// adapter says so.
-func loadStage(cfg config, addr string, log *slog.Logger) (stageSettings, error) {
-	var s stageSettings
+// chatFunctions are this project's functions: a template whose routes call
+// only these runs in process by default.
+var chatFunctions = []string{"ConnectFunction", "DisconnectFunction", "MessageFunction", "DefaultFunction",
+	"HistoryFunction", "PresenceFunction", "AuthorizerFunction"}
+
+// loadTemplate reads cfg.templatePath. A missing template is no error when
+// the path is the default one (the adapter may run from another
+// directory): it returns nil, and the adapter says so.
+func loadTemplate(cfg config, addr string, log *slog.Logger) (*samtemplate.Template, error) {
 	if cfg.templatePath == "" {
-		return s, nil
+		return nil, nil
 	}
 	params, err := samtemplate.ParseParameterOverrides(cfg.parameterOverrides)
 	if err != nil {
-		return s, fmt.Errorf("-parameter-overrides: %w", err)
+		return nil, fmt.Errorf("-parameter-overrides: %w", err)
 	}
 	tpl, err := samtemplate.Load(cfg.templatePath, samtemplate.Options{
 		Parameters: params, Region: cfg.region,
 		Resource: func(id, typ, attr string) (string, bool) {
-			// The page is this adapter's own.
-			if typ == "AWS::CloudFront::Distribution" && attr == "DomainName" {
-				return addr, true
+			switch {
+			case typ == "AWS::CloudFront::Distribution" && attr == "DomainName":
+				return addr, true // the page is this adapter's own
+			case typ == "AWS::DynamoDB::Table" && attr == "" && id == "ConnectionsTable":
+				return cfg.table, true // the tables the adapter creates
+			case typ == "AWS::DynamoDB::Table" && attr == "" && id == "MessagesTable":
+				return cfg.messagesTable, true
 			}
 			return "", false
 		},
 	})
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !cfg.templateSet:
-		log.Info("no template: the stage is not throttled", slog.String("template", cfg.templatePath))
-		return s, nil
+		log.Info("no template: the chat's routes, unthrottled", slog.String("template", cfg.templatePath))
+		return nil, nil
 	case err != nil:
-		return s, err
+		return nil, err
 	case len(tpl.APIs) != 1:
-		return s, fmt.Errorf("%s: %d WebSocket APIs, want one", cfg.templatePath, len(tpl.APIs))
+		return nil, fmt.Errorf("%s: %d WebSocket APIs, want one", cfg.templatePath, len(tpl.APIs))
 	}
 	for _, w := range tpl.Warnings {
 		log.Warn("template", slog.String("warning", w))
+	}
+	return tpl, nil
+}
+
+// stageSettings is what the gateway takes from the template's stage.
+type stageSettings struct {
+	throttle       *gateway.Throttle
+	routeThrottles map[string]gateway.Throttle
+	variables      map[string]string
+}
+
+func stageOf(tpl *samtemplate.Template) stageSettings {
+	var s stageSettings
+	if tpl == nil {
+		return s
 	}
 	st := tpl.APIs[0].Stage
 	if st.HasThrottle {
@@ -65,7 +95,158 @@ func loadStage(cfg config, addr string, log *slog.Logger) (stageSettings, error)
 		}
 	}
 	s.variables = st.Variables
-	log.Info("stage from the template", slog.String("template", cfg.templatePath), slog.String("stage", st.Name),
-		slog.Float64("throttlingRateLimit", st.RateLimit), slog.Int("throttlingBurstLimit", st.BurstLimit))
-	return s, nil
+	return s
+}
+
+// runsInProcess decides -functions auto: in process when every function
+// the template's API calls is one of this project's.
+func runsInProcess(cfg config, tpl *samtemplate.Template) bool {
+	switch {
+	case cfg.functions == functionsInProcess || tpl == nil:
+		return true
+	case cfg.functions == functionsBootstrap:
+		return false
+	}
+	for id := range tpl.Functions {
+		if !slices.Contains(chatFunctions, id) {
+			return false
+		}
+	}
+	return true
+}
+
+// templateAPI is a template's API served by built bootstraps.
+type templateAPI struct {
+	routes     map[string]gateway.Integration
+	authorizer *gateway.Authorizer
+	selection  []string
+	twoWay     map[string]bool
+	pools      []*runtimeapi.Pool
+}
+
+func (a *templateAPI) close() {
+	for _, p := range a.pools {
+		_ = p.Close()
+	}
+}
+
+// bootstrapAPI starts a Runtime API pool per function of the template's API
+// (building them first with -build) and maps its routes onto them.
+func bootstrapAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, endpoint string, log *slog.Logger) (*templateAPI, error) {
+	api := tpl.APIs[0]
+	out := &templateAPI{routes: map[string]gateway.Integration{}, selection: api.RouteSelectionPath, twoWay: map[string]bool{}}
+	envVars, err := readEnvVars(cfg.envVarsPath)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(cfg.templatePath)
+	pools := map[string]*runtimeapi.Pool{}
+	for _, id := range slices.Sorted(maps.Keys(tpl.Functions)) {
+		fn := tpl.Functions[id]
+		bootstrap := filepath.Join(dir, ".aws-sam", "build", id, "bootstrap")
+		if cfg.build {
+			if err := build(ctx, dir, fn, filepath.Dir(bootstrap), log); err != nil {
+				out.close()
+				return nil, err
+			}
+		}
+		env := functionEnv(fn, envVars, cfg, endpoint)
+		pool, err := runtimeapi.Start(ctx, runtimeapi.Function{
+			Name: id, Bootstrap: bootstrap, Env: env, Timeout: fn.Timeout, MemoryMB: fn.MemoryMB,
+			MaxProcs: cfg.maxProcs, Logger: log, Region: cfg.region,
+		})
+		if err != nil {
+			out.close()
+			return nil, fmt.Errorf("function %s: %w (build it with -build, or sam build)", id, err)
+		}
+		pools[id] = pool
+		out.pools = append(out.pools, pool)
+		log.Info("function", slog.String("function", id), slog.String("bootstrap", bootstrap), slog.Any("env", env))
+	}
+	for key, r := range api.Routes {
+		if r.RouteResponse {
+			out.twoWay[key] = true
+		}
+		switch in := r.Integration; in.Type {
+		case samtemplate.Mock:
+			out.routes[key] = gateway.Mock{StatusCode: in.MockStatus, Body: in.MockBody}
+		default:
+			out.routes[key] = gateway.NewLambda(pools[in.Function], in.Function, 0)
+		}
+		if a := r.Authorizer; a != nil {
+			out.authorizer = &gateway.Authorizer{IdentitySource: a.IdentitySource, Function: gateway.NewLambda(pools[a.Function], a.Function, 0)}
+		}
+	}
+	return out, nil
+}
+
+// functionEnv is what a function's process sees: its template environment,
+// then -env-vars (SAM's file: "Parameters" for every function, then one
+// object per logical ID; as in SAM, only variables the template declares
+// are set), then the local endpoints, and local credentials.
+func functionEnv(fn *samtemplate.Function, envVars map[string]map[string]string, cfg config, endpoint string) map[string]string {
+	env := maps.Clone(fn.Env)
+	if env == nil {
+		env = map[string]string{}
+	}
+	local := map[string]string{"MANAGEMENT_API_ENDPOINT": endpoint, "DYNAMODB_ENDPOINT": cfg.dynamoEndpoint}
+	for k, v := range local {
+		if _, declared := env[k]; declared && v != "" {
+			env[k] = v
+		}
+	}
+	for _, scope := range []string{"Parameters", fn.LogicalID} {
+		for k, v := range envVars[scope] {
+			if _, declared := env[k]; declared {
+				env[k] = v
+			}
+		}
+	}
+	// DynamoDB Local keeps one database per access key: the adapter's.
+	env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = "local", "local"
+	return env
+}
+
+// readEnvVars reads a SAM-style env.json ("" for none).
+func readEnvVars(path string) (map[string]map[string]string, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("-env-vars: %w", err)
+	}
+	var m map[string]map[string]string
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("-env-vars %s: want {\"Parameters\": {...}, \"FunctionId\": {...}}: %w", path, err)
+	}
+	return m, nil
+}
+
+// build builds a function as sam build does for BuildMethod makefile: make
+// build-<LogicalId> with ARTIFACTS_DIR, in the template's directory, for
+// this machine's architecture (LAMBDA_GOARCH and GOARCH), since the
+// bootstrap runs here.
+func build(ctx context.Context, dir string, fn *samtemplate.Function, artifacts string, log *slog.Logger) error {
+	if fn.BuildMethod != "makefile" {
+		return fmt.Errorf("function %s: -build knows BuildMethod makefile, not %q: build it with sam build", fn.LogicalID, fn.BuildMethod)
+	}
+	abs, err := filepath.Abs(artifacts)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, "make", "--no-print-directory", "build-"+fn.LogicalID,
+		"ARTIFACTS_DIR="+abs, "LAMBDA_GOARCH="+runtime.GOARCH)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOARCH="+runtime.GOARCH)
+	var outBuf strings.Builder
+	cmd.Stdout, cmd.Stderr = &outBuf, &outBuf
+	log.Info("building", slog.String("function", fn.LogicalID))
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("build %s: %w\n%s", fn.LogicalID, err, outBuf.String())
+	}
+	return nil
 }

@@ -216,13 +216,18 @@ func (c *conn) handle(ctx context.Context, body []byte) {
 		_ = c.enqueue(tooManyRequests(c.id, req.RequestContext.RequestID))
 		return
 	}
-	_, err := g.invoke(ctx, g.routes[routeKey], req)
+	resp, err := g.invoke(ctx, g.routes[routeKey], req)
 	if err != nil {
 		g.log.Error("integration failed", slog.String("connectionId", c.id), slog.String("routeKey", routeKey),
 			slog.String("apiRequestId", req.RequestContext.RequestID), slog.Any("error", err))
 		_ = c.enqueue(internalError(c.id, req.RequestContext.RequestID))
+		return
 	}
-	// The response is dropped: the routes have no route response.
+	// A route with a route response sends the integration's response body
+	// back to the client; any other drops it.
+	if g.twoWay[routeKey] && resp.Body != "" {
+		_ = c.enqueue([]byte(resp.Body))
+	}
 }
 
 // maxBatch bounds the messages written in one batch.

@@ -146,6 +146,12 @@ type Config struct {
 	// signer.
 	RequireSignature bool
 	Credentials      map[string]string
+	// RouteSelection is the JSON path of the route selection expression
+	// $request.body.<path>: ["action"] (the chat's) if nil.
+	RouteSelection []string
+	// TwoWay are the routes with a route response: their integration's
+	// response body is sent back to the client, as API Gateway does.
+	TwoWay map[string]bool
 	// Authorizer, if set, guards $connect.
 	Authorizer *Authorizer
 	// Throttle is the stage's default route throttling (none if nil);
@@ -173,6 +179,8 @@ type Gateway struct {
 	sigv4  bool
 	creds  map[string]string
 	// authorizer guards $connect (nil: none); throttle is the stage's.
+	selection      []string
+	twoWay         map[string]bool
 	authorizer     *Authorizer
 	throttle       *throttles
 	stageVariables map[string]string
@@ -206,6 +214,8 @@ func New(cfg Config) (*Gateway, error) {
 		sigv4:          cfg.RequireSignature,
 		creds:          cfg.Credentials,
 		log:            cfg.Logger,
+		selection:      cfg.RouteSelection,
+		twoWay:         cfg.TwoWay,
 		authorizer:     cfg.Authorizer,
 		throttle:       newThrottles(cfg.Throttle, cfg.RouteThrottles),
 		stageVariables: cfg.StageVariables,
@@ -231,6 +241,9 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if g.log == nil {
 		g.log = slog.Default()
+	}
+	if len(g.selection) == 0 {
+		g.selection = []string{"action"}
 	}
 	if g.region == "" {
 		g.region = "us-east-1"
@@ -339,10 +352,11 @@ func (g *Gateway) lookup(id string) *conn {
 	return v.(*conn)
 }
 
-// selectRoute evaluates $request.body.action against the routes: the
-// route key to call, or "" if none matches and there is no $default.
+// selectRoute evaluates the route selection expression ($request.body.action
+// for the chat) against the routes: the route key to call, or "" if none
+// matches and there is no $default.
 func (g *Gateway) selectRoute(body []byte) string {
-	if action, ok := actionOf(body); ok && action != RouteConnect && action != RouteDisconnect {
+	if action, ok := selectionOf(body, g.selection); ok && action != RouteConnect && action != RouteDisconnect {
 		if _, ok := g.routes[action]; ok {
 			return action
 		}
@@ -353,24 +367,31 @@ func (g *Gateway) selectRoute(body []byte) string {
 	return ""
 }
 
-// actionOf returns the string value of the body's top-level "action" field,
-// matched exactly: API Gateway's $request.body.action is case-sensitive,
+// selectionOf returns the string value at path in the body (["action"]
+// for $request.body.action, ["meta", "kind"] for $request.body.meta.kind),
+// its members matched exactly: API Gateway's selection is case-sensitive,
 // where encoding/json would take "ACTION" or "Action" into a struct field
 // tagged "action".
-func actionOf(body []byte) (string, bool) {
-	var doc map[string]json.RawMessage
-	if json.Unmarshal(body, &doc) != nil {
+func selectionOf(body []byte, path []string) (string, bool) {
+	raw := json.RawMessage(body)
+	for _, member := range path {
+		var doc map[string]json.RawMessage
+		if json.Unmarshal(raw, &doc) != nil {
+			return "", false
+		}
+		var ok bool
+		if raw, ok = doc[member]; !ok {
+			return "", false
+		}
+	}
+	if len(raw) == 0 || raw[0] != '"' {
 		return "", false
 	}
-	raw, ok := doc["action"]
-	if !ok || len(raw) == 0 || raw[0] != '"' {
+	var value string
+	if json.Unmarshal(raw, &value) != nil {
 		return "", false
 	}
-	var action string
-	if json.Unmarshal(raw, &action) != nil {
-		return "", false
-	}
-	return action, true
+	return value, true
 }
 
 // invoke calls the integration with the integration timeout. A panic or a

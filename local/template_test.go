@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"log/slog"
+
+	"github.com/coder/websocket"
+)
+
+// gameTemplate copies testdata/game to a temporary directory and builds its
+// two functions' bootstraps where sam build puts them.
+func gameTemplate(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	src, err := os.ReadFile(filepath.Join("testdata", "game", "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "template.yaml"), src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"GameFunction", "AuthFunction"} {
+		out := filepath.Join(dir, ".aws-sam", "build", id, "bootstrap")
+		cmd := exec.Command("go", "build", "-o", out, "./testdata/game/fn")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v\n%s", id, err, b)
+		}
+	}
+	return filepath.Join(dir, "template.yaml")
+}
+
+// TestAnyTemplate runs a WebSocket API that is not the chat from its SAM
+// template: its own route names, a nested selection expression, no
+// $default, a two-way route, a MOCK route with a route response, a REQUEST
+// authorizer, and its functions' bootstraps under the built-in Runtime API.
+func TestAnyTemplate(t *testing.T) {
+	tpl := gameTemplate(t)
+	s := start(t, "-template", tpl, "-parameter-overrides", "Greeting=bonjour", "-stage", "play")
+	url := "ws://" + s.addr + "/play"
+	if got := handshake(t, url, nil); got != http.StatusUnauthorized {
+		t.Errorf("no token: status %d, want 401", got)
+	}
+	if got := handshake(t, url+"?token=bad", nil); got != http.StatusForbidden {
+		t.Errorf("bad token: status %d, want 403", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, url+"?token=good", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	c := &chatClient{t: t, ws: ws}
+	send := func(frame string) {
+		t.Helper()
+		if err := ws.Write(ctx, websocket.MessageText, []byte(frame)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A one-way route: nothing comes back. Then the two-way route's reply,
+	// which must be the next frame.
+	send(`{"meta":{"kind":"shout"}}`)
+	send(`{"meta":{"kind":"move"},"x":7}`)
+	if m := c.nextAny(); m["moved"] != float64(7) || m["player"] != "p1" || m["greeting"] != "bonjour" {
+		t.Errorf("move reply = %v, want moved 7 by p1 (the authorizer's context) with the overridden greeting", m)
+	}
+	send(`{"meta":{"kind":"status"}}`)
+	if m := c.nextAny(); m["status"] != "ok" {
+		t.Errorf("MOCK route reply = %v, want its response template", m)
+	}
+	send(`{"meta":{"kind":"nothing"}}`)
+	if m := c.nextAny(); m["message"] != "Forbidden" {
+		t.Errorf("no route and no $default: %v, want the Forbidden frame", m)
+	}
+	send(`{"action":"move"}`)
+	if m := c.nextAny(); m["message"] != "Forbidden" {
+		t.Errorf("the chat's selection key: %v, want Forbidden (this API selects by meta.kind)", m)
+	}
+	send(`{"meta":{"kind":"boom"}}`)
+	if m := c.nextAny(); m["message"] != "Internal server error" {
+		t.Errorf("a failing function: %v, want the Internal server error frame", m)
+	}
+}
+
+// TestUnsupportedTemplate: something the emulator cannot honour stops it
+// at start, naming the resource and the property.
+func TestUnsupportedTemplate(t *testing.T) {
+	dir := t.TempDir()
+	src, _ := os.ReadFile(filepath.Join("testdata", "game", "template.yaml"))
+	bad := strings.Replace(string(src), "      ProtocolType: WEBSOCKET\n", "      ProtocolType: WEBSOCKET\n      ApiKeySelectionExpression: $request.header.x-api-key\n", 1)
+	path := filepath.Join(dir, "template.yaml")
+	if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := parseConfig([]string{"-template", path}, func(string) string { return "" }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = loadTemplate(cfg, "127.0.0.1:8080", slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "GameApi") || !strings.Contains(err.Error(), "ApiKeySelectionExpression") {
+		t.Errorf("err = %v, want one naming GameApi and ApiKeySelectionExpression", err)
+	}
+}
