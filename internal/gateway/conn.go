@@ -284,26 +284,10 @@ func (c *conn) writeBatch() (int, error) {
 }
 
 // write sends one text message, in frames of at most MaxFrameSize bytes
-// as API Gateway does. It needs no context deadline: the connection's
-// writes have one (rawConn).
+// as API Gateway does, the last with FIN set. It needs no context
+// deadline: the connection's writes have one (rawConn).
 func (c *conn) write(msg []byte) error {
-	ctx := context.Background()
-	max := int(c.g.limits.MaxFrameSize)
-	if len(msg) <= max {
-		return c.ws.Write(ctx, websocket.MessageText, msg)
-	}
-	w, err := c.ws.Writer(ctx, websocket.MessageText)
-	if err != nil {
-		return err
-	}
-	for len(msg) > 0 {
-		n := min(len(msg), max)
-		if _, err := w.Write(msg[:n]); err != nil {
-			return err
-		}
-		msg = msg[n:]
-	}
-	return w.Close()
+	return c.raw.writeMessage(msg, int(c.g.limits.MaxFrameSize))
 }
 
 // enqueue queues a message for the connection. A connection that is

@@ -230,7 +230,7 @@ func TestConnectionsAPIWithTheAWSCLI(t *testing.T) {
 	c := e.connect(t, "alice", "")
 
 	// CLI v2 reads blobs as base64 unless told otherwise; v1 takes them raw.
-	post := []string{"post-to-connection", "--connection-id", c.id, "--data", "from the cli"}
+	post := []string{"post-to-connection", "--connection-id=" + c.id, "--data", "from the cli"}
 	if v, _ := exec.Command(cli, "--version").CombinedOutput(); strings.HasPrefix(string(v), "aws-cli/2") {
 		post = append(post, "--cli-binary-format", "raw-in-base64-out")
 	}
@@ -240,7 +240,7 @@ func TestConnectionsAPIWithTheAWSCLI(t *testing.T) {
 	if got := string(c.next()); got != "from the cli" {
 		t.Errorf("client got %q", got)
 	}
-	out, err := e.aws(t, cli, "get-connection", "--connection-id", c.id)
+	out, err := e.aws(t, cli, "get-connection", "--connection-id="+c.id)
 	if err != nil {
 		t.Fatalf("get-connection: %v\n%s", err, out)
 	}
@@ -250,7 +250,7 @@ func TestConnectionsAPIWithTheAWSCLI(t *testing.T) {
 		}
 	}
 	closed := c.drain()
-	if out, err := e.aws(t, cli, "delete-connection", "--connection-id", c.id); err != nil {
+	if out, err := e.aws(t, cli, "delete-connection", "--connection-id="+c.id); err != nil {
 		t.Fatalf("delete-connection: %v\n%s", err, out)
 	}
 	if got := <-closed; got != websocket.StatusNormalClosure {

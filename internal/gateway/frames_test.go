@@ -36,12 +36,13 @@ func TestPostsAreSentIn32KBFrames(t *testing.T) {
 		g.conns.Range(func(k, _ any) bool { id = k.(string); return false })
 	}
 
-	for _, size := range []int{10, DefaultMaxFrameSize, DefaultMaxFrameSize + 1, 100 * 1024, DefaultMaxMessageSize} {
+	for _, size := range []int{10, DefaultMaxFrameSize, DefaultMaxFrameSize + 1, 2 * DefaultMaxFrameSize, 100 * 1024, DefaultMaxMessageSize} {
 		if err := g.Post(context.Background(), id, []byte(strings.Repeat("m", size))); err != nil {
 			t.Fatal(err)
 		}
-		total, first := 0, true
+		total, first, frames := 0, true, 0
 		for {
+			frames++
 			var h [2]byte
 			if _, err := io.ReadFull(br, h[:]); err != nil {
 				t.Fatal(err)
@@ -63,6 +64,11 @@ func TestPostsAreSentIn32KBFrames(t *testing.T) {
 			if n > DefaultMaxFrameSize {
 				t.Errorf("%d-byte message: a frame of %d bytes", size, n)
 			}
+			if n == 0 {
+				// coder/websocket's message writer ended every fragmented
+				// message so; API Gateway does not.
+				t.Errorf("%d-byte message: an empty frame", size)
+			}
 			if want := byte(opContinuation); !first && opcode != want || first && opcode != opText {
 				t.Errorf("%d-byte message: opcode %d in frame %d", size, opcode, total)
 			}
@@ -77,6 +83,9 @@ func TestPostsAreSentIn32KBFrames(t *testing.T) {
 		}
 		if total != size {
 			t.Errorf("got %d bytes, want %d", total, size)
+		}
+		if want := (size + DefaultMaxFrameSize - 1) / DefaultMaxFrameSize; frames != want {
+			t.Errorf("%d-byte message in %d frames, want %d", size, frames, want)
 		}
 	}
 }

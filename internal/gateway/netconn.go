@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -44,6 +45,9 @@ type rawConn struct {
 	// errors with a close of its own (1002), and $disconnect must record
 	// the code the client was sent.
 	sentClose atomic.Int32
+	// closeWritten says a close frame went out (with a code or not): no
+	// data frame may follow it.
+	closeWritten atomic.Bool
 }
 
 // maxCorked bounds the bytes a corked connection buffers.
@@ -69,11 +73,66 @@ var errTooManyFrames = errors.New("too many frames in one message")
 // Write sends p, or buffers it while the connection is corked.
 func (c *rawConn) Write(p []byte) (int, error) {
 	// A server's close frame, unmasked: 0x88, length, status (2 bytes).
+	if len(p) >= 2 && p[0] == 0x88 {
+		c.closeWritten.Store(true)
+	}
 	if len(p) >= 4 && p[0] == 0x88 && p[1]&0x7f >= 2 && p[1]&0x7f < 126 {
 		c.sentClose.CompareAndSwap(0, int32(p[2])<<8|int32(p[3]))
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.write(p)
+}
+
+// errCloseSent refuses a data message after the close frame.
+var errCloseSent = errors.New("close frame already sent")
+
+// writeMessage writes msg as one text message in frames of at most
+// maxFrame bytes, the last with FIN set, as API Gateway splits what it
+// sends. coder/websocket's message writer ends a fragmented message with
+// an empty FIN frame, which API Gateway never sends; so the gateway writes
+// its data frames itself, all of one message under the lock, and leaves the
+// library the handshake and the control frames.
+func (c *rawConn) writeMessage(msg []byte, maxFrame int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeWritten.Load() {
+		return errCloseSent
+	}
+	var hdr [10]byte
+	opcode := byte(opText)
+	for first := true; first || len(msg) > 0; first = false {
+		n := min(len(msg), maxFrame)
+		b0 := opcode
+		if n == len(msg) {
+			b0 |= 0x80 // FIN
+		}
+		if _, err := c.write(appendFrameHeader(hdr[:0], b0, n)); err != nil {
+			return err
+		}
+		if _, err := c.write(msg[:n]); err != nil {
+			return err
+		}
+		msg = msg[n:]
+		opcode = opContinuation
+	}
+	return nil
+}
+
+// appendFrameHeader appends a server's (unmasked) frame header, RFC 6455
+// section 5.2.
+func appendFrameHeader(b []byte, b0 byte, n int) []byte {
+	switch {
+	case n < 126:
+		return append(b, b0, byte(n))
+	case n <= 0xffff:
+		return binary.BigEndian.AppendUint16(append(b, b0, 126), uint16(n))
+	}
+	return binary.BigEndian.AppendUint64(append(b, b0, 127), uint64(n))
+}
+
+// write sends p, or buffers it while the connection is corked. c.mu is held.
+func (c *rawConn) write(p []byte) (int, error) {
 	if !c.corked {
 		return c.send(p)
 	}
