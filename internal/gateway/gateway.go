@@ -529,6 +529,18 @@ func parseQuery(raw string) map[string][]string {
 // headerName undoes Go's canonicalisation where it differs from the names
 // clients send and API Gateway passes on: Sec-Websocket-Key arrives as
 // Sec-WebSocket-Key.
+//
+// Header casing in $connect events: API Gateway passes header names on as
+// the client sent them, without lower-casing them (AWS's own subprotocol
+// example lower-cases event.headers itself before looking one up, and the
+// other emulators keep the client's casing). net/http keeps only the
+// canonical form (Sec-Websocket-Key), so the client's exact casing is not
+// recoverable here without parsing the raw request ourselves. Browsers send
+// the canonical casing (Host, User-Agent, Sec-WebSocket-Key, ...), which
+// this function restores, so for the page the event matches API Gateway's;
+// a client that sends "sec-websocket-key" in lower case would see it in
+// canonical form here and lower case on AWS. Handlers should look headers
+// up ignoring case, as AWS's example does (handler.header does).
 func headerName(k string) string {
 	if rest, ok := strings.CutPrefix(k, "Sec-Websocket-"); ok {
 		return "Sec-WebSocket-" + rest
