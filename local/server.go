@@ -74,7 +74,7 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 	if !runsInProcess(cfg, tpl) {
 		// Any other template: its routes, each function's own bootstrap.
 		endpoint := "http://" + ln.Addr().String() + "/" + cfg.stage
-		api, err := bootstrapAPI(ctx, cfg, tpl, endpoint, log)
+		api, err := bootstrapAPI(ctx, cfg, tpl, endpoint, h.Origins.Allowed, log)
 		if err != nil {
 			return err
 		}

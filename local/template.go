@@ -53,6 +53,8 @@ func loadTemplate(cfg config, addr string, log *slog.Logger) (*samtemplate.Templ
 				return cfg.table, true // the tables the adapter creates
 			case typ == "AWS::DynamoDB::Table" && attr == "" && id == "MessagesTable":
 				return cfg.messagesTable, true
+			case typ == "AWS::SQS::Queue" && attr == "" && id == "FanoutQueue":
+				return cfg.fanoutQueueURL, true // "" delivers every room inline
 			}
 			return "", false
 		},
@@ -132,7 +134,7 @@ func (a *templateAPI) close() {
 
 // bootstrapAPI starts a Runtime API pool per function of the template's API
 // (building them first with -build) and maps its routes onto them.
-func bootstrapAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, endpoint string, log *slog.Logger) (*templateAPI, error) {
+func bootstrapAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, endpoint string, origins []string, log *slog.Logger) (*templateAPI, error) {
 	api := tpl.APIs[0]
 	out := &templateAPI{routes: map[string]gateway.Integration{}, selection: api.RouteSelectionPath, twoWay: map[string]bool{}}
 	envVars, err := readEnvVars(cfg.envVarsPath)
@@ -150,7 +152,7 @@ func bootstrapAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, en
 				return nil, err
 			}
 		}
-		env := functionEnv(fn, envVars, cfg, endpoint)
+		env := functionEnv(fn, envVars, cfg, endpoint, origins)
 		pool, err := runtimeapi.Start(ctx, runtimeapi.Function{
 			Name: id, Bootstrap: bootstrap, Env: env, Timeout: fn.Timeout, MemoryMB: fn.MemoryMB,
 			MaxProcs: cfg.maxProcs, Logger: log, Region: cfg.region,
@@ -184,12 +186,14 @@ func bootstrapAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, en
 // then -env-vars (SAM's file: "Parameters" for every function, then one
 // object per logical ID; as in SAM, only variables the template declares
 // are set), then the local endpoints, and local credentials.
-func functionEnv(fn *samtemplate.Function, envVars map[string]map[string]string, cfg config, endpoint string) map[string]string {
+func functionEnv(fn *samtemplate.Function, envVars map[string]map[string]string, cfg config, endpoint string, origins []string) map[string]string {
 	env := maps.Clone(fn.Env)
 	if env == nil {
 		env = map[string]string{}
 	}
-	local := map[string]string{"MANAGEMENT_API_ENDPOINT": endpoint, "DYNAMODB_ENDPOINT": cfg.dynamoEndpoint}
+	local := map[string]string{"MANAGEMENT_API_ENDPOINT": endpoint, "DYNAMODB_ENDPOINT": cfg.dynamoEndpoint,
+		// The page is the adapter's, served over http.
+		"ALLOWED_ORIGINS": strings.Join(origins, ",")}
 	for k, v := range local {
 		if _, declared := env[k]; declared && v != "" {
 			env[k] = v

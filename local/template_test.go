@@ -2,16 +2,21 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"log/slog"
 
 	"github.com/coder/websocket"
+
+	"github.com/serverless-chat/chat/internal/testenv"
 )
 
 // gameTemplate copies testdata/game to a temporary directory and builds its
@@ -107,5 +112,40 @@ func TestUnsupportedTemplate(t *testing.T) {
 	_, err = loadTemplate(cfg, "127.0.0.1:8080", slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "GameApi") || !strings.Contains(err.Error(), "ApiKeySelectionExpression") {
 		t.Errorf("err = %v, want one naming GameApi and ApiKeySelectionExpression", err)
+	}
+}
+
+// TestChatTemplateWithItsBootstraps runs this project's template with its
+// functions' real bootstraps under the built-in Runtime API (no RIE, no
+// Docker), against DynamoDB Local: the chat and presence scenarios.
+func TestChatTemplateWithItsBootstraps(t *testing.T) {
+	endpoint := testenv.DynamoDB(t)
+	table := fmt.Sprintf("local-bootstrap-%d-%d", time.Now().UnixNano(), tableSeq.Add(1))
+	dir := t.TempDir()
+	src, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "template.yaml"), src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, fn := range []string{"ConnectFunction", "DisconnectFunction", "MessageFunction", "DefaultFunction", "HistoryFunction", "PresenceFunction"} {
+		build := exec.Command("make", "--no-print-directory", "build-"+fn,
+			"ARTIFACTS_DIR="+filepath.Join(dir, ".aws-sam", "build", fn), "LAMBDA_GOARCH="+runtime.GOARCH)
+		build.Dir = testenv.RepoRoot()
+		if b, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("make build-%s: %v\n%s", fn, err, b)
+		}
+	}
+	s := start(t, "-template", filepath.Join(dir, "template.yaml"), "-functions", "bootstrap",
+		"-dynamodb-endpoint", endpoint, "-table", table, "-messages-table", table+"-messages")
+	chatScenario(t, "ws://"+s.addr+"/local", "bootstrap-room")
+	presenceScenario(t, "ws://"+s.addr+"/local", "bootstrap-presence")
+	client := dynamoClient(t, endpoint)
+	if n := scanCount(t, client, table); n != 5 {
+		t.Errorf("table holds %d connections, want 5 (stored by ConnectFunction's bootstrap)", n)
+	}
+	if !strings.Contains(s.log.String(), "function=ConnectFunction") {
+		t.Errorf("the functions' own log lines are not in the adapter's log, named by function")
 	}
 }
