@@ -74,6 +74,7 @@ type config struct {
 	// SAM-style env.json; maxProcs bounds each function's processes.
 	functions   string
 	build       bool
+	watch       bool
 	envVarsPath string
 	maxProcs    int
 
@@ -187,6 +188,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.StringVar(&cfg.parameterOverrides, "parameter-overrides", env("CHAT_PARAMETER_OVERRIDES", ""), "template parameters, in SAM's syntax: Key=Value Key2=\"a value\" (env CHAT_PARAMETER_OVERRIDES)")
 	fs.StringVar(&cfg.functions, "functions", functionsAuto, "how the template's functions run: in-process (this project's handlers), bootstrap (each function's .aws-sam/build/ID/bootstrap under the built-in Lambda Runtime API), or auto (in-process for this project's template)")
 	fs.BoolVar(&cfg.build, "build", false, "with bootstrap functions: build them first (BuildMethod makefile: make build-ID ARTIFACTS_DIR=.aws-sam/build/ID)")
+	fs.BoolVar(&cfg.watch, "watch", false, "with bootstrap functions: rebuild (with -build) and restart a function when its files change; connections stay open")
 	fs.StringVar(&cfg.envVarsPath, "env-vars", "", "SAM-style env.json for bootstrap functions: {\"Parameters\": {...}, \"FunctionId\": {...}}")
 	fs.IntVar(&cfg.maxProcs, "max-procs", 4, "most processes of one bootstrap function at once (each runs one invocation at a time)")
 	fs.Int64Var(&cfg.limits.MaxMessageSize, "max-message-size", gateway.DefaultMaxMessageSize, "message size limit in bytes (closes with 1009; 413 on @connections)")

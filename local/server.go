@@ -79,6 +79,9 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 			return err
 		}
 		defer api.close()
+		if cfg.watch {
+			go watch(ctx, cfg, tpl, api.pools, log)
+		}
 		routes, selection, twoWay = api.routes, api.selection, api.twoWay
 		if api.authorizer != nil {
 			if signIn.authorizer != nil {

@@ -123,7 +123,7 @@ type templateAPI struct {
 	authorizer *gateway.Authorizer
 	selection  []string
 	twoWay     map[string]bool
-	pools      []*runtimeapi.Pool
+	pools      map[string]*runtimeapi.Pool // by function
 }
 
 func (a *templateAPI) close() {
@@ -136,13 +136,14 @@ func (a *templateAPI) close() {
 // (building them first with -build) and maps its routes onto them.
 func bootstrapAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, endpoint string, origins []string, log *slog.Logger) (*templateAPI, error) {
 	api := tpl.APIs[0]
-	out := &templateAPI{routes: map[string]gateway.Integration{}, selection: api.RouteSelectionPath, twoWay: map[string]bool{}}
+	out := &templateAPI{routes: map[string]gateway.Integration{}, selection: api.RouteSelectionPath, twoWay: map[string]bool{},
+		pools: map[string]*runtimeapi.Pool{}}
 	envVars, err := readEnvVars(cfg.envVarsPath)
 	if err != nil {
 		return nil, err
 	}
 	dir := filepath.Dir(cfg.templatePath)
-	pools := map[string]*runtimeapi.Pool{}
+	pools := out.pools
 	for _, id := range slices.Sorted(maps.Keys(tpl.Functions)) {
 		fn := tpl.Functions[id]
 		bootstrap := filepath.Join(dir, ".aws-sam", "build", id, "bootstrap")
@@ -162,7 +163,6 @@ func bootstrapAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, en
 			return nil, fmt.Errorf("function %s: %w (build it with -build, or sam build)", id, err)
 		}
 		pools[id] = pool
-		out.pools = append(out.pools, pool)
 		log.Info("function", slog.String("function", id), slog.String("bootstrap", bootstrap), slog.Any("env", env))
 	}
 	for key, r := range api.Routes {
