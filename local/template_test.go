@@ -21,10 +21,10 @@ import (
 
 // gameTemplate copies testdata/game to a temporary directory and builds its
 // two functions' bootstraps where sam build puts them.
-func gameTemplate(t *testing.T) string {
+func gameTemplate(t *testing.T, file string) string {
 	t.Helper()
 	dir := t.TempDir()
-	src, err := os.ReadFile(filepath.Join("testdata", "game", "template.yaml"))
+	src, err := os.ReadFile(filepath.Join("testdata", "game", file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,11 +43,17 @@ func gameTemplate(t *testing.T) string {
 }
 
 // TestAnyTemplate runs a WebSocket API that is not the chat from its SAM
-// template: its own route names, a nested selection expression, no
-// $default, a two-way route, a MOCK route with a route response, a REQUEST
-// authorizer, and its functions' bootstraps under the built-in Runtime API.
+// template, in both forms: its own route names, a nested selection
+// expression, no $default, a two-way route, a MOCK route with a route
+// response, a REQUEST authorizer, and its functions' bootstraps under the
+// built-in Runtime API.
 func TestAnyTemplate(t *testing.T) {
-	tpl := gameTemplate(t)
+	for _, file := range []string{"template.yaml", "template-sam.yaml"} {
+		t.Run(file, func(t *testing.T) { runGame(t, gameTemplate(t, file)) })
+	}
+}
+
+func runGame(t *testing.T, tpl string) {
 	s := start(t, "-template", tpl, "-parameter-overrides", "Greeting=bonjour", "-stage", "play")
 	url := "ws://" + s.addr + "/play"
 	if got := handshake(t, url, nil); got != http.StatusUnauthorized {
