@@ -127,6 +127,7 @@ func TestFloodIsRateLimited(t *testing.T) {
 			}
 		}
 	}
+	t.Logf("flood of %d messages at once (burst 5, 2/s): %d acked, %d rate_limited; alice and bob each sent %d in the meantime", flood, acked, limited, each)
 	if limited == 0 || acked < 5 || acked > 5+10 {
 		t.Errorf("flooder: %d acked, %d rate_limited; want the burst of 5 (plus about 2 a second) acked, the rest limited", acked, limited)
 	}
@@ -151,6 +152,7 @@ func TestFloodIsRateLimited(t *testing.T) {
 		if fromOther != each || spam != acked {
 			t.Errorf("got %d of the other's %d messages and %d spam (want %d, the acked ones)", fromOther, each, spam, acked)
 		}
+		t.Logf("a bystander got %d of %d messages of the other, and %d flood messages (the acked ones)", fromOther, each, spam)
 	}
 }
 

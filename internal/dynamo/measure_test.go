@@ -238,3 +238,45 @@ func TestMessageWriteCost(t *testing.T) {
 	t.Logf("history, latest %d: %d Query page(s), %d items read (one more than asked, to tell if older exist), %.1f RCU (strongly consistent)",
 		chat.DefaultHistory, c.queries, c.items, c.rcu)
 }
+
+// TestSendLimitWriteCost measures the send limit's price: one conditional
+// UpdateItem of the connection's send clock per message, which the room
+// index does not project, so its GSI is not written. A lost race costs the
+// write and changes nothing. Run with -v for the numbers (BENCHMARKS.md).
+func TestSendLimitWriteCost(t *testing.T) {
+	t.Parallel()
+	client := newClient(t)
+	table := tableName(t)
+	ctx := testContext(t)
+	if err := dynamo.CreateTable(ctx, client, table, ""); err != nil {
+		t.Fatal(err)
+	}
+	c := &writeCounting{Client: client}
+	s := dynamo.New(c, table, "")
+	conn := chat.Connection{ID: "sender", Room: "general", Name: "a name of twenty-one", ConnectedAt: t0, ExpiresAt: t0.Add(chat.TTL)}
+	if err := s.Put(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	prev := time.Time{}
+	const n = 100
+	for i := range n {
+		next := t0.Add(time.Duration(i+1) * time.Second)
+		if ok, err := s.SetClock(ctx, "sender", chat.SendClock, prev, next); err != nil || !ok {
+			t.Fatalf("SetClock %d: %v, %v", i, ok, err)
+		}
+		prev = next
+	}
+	perMessage := c.wcu / n
+	if c.updates != n {
+		t.Errorf("%d UpdateItem calls for %d messages, want one each", c.updates, n)
+	}
+	// The clock survives a read: Get returns it, so the next frame checks against it.
+	got, err := s.Get(ctx, "sender")
+	if err != nil || !got.SendTAT.Equal(prev) {
+		t.Errorf("Get: SendTAT %v, %v; want %v", got.SendTAT, err, prev)
+	}
+	if ok, _ := s.SetClock(ctx, "sender", chat.SendClock, t0, t0.Add(time.Hour)); ok {
+		t.Error("SetClock from a stale value succeeded: two concurrent frames both took the same token")
+	}
+	t.Logf("send limit: 1 conditional UpdateItem a message = %.1f WCU (the room index not written)", perMessage)
+}
