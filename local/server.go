@@ -71,6 +71,14 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 	stage := stageOf(tpl)
 	var selection []string
 	var twoWay map[string]bool
+	if tpl != nil && runsInProcess(cfg, tpl) && cfg.lambdaEndpoint == "" && len(cfg.lambdaRoutes) == 0 {
+		// This project's template, in process: its routes, each served
+		// by the handler of the same route key.
+		if routes, err = inProcessRoutes(tpl, routes); err != nil {
+			return err
+		}
+		selection, twoWay = tpl.APIs[0].RouteSelectionPath, twoWayRoutes(tpl)
+	}
 	if !runsInProcess(cfg, tpl) {
 		// Any other template: its routes, each function's own bootstrap.
 		endpoint := "http://" + ln.Addr().String() + "/" + cfg.stage

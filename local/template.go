@@ -117,6 +117,40 @@ func runsInProcess(cfg config, tpl *samtemplate.Template) bool {
 	return true
 }
 
+// inProcessRoutes keeps the template's routes: a MOCK integration as the
+// template has it, a function's route served by the in-process handler of
+// the same route key. A route the handlers do not know is an error: it
+// needs -functions bootstrap.
+func inProcessRoutes(tpl *samtemplate.Template, handlers map[string]gateway.Integration) (map[string]gateway.Integration, error) {
+	routes := map[string]gateway.Integration{}
+	var missing []string
+	for key, r := range tpl.APIs[0].Routes {
+		switch in := r.Integration; {
+		case in.Type == samtemplate.Mock:
+			routes[key] = gateway.Mock{StatusCode: in.MockStatus, Body: in.MockBody}
+		case handlers[key] != nil:
+			routes[key] = handlers[key]
+		default:
+			missing = append(missing, fmt.Sprintf("%q (%s)", key, in.Function))
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return nil, fmt.Errorf("no in-process handler for the template's routes %s: run them with -functions bootstrap", strings.Join(missing, ", "))
+	}
+	return routes, nil
+}
+
+func twoWayRoutes(tpl *samtemplate.Template) map[string]bool {
+	out := map[string]bool{}
+	for key, r := range tpl.APIs[0].Routes {
+		if r.RouteResponse {
+			out[key] = true
+		}
+	}
+	return out
+}
+
 // templateAPI is a template's API served by built bootstraps.
 type templateAPI struct {
 	routes     map[string]gateway.Integration

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -155,3 +156,45 @@ func TestChatTemplateWithItsBootstraps(t *testing.T) {
 		t.Errorf("the functions' own log lines are not in the adapter's log, named by function")
 	}
 }
+
+// TestTemplateRoutesInProcess: with this project's template in process, a
+// route taken out of the template is gone locally too (Forbidden frame, as
+// the API would answer without it), and one the handlers do not know is
+// refused at start.
+func TestTemplateRoutesInProcess(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	// Without the who route (its route resource), the template's API has none.
+	noWho := regexpWhoRoute.ReplaceAllString(string(src), "$1")
+	if noWho == string(src) {
+		t.Fatal("the template's WhoRoute was not found")
+	}
+	path := filepath.Join(dir, "template.yaml")
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(noWho, " WhoRoute,", "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, "-template", path)
+	c := dial(t, "ws://"+s.addr+"/local", "alice", "routes")
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := c.ws.Write(ctx, websocket.MessageText, []byte(`{"action":"who"}`)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		m := c.nextAny()
+		if m["type"] == "joined" {
+			continue
+		}
+		// $default answers unknown actions with the chat's error frame.
+		if m["type"] != "error" || m["code"] != "unknown_action" {
+			t.Errorf("who without its route: %v, want $default's unknown_action", m)
+		}
+		break
+	}
+}
+
+// regexpWhoRoute matches the WhoRoute resource, up to the next resource.
+var regexpWhoRoute = regexp.MustCompile(`(?s)\n  WhoRoute:\n.*?(\n  [A-Za-z]+:\n)`)
