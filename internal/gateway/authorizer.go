@@ -12,9 +12,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
-	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 )
 
 // Authorizer is a Lambda REQUEST authorizer on $connect, run as API Gateway
@@ -84,31 +81,19 @@ func (f InProcessAuthorizer) Authorize(ctx context.Context, req AuthorizerReques
 }
 
 // Authorize invokes the authorizer function through the Lambda Invoke API.
+// Its error "Unauthorized" is ErrUnauthorized.
 func (l *Lambda) Authorize(ctx context.Context, req AuthorizerRequest) (events.APIGatewayCustomAuthorizerResponse, error) {
 	var resp events.APIGatewayCustomAuthorizerResponse
-	payload, err := json.Marshal(req)
+	payload, err := l.call(ctx, req)
+	var fe *functionError
+	if errors.As(err, &fe) && fe.message == ErrUnauthorized.Error() {
+		return resp, ErrUnauthorized
+	}
 	if err != nil {
 		return resp, err
 	}
-	out, err := l.client.Invoke(ctx, &lambda.InvokeInput{
-		FunctionName:   aws.String(l.function),
-		InvocationType: types.InvocationTypeRequestResponse,
-		Payload:        payload,
-	})
-	if err != nil {
-		return resp, fmt.Errorf("invoke %s: %w", l.function, err)
-	}
-	if out.FunctionError != nil || isErrorPayload(out.Payload) {
-		var doc struct {
-			ErrorMessage string `json:"errorMessage"`
-		}
-		if json.Unmarshal(out.Payload, &doc) == nil && doc.ErrorMessage == ErrUnauthorized.Error() {
-			return resp, ErrUnauthorized
-		}
-		return resp, fmt.Errorf("invoke %s: %w: %s", l.function, ErrFunctionError, truncate(out.Payload, 512))
-	}
-	if err := json.Unmarshal(out.Payload, &resp); err != nil {
-		return resp, fmt.Errorf("invoke %s: malformed authorizer response %q: %w", l.function, truncate(out.Payload, 128), err)
+	if err := json.Unmarshal(payload, &resp); err != nil {
+		return resp, fmt.Errorf("invoke %s: malformed authorizer response %q: %w", l.function, truncate(payload, 128), err)
 	}
 	return resp, nil
 }

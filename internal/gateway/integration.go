@@ -73,17 +73,43 @@ func NewLambda(client LambdaAPI, function string, concurrency int) *Lambda {
 // function error is returned as an error wrapping ErrFunctionError.
 func (l *Lambda) Invoke(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
 	var resp events.APIGatewayProxyResponse
+	payload, err := l.call(ctx, req)
+	if err != nil {
+		return resp, err
+	}
+	if err := json.Unmarshal(payload, &resp); err != nil {
+		return resp, fmt.Errorf("invoke %s: malformed proxy response %q: %w", l.function, truncate(payload, 128), err)
+	}
+	return resp, nil
+}
+
+// functionError is a function's failure: its error document's message.
+type functionError struct {
+	function, message string
+	payload           []byte
+}
+
+func (e *functionError) Error() string {
+	return fmt.Sprintf("invoke %s: %v: %s", e.function, ErrFunctionError, truncate(e.payload, 512))
+}
+
+func (e *functionError) Unwrap() error { return ErrFunctionError }
+
+// call invokes the function with event (RequestResponse, as API Gateway
+// does) within the concurrency bound, and returns its output. A function
+// error is a *functionError.
+func (l *Lambda) call(ctx context.Context, event any) ([]byte, error) {
 	if l.slots != nil {
 		select {
 		case l.slots <- struct{}{}:
 			defer func() { <-l.slots }()
 		case <-ctx.Done():
-			return resp, fmt.Errorf("invoke %s: waiting for a free instance: %w", l.function, ctx.Err())
+			return nil, fmt.Errorf("invoke %s: waiting for a free instance: %w", l.function, ctx.Err())
 		}
 	}
-	payload, err := json.Marshal(req)
+	payload, err := json.Marshal(event)
 	if err != nil {
-		return resp, fmt.Errorf("invoke %s: encode event: %w", l.function, err)
+		return nil, fmt.Errorf("invoke %s: encode event: %w", l.function, err)
 	}
 	out, err := l.client.Invoke(ctx, &lambda.InvokeInput{
 		FunctionName:   aws.String(l.function),
@@ -91,20 +117,18 @@ func (l *Lambda) Invoke(ctx context.Context, req events.APIGatewayWebsocketProxy
 		Payload:        payload,
 	})
 	if err != nil {
-		return resp, fmt.Errorf("invoke %s: %w", l.function, err)
+		return nil, fmt.Errorf("invoke %s: %w", l.function, err)
 	}
-	if out.FunctionError != nil {
-		return resp, fmt.Errorf("invoke %s: %w (%s): %s", l.function, ErrFunctionError, *out.FunctionError, truncate(out.Payload, 512))
+	// The emulators do not always set X-Amz-Function-Error; the runtime's
+	// error document is unmistakable.
+	if out.FunctionError != nil || isErrorPayload(out.Payload) {
+		var doc struct {
+			ErrorMessage string `json:"errorMessage"`
+		}
+		_ = json.Unmarshal(out.Payload, &doc)
+		return nil, &functionError{function: l.function, message: doc.ErrorMessage, payload: out.Payload}
 	}
-	if isErrorPayload(out.Payload) {
-		// The emulators do not always set X-Amz-Function-Error; the
-		// runtime's error document is unmistakable.
-		return resp, fmt.Errorf("invoke %s: %w: %s", l.function, ErrFunctionError, truncate(out.Payload, 512))
-	}
-	if err := json.Unmarshal(out.Payload, &resp); err != nil {
-		return resp, fmt.Errorf("invoke %s: malformed proxy response %q: %w", l.function, truncate(out.Payload, 128), err)
-	}
-	return resp, nil
+	return out.Payload, nil
 }
 
 // isErrorPayload reports whether a function's output is the runtime's error
