@@ -164,6 +164,10 @@ func newMux(stage string, gw http.Handler, host string, signIn *signIn) *http.Se
 		page["auth"] = signIn.page
 		// The page fetches the issuer's discovery document and tokens.
 		connectSources = append(connectSources, originOf(signIn.page.Issuer))
+		if strings.Contains(signIn.page.Issuer, "://cognito-idp.") {
+			// Cognito's token endpoint is on the pool's hosted UI domain.
+			connectSources = append(connectSources, "https://*.amazoncognito.com")
+		}
 	}
 	if signIn.issuer != nil {
 		mux.Handle(devIssuerPath+"/", signIn.issuer)
