@@ -63,7 +63,7 @@ func newSignIn(cfg config, addr string, lambdaClient func(endpoint string) *lamb
 			return nil, fmt.Errorf("-auth dev signs anyone in under any name: it only listens on a loopback address (-addr 127.0.0.1:PORT), not %s", addr)
 		}
 		issuer, audience = "http://"+addr+devIssuerPath, devClientID
-		dev, err := devissuer.New(issuer, audience, devissuer.Options{})
+		dev, err := devissuer.New(issuer, audience, devissuer.Options{TokenTTL: cfg.devTokenTTL})
 		if err != nil {
 			return nil, err
 		}

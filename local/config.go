@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/serverless-chat/chat/internal/chat"
+	"github.com/serverless-chat/chat/internal/devissuer"
 	"github.com/serverless-chat/chat/internal/dynamo"
 	"github.com/serverless-chat/chat/internal/gateway"
 	"github.com/serverless-chat/chat/internal/handler"
@@ -63,6 +64,7 @@ type config struct {
 	jwtIssuer   string
 	jwtAudience string
 	jwksURL     string
+	devTokenTTL time.Duration
 
 	// templatePath is the SAM template whose stage settings apply
 	// (throttling); templateSet says -template was given.
@@ -183,6 +185,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.StringVar(&cfg.auth, "auth", env("CHAT_AUTH", authNone), "sign-in: none (anonymous), dev (a development issuer at /dev-issuer that signs in any name; loopback only) or jwt (a real issuer: -jwt-issuer, -jwt-audience) (env CHAT_AUTH)")
 	fs.StringVar(&cfg.jwtIssuer, "jwt-issuer", env("CHAT_JWT_ISSUER", ""), "with -auth jwt: the tokens' iss, e.g. https://cognito-idp.REGION.amazonaws.com/POOL_ID (env CHAT_JWT_ISSUER)")
 	fs.StringVar(&cfg.jwtAudience, "jwt-audience", env("CHAT_JWT_AUDIENCE", ""), "with -auth jwt: the client ID the tokens are for (env CHAT_JWT_AUDIENCE)")
+	fs.DurationVar(&cfg.devTokenTTL, "dev-token-ttl", devissuer.DefaultTokenTTL, "with -auth dev: how long its tokens are valid (the page refreshes them a minute before)")
 	fs.StringVar(&cfg.jwksURL, "jwks-url", env("CHAT_JWKS_URL", ""), "with -auth jwt: the issuer's JWKS (default: ISSUER/.well-known/jwks.json)")
 	fs.StringVar(&cfg.templatePath, "template", "template.yaml", "SAM template whose WebSocket API stage settings apply (throttling); \"\" for none")
 	fs.StringVar(&cfg.parameterOverrides, "parameter-overrides", env("CHAT_PARAMETER_OVERRIDES", ""), "template parameters, in SAM's syntax: Key=Value Key2=\"a value\" (env CHAT_PARAMETER_OVERRIDES)")

@@ -92,3 +92,24 @@ func TestRateLimitedMessagesWait(t *testing.T) {
 		t.Errorf("bob sees %q, want %q: every message once, in order", got, want)
 	}
 }
+
+// TestTokenRefresh: the page refreshes its token before it expires, and a
+// reconnect after that uses the new one.
+func TestTokenRefresh(t *testing.T) {
+	// Tokens of 65 s: the page refreshes a minute before expiry, so at once.
+	srv := startServer(t, "-auth", "dev", "-dev-token-ttl", "65s")
+	browser := newBrowser(t)
+	zoe := newPage(t, browser, "zoe")
+	zoe.signIn(srv.URL(), "Zoë")
+	first := eval[string](zoe, `JSON.parse(sessionStorage.getItem('chat.session')).idToken`)
+	zoe.waitFor("a refreshed token", fmt.Sprintf(`JSON.parse(sessionStorage.getItem('chat.session')).idToken !== %s`, jsString(first)))
+	// Drop the connection: the page reconnects, with the refreshed token.
+	sockets := eval[int](zoe, `window.__test.sockets.length`)
+	eval[chromedp.Void](zoe, `window.__test.sockets.at(-1).close()`)
+	zoe.waitFor("a new socket", fmt.Sprintf(`window.__test.sockets.length > %d && window.__test.sockets.at(-1).readyState === 1`, sockets))
+	zoe.waitOnline()
+	refreshed := eval[string](zoe, `JSON.parse(sessionStorage.getItem('chat.session')).idToken`)
+	if u := eval[string](zoe, `window.__test.sockets.at(-1).url`); !strings.Contains(u, "token="+refreshed) {
+		t.Errorf("reconnected with %s, want the refreshed token", u)
+	}
+}
