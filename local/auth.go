@@ -17,6 +17,7 @@ import (
 	"github.com/serverless-chat/chat/internal/chat"
 	"github.com/serverless-chat/chat/internal/devissuer"
 	"github.com/serverless-chat/chat/internal/gateway"
+	"github.com/serverless-chat/chat/local/samtemplate"
 )
 
 // Sign-in modes (-auth).
@@ -140,4 +141,25 @@ func originOf(raw string) string {
 		return ""
 	}
 	return strings.ToLower(u.Scheme) + "://" + u.Host
+}
+
+// templateSignIn is the sign-in of a template whose $connect authorizer is
+// this project's AuthorizerFunction, run in process with the issuer of its
+// environment (JWT_ISSUER, JWT_AUDIENCE, JWKS_URL).
+func templateSignIn(a *samtemplate.Authorizer, fn *samtemplate.Function, log *slog.Logger) (*signIn, error) {
+	if fn == nil || fn.LogicalID != "AuthorizerFunction" {
+		return nil, fmt.Errorf("the template's $connect authorizer %s has no in-process handler: run it with -functions bootstrap", a.Name)
+	}
+	cfg := auth.Config{Issuer: fn.Env["JWT_ISSUER"], Audience: fn.Env["JWT_AUDIENCE"], JWKSURL: fn.Env["JWKS_URL"], Logger: log}
+	if cfg.Issuer == "" || cfg.Audience == "" {
+		return nil, errors.New("the template's authorizer needs JwtIssuer and JwtAudience (-parameter-overrides)")
+	}
+	v := &lazyVerifier{cfg: cfg}
+	return &signIn{
+		authorizer: &gateway.Authorizer{
+			IdentitySource: a.IdentitySource,
+			Function:       gateway.InProcessAuthorizer((&auth.Authorizer{Verifier: v, Logger: log}).Authorize),
+		},
+		page: &pageAuth{Issuer: cfg.Issuer, ClientID: cfg.Audience},
+	}, nil
 }

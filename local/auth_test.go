@@ -166,3 +166,25 @@ func TestDevIssuerOnlyOnLoopback(t *testing.T) {
 		t.Error("-auth dev on a LAN address was accepted")
 	}
 }
+
+// TestSignInFromTheTemplate: AuthMode=jwt in the template's parameters
+// puts its authorizer on $connect locally too, with the issuer set there:
+// configured once, as deployed.
+func TestSignInFromTheTemplate(t *testing.T) {
+	var iss *devissuer.Issuer
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { iss.Handler().ServeHTTP(w, r) }))
+	defer srv.Close()
+	var err error
+	if iss, err = devissuer.New(srv.URL, "my-client", devissuer.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, "-template", "../template.yaml",
+		"-parameter-overrides", "AuthMode=jwt JwtIssuer="+srv.URL+" JwtAudience=my-client")
+	token, _ := iss.Sign(jwt.MapClaims{"iss": srv.URL, "aud": "my-client", "sub": "u-9", "exp": time.Now().Add(time.Hour).Unix(), "name": "Dana"})
+	signedInScenario(t, "ws://"+s.addr+"/local", token, "Dana")
+	var page struct{ Auth struct{ Issuer, ClientID string } }
+	getJSON(t, "http://"+s.addr+"/config.json", &page)
+	if page.Auth.Issuer != srv.URL || page.Auth.ClientID != "my-client" {
+		t.Errorf("config.json auth = %+v, want the template's issuer and client", page.Auth)
+	}
+}

@@ -78,6 +78,14 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 			return err
 		}
 		selection, twoWay = tpl.APIs[0].RouteSelectionPath, twoWayRoutes(tpl)
+		// The template's authorizer (AuthMode=jwt), in process, with the
+		// issuer its function is configured with: set once, in the
+		// template, as deployed.
+		if a := tpl.APIs[0].Routes["$connect"].Authorizer; a != nil && signIn.authorizer == nil {
+			if signIn, err = templateSignIn(a, tpl.Functions[a.Function], log); err != nil {
+				return err
+			}
+		}
 	}
 	if !runsInProcess(cfg, tpl) {
 		// Any other template: its routes, each function's own bootstrap.
