@@ -182,7 +182,9 @@ func TestSignInFromTheTemplate(t *testing.T) {
 		"-parameter-overrides", "AuthMode=jwt JwtIssuer="+srv.URL+" JwtAudience=my-client")
 	token, _ := iss.Sign(jwt.MapClaims{"iss": srv.URL, "aud": "my-client", "sub": "u-9", "exp": time.Now().Add(time.Hour).Unix(), "name": "Dana"})
 	signedInScenario(t, "ws://"+s.addr+"/local", token, "Dana")
-	var page struct{ Auth struct{ Issuer, ClientID string } }
+	var page struct {
+		Auth struct{ Issuer, ClientID string }
+	}
 	getJSON(t, "http://"+s.addr+"/config.json", &page)
 	if page.Auth.Issuer != srv.URL || page.Auth.ClientID != "my-client" {
 		t.Errorf("config.json auth = %+v, want the template's issuer and client", page.Auth)
