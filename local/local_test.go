@@ -36,26 +36,8 @@ const wait = 60 * time.Second
 // server is the local adapter running in the test process.
 type server struct {
 	addr string
-	log  *syncBuffer
+	log  *testenv.LogBuffer
 	stop func() error
-}
-
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // start runs serve with the flags in args on a free port.
@@ -75,7 +57,7 @@ func startOn(t *testing.T, addr string, args ...string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server{addr: ln.Addr().String(), log: &syncBuffer{}}
+	s := &server{addr: ln.Addr().String(), log: &testenv.LogBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	log := slog.New(slog.NewTextHandler(s.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -383,7 +365,7 @@ func TestSignalClosesEveryConnection(t *testing.T) {
 			port := testenv.FreePort(t)
 			addr := fmt.Sprintf("127.0.0.1:%d", port)
 			cmd := exec.Command(bin, "-addr", addr, "-log-level", "debug")
-			var stderr syncBuffer
+			var stderr testenv.LogBuffer
 			cmd.Stderr = &stderr
 			cmd.Stdout = io.Discard
 			if err := cmd.Start(); err != nil {

@@ -1,7 +1,6 @@
 package runtimeapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/serverless-chat/chat/internal/gateway"
+	"github.com/serverless-chat/chat/internal/testenv"
 )
 
 // A pool is what the gateway's Lambda integration calls.
@@ -75,29 +75,11 @@ type errorDocument struct {
 	ErrorType    string `json:"errorType"`
 }
 
-// syncBuffer collects a pool's log lines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startPool starts a pool for fn (Bootstrap defaults to version 1) that is
 // closed when the test ends; its log is printed if the test fails.
-func startPool(t *testing.T, fn Function) (*Pool, *syncBuffer) {
+func startPool(t *testing.T, fn Function) (*Pool, *testenv.LogBuffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	if fn.Name == "" {
 		fn.Name = "TestFunction"
 	}
