@@ -268,14 +268,6 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 // usesDynamo reports whether connections go to DynamoDB.
 func (c config) usesDynamo() bool { return c.dynamoEndpoint != "" || c.dynamoAWS }
 
-// sendLimit is the chat's send limit from -send-burst and -send-rate.
-func (c config) sendLimit() chat.RateLimit {
-	if c.sendBurst == 0 {
-		return chat.RateLimit{Burst: -1}
-	}
-	return chat.RateLimit{Burst: c.sendBurst, Every: time.Duration(float64(time.Second) / c.sendRate)}
-}
-
 // originPolicy is -allowed-origins, or the adapter's own origin at addr
 // (the listening address): on loopback both http://127.0.0.1:PORT and
 // http://localhost:PORT, as a browser may name either. An unspecified

@@ -50,7 +50,7 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 		// broadcast is fastest as a plain loop, without a goroutine per
 		// recipient. (The Lambda functions post over HTTP, 32 at once.)
 		Workers:        1,
-		SendLimit:      cfg.sendLimit(),
+		SendLimit:      chat.SendLimitOf(cfg.sendBurst, cfg.sendRate),
 		RoomCap:        cfg.roomCap,
 		Origins:        cfg.originPolicy(ln.Addr().String(), log),
 		Logger:         log,

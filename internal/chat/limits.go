@@ -26,6 +26,23 @@ var DefaultSendLimit = RateLimit{Burst: 10, Every: time.Second}
 // is zero.
 const DefaultRoomCap = 5000
 
+// SendLimitOf is the send limit of a burst and a rate (frames a second), as
+// the hosts configure it: a burst of 0 turns the limit off, a negative one
+// (unset) is the default's, as is a rate that is not positive.
+func SendLimitOf(burst int, perSecond float64) RateLimit {
+	switch {
+	case burst == 0:
+		return RateLimit{Burst: -1}
+	case burst < 0:
+		burst = DefaultSendLimit.Burst
+	}
+	every := DefaultSendLimit.Every
+	if perSecond > 0 {
+		every = time.Duration(float64(time.Second) / perSecond)
+	}
+	return RateLimit{Burst: burst, Every: every}
+}
+
 // take returns the TAT after one more frame at now, or how long the sender
 // must wait before one is allowed.
 func (l RateLimit) take(tat, now time.Time) (next time.Time, wait time.Duration) {

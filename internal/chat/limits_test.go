@@ -161,6 +161,26 @@ func TestSendLimitReadsAgainAfterLosingARace(t *testing.T) {
 	}
 }
 
+func TestSendLimitOf(t *testing.T) {
+	tests := []struct {
+		burst     int
+		perSecond float64
+		want      chat.RateLimit
+	}{
+		{-1, 0, chat.DefaultSendLimit},                                    // unset
+		{0, 0, chat.RateLimit{Burst: -1}},                                 // off, whatever the rate
+		{0, 5, chat.RateLimit{Burst: -1}},                                 //
+		{20, 0, chat.RateLimit{Burst: 20, Every: time.Second}},            // the default rate
+		{5, 2, chat.RateLimit{Burst: 5, Every: 500 * time.Millisecond}},   //
+		{-1, 4, chat.RateLimit{Burst: 10, Every: 250 * time.Millisecond}}, // the default burst
+	}
+	for _, tt := range tests {
+		if got := chat.SendLimitOf(tt.burst, tt.perSecond); got != tt.want {
+			t.Errorf("SendLimitOf(%d, %v) = %+v, want %+v", tt.burst, tt.perSecond, got, tt.want)
+		}
+	}
+}
+
 func TestRoomCap(t *testing.T) {
 	store := room("a", "b")
 	svc := newService(store, newSender())

@@ -105,8 +105,9 @@ type Config struct {
 	// endpoint ("" when unset: derived from the region).
 	URLSuffix string
 	// SendBurst and SendRate are each connection's send limit: a burst,
-	// then SendRate frames a second (0 for both: chat.DefaultSendLimit;
-	// SEND_BURST=0 alone turns the limit off).
+	// then SendRate frames a second (chat.SendLimitOf). SendBurst is -1
+	// when unset (the default burst), 0 to turn the limit off; SendRate is
+	// 0 when unset (the default rate).
 	SendBurst int
 	SendRate  float64
 	// RoomCap is the most connections a room takes (0: the default; -1: none).
@@ -137,6 +138,7 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 		Region:        get(EnvRegion),
 		PostWorkers:   DefaultPostWorkers,
 		LogLevel:      slog.LevelInfo,
+		SendBurst:     -1,
 		MessagesTable: get(EnvMessagesTable),
 		URLSuffix:     get(EnvURLSuffix),
 		SeqIndexName:  get(EnvSeqIndexName),

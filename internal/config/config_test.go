@@ -39,6 +39,7 @@ func TestLoad(t *testing.T) {
 		SeqIndexName:       "seq-index",
 		HistoryRetention:   24 * time.Hour,
 		AllowMissingOrigin: true,
+		SendBurst:          -1,
 	}
 	tests := []struct {
 		name string
@@ -83,6 +84,8 @@ func TestLoad(t *testing.T) {
 			HistoryRetention:      72 * time.Hour,
 			PresenceLimit:         -1,
 		}},
+		{"SEND_BURST=0 alone turns the limit off", with(map[string]string{"SEND_BURST": "0"}),
+			func() config.Config { c := defaults; c.SendBurst = 0; return c }()},
 		{"upper-case level, as the template passes it", with(map[string]string{"LOG_LEVEL": "WARN"}),
 			func() config.Config { c := defaults; c.LogLevel = slog.LevelWarn; return c }()},
 		{"error level and one worker", with(map[string]string{"LOG_LEVEL": "error", "POST_WORKERS": "1"}),

@@ -87,7 +87,7 @@ func New(ctx context.Context, lookup func(string) (string, bool)) (*handler.Hand
 		PresenceLimit:  cfg.PresenceLimit,
 		Senders:        senders.For,
 		Workers:        cfg.PostWorkers,
-		SendLimit:      SendLimit(cfg.SendBurst, cfg.SendRate),
+		SendLimit:      chat.SendLimitOf(cfg.SendBurst, cfg.SendRate),
 		RoomCap:        cfg.RoomCap,
 		Origins:        handler.OriginPolicy{Allowed: cfg.AllowedOrigins, AllowMissing: cfg.AllowMissingOrigin},
 		Logger:         Logger(cfg.LogLevel),
@@ -100,21 +100,6 @@ func New(ctx context.Context, lookup func(string) (string, bool)) (*handler.Hand
 		h.Queue = sqsqueue.New(sqsqueue.NewClient(awsCfg, cfg.SQSEndpoint), cfg.FanoutQueueURL)
 	}
 	return h, nil
-}
-
-// SendLimit is the send limit of a burst and a rate (frames a second):
-// both 0 for chat.DefaultSendLimit, a burst of 0 for none.
-func SendLimit(burst int, rate float64) chat.RateLimit {
-	switch {
-	case burst == 0 && rate == 0:
-		return chat.RateLimit{}
-	case burst == 0:
-		return chat.RateLimit{Burst: -1}
-	}
-	if rate <= 0 {
-		rate = 1 / chat.DefaultSendLimit.Every.Seconds()
-	}
-	return chat.RateLimit{Burst: burst, Every: time.Duration(float64(time.Second) / rate)}
 }
 
 // Logger returns aws-lambda-go's slog logger (JSON when the function's
