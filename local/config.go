@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/serverless-chat/chat/internal/chat"
+	// The functions' configuration loader: the same rules for what both
+	// hosts read.
+	lambdaconfig "github.com/serverless-chat/chat/internal/config"
 	"github.com/serverless-chat/chat/internal/devissuer"
 	"github.com/serverless-chat/chat/internal/dynamo"
 	"github.com/serverless-chat/chat/internal/gateway"
@@ -250,6 +253,9 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	if cfg.maxProcs < 1 {
 		errs = append(errs, errors.New("-max-procs must be positive"))
 	}
+	if _, err := lambdaconfig.ParseOrigins(cfg.allowedOrigins); err != nil {
+		errs = append(errs, fmt.Errorf("-allowed-origins: %w", err))
+	}
 	if err := checkAuthFlags(cfg); err != nil {
 		errs = append(errs, err)
 	}
@@ -275,11 +281,7 @@ func (c config) usesDynamo() bool { return c.dynamoEndpoint != "" || c.dynamoAWS
 func (c config) originPolicy(addr string, log *slog.Logger) handler.OriginPolicy {
 	p := handler.OriginPolicy{AllowMissing: c.allowMissingOrigin}
 	if c.allowedOrigins != "" {
-		for _, o := range strings.Split(c.allowedOrigins, ",") {
-			if o = strings.TrimRight(strings.TrimSpace(o), "/"); o != "" {
-				p.Allowed = append(p.Allowed, o)
-			}
-		}
+		p.Allowed, _ = lambdaconfig.ParseOrigins(c.allowedOrigins) // checked by parseConfig
 		return p
 	}
 	host, port, err := net.SplitHostPort(addr)

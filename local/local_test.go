@@ -118,6 +118,11 @@ func TestParseConfig(t *testing.T) {
 		{"-idle-timeout", "0s"},
 		{"-stage", "a/b"},
 		{"-log-level", "loud"},
+		{"-allowed-origins", "https://chat.example/page"},
+		{"-auth", "dev", "-jwt-issuer", "https://x.example"},
+		{"-send-burst", "-1"},
+		{"-room-cap", "0"},
+		{"-functions", "docker"},
 		{"extra"},
 	}
 	for _, args := range bad {

@@ -246,15 +246,12 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 			c.RoomCap = n
 		}
 	}
-	for _, o := range strings.Split(get(EnvAllowedOrigins), ",") {
-		if o = strings.TrimSpace(o); o == "" {
-			continue
+	if v := get(EnvAllowedOrigins); v != "" {
+		origins, err := ParseOrigins(v)
+		if err != nil {
+			fail(EnvAllowedOrigins, v, ErrInvalid, err.Error())
 		}
-		if reason := checkOrigin(o); reason != "" {
-			fail(EnvAllowedOrigins, o, ErrInvalid, reason)
-			continue
-		}
-		c.AllowedOrigins = append(c.AllowedOrigins, strings.TrimRight(o, "/"))
+		c.AllowedOrigins = origins
 	}
 	c.AllowMissingOrigin = true
 	if v := get(EnvAllowMissingOrigin); v != "" {
@@ -285,6 +282,24 @@ func checkURL(v string) string {
 		return "URL must not have a query or fragment"
 	}
 	return ""
+}
+
+// ParseOrigins reads a comma-separated allow-list of origins
+// (scheme://host[:port], or "*"), without trailing slashes; blank entries
+// are skipped. Both the functions (ALLOWED_ORIGINS) and the local adapter
+// (-allowed-origins) read their list with it.
+func ParseOrigins(v string) ([]string, error) {
+	var out []string
+	for _, o := range strings.Split(v, ",") {
+		if o = strings.TrimSpace(o); o == "" {
+			continue
+		}
+		if reason := checkOrigin(o); reason != "" {
+			return nil, fmt.Errorf("%q: %s", o, reason)
+		}
+		out = append(out, strings.TrimRight(o, "/"))
+	}
+	return out, nil
 }
 
 // checkOrigin returns why v is not "*" or an origin (scheme://host[:port]
