@@ -116,6 +116,9 @@ func TestAuthorizer(t *testing.T) {
 	connect := e.rec.waitFor(t, gateway.RouteConnect, func(ev events.APIGatewayWebsocketProxyRequest) bool {
 		return ev.QueryStringParameters["name"] == "ctx"
 	})
+	if a := seen.Load().(events.APIGatewayCustomAuthorizerRequestTypeRequest); a.RequestContext.RequestID != connect.RequestContext.RequestID {
+		t.Errorf("authorizer requestId %q, $connect's %q: one handshake is one request", a.RequestContext.RequestID, connect.RequestContext.RequestID)
+	}
 	c.say("hello")
 	msg := e.rec.waitFor(t, chat.ActionChatMessage, func(ev events.APIGatewayWebsocketProxyRequest) bool {
 		return ev.RequestContext.ConnectionID == connect.RequestContext.ConnectionID

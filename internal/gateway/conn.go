@@ -87,22 +87,25 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusTooManyRequests, `{"message":"Too Many Requests"}`)
 		return
 	}
+	// One handshake, one request: the authorizer and $connect see the same
+	// request (its ID included), as in API Gateway.
+	req := g.connectEvent(c, r, now)
 	if g.authorizer != nil {
 		var status int
 		var body string
-		c.authorizer, status, body = g.authorize(context.WithoutCancel(r.Context()), c, g.connectEvent(c, r, now))
+		c.authorizer, status, body = g.authorize(context.WithoutCancel(r.Context()), c, req)
 		if status != 0 {
 			g.live.Done()
 			log.Info("connection refused by the authorizer", slog.Int("status", status))
 			writeJSON(w, status, body)
 			return
 		}
+		req.RequestContext.Authorizer = authorizerContext(c.authorizer)
 	}
 
 	// $connect, while the upgrade waits.
 	subprotocol := ""
 	if in, ok := g.routes[RouteConnect]; ok {
-		req := g.connectEvent(c, r, now)
 		log := log.With(slog.String("routeKey", RouteConnect), slog.String("apiRequestId", req.RequestContext.RequestID))
 		// A client that gives up during $connect does not cancel it.
 		resp, err := g.invoke(context.WithoutCancel(r.Context()), in, req)
