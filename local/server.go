@@ -69,49 +69,17 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 		return err
 	}
 	stage := stageOf(tpl)
-	var selection []string
-	var twoWay map[string]bool
-	if tpl != nil && runsInProcess(cfg, tpl) && cfg.lambdaEndpoint == "" && len(cfg.lambdaRoutes) == 0 {
-		// This project's template, in process: its routes, each served
-		// by the handler of the same route key.
-		if routes, err = inProcessRoutes(tpl, routes); err != nil {
-			return err
-		}
-		selection, twoWay = tpl.APIs[0].RouteSelectionPath, twoWayRoutes(tpl)
-		// The template's authorizer (AuthMode=jwt), in process, with the
-		// issuer its function is configured with: set once, in the
-		// template, as deployed.
-		if a := tpl.APIs[0].Routes["$connect"].Authorizer; a != nil && signIn.authorizer == nil {
-			if signIn, err = templateSignIn(a, tpl.Functions[a.Function], log); err != nil {
-				return err
-			}
-		}
+	api, err := servedAPI(ctx, cfg, tpl, routes, signIn, ln.Addr().String(), h.Origins.Allowed, log)
+	if err != nil {
+		return err
 	}
-	if !runsInProcess(cfg, tpl) {
-		// Any other template: its routes, each function's own bootstrap.
-		endpoint := "http://" + ln.Addr().String() + "/" + cfg.stage
-		api, err := bootstrapAPI(ctx, cfg, tpl, endpoint, h.Origins.Allowed, log)
-		if err != nil {
-			return err
-		}
-		defer api.close()
-		if cfg.watch {
-			go watch(ctx, cfg, tpl, api.pools, log)
-		}
-		routes, selection, twoWay = api.routes, api.selection, api.twoWay
-		if api.authorizer != nil {
-			if signIn.authorizer != nil {
-				return errors.New("-auth and a template authorizer exclude each other: the template's runs")
-			}
-			signIn.authorizer = api.authorizer
-		}
-	}
+	defer api.close()
 	gw, err = gateway.New(gateway.Config{
-		Stage: cfg.stage, APIID: cfg.apiID, Routes: routes, Limits: cfg.limits,
+		Stage: cfg.stage, APIID: cfg.apiID, Routes: api.routes, Limits: cfg.limits,
 		WriteQueue: cfg.writeQueue, WriteBuffer: cfg.writeBuffer, RequireSignature: cfg.requireSigV4, Credentials: sigv4Credentials(cfg.sigv4Key), Logger: log,
-		Authorizer: signIn.authorizer, Region: cfg.region,
+		Authorizer: api.authorizer, Region: cfg.region,
 		Throttle: stage.throttle, RouteThrottles: stage.routeThrottles, StageVariables: stage.variables,
-		RouteSelection: selection, TwoWay: twoWay,
+		RouteSelection: api.selection, TwoWay: api.twoWay,
 	})
 	if err != nil {
 		return err

@@ -117,6 +117,53 @@ func runsInProcess(cfg config, tpl *samtemplate.Template) bool {
 	return true
 }
 
+// servedAPI decides what the gateway serves. Without a template, or with
+// this project's in Lambda-invoke mode: the chat's routes (handlers) and
+// -auth's authorizer. With this project's template in process: its routes,
+// each by the handler of its key, and its authorizer with its function's
+// issuer unless -auth gave one (sign is then updated, for the page). With
+// any other template: its functions' bootstraps.
+func servedAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, handlers map[string]gateway.Integration,
+	sign *signIn, addr string, origins []string, log *slog.Logger) (*templateAPI, error) {
+	api := &templateAPI{routes: handlers, authorizer: sign.authorizer}
+	switch {
+	case tpl == nil:
+		return api, nil
+	case !runsInProcess(cfg, tpl):
+		b, err := bootstrapAPI(ctx, cfg, tpl, "http://"+addr+"/"+cfg.stage, origins, log)
+		if err != nil {
+			return nil, err
+		}
+		if b.authorizer != nil && sign.authorizer != nil {
+			b.close()
+			return nil, errors.New("-auth and a template authorizer exclude each other: the template's runs")
+		}
+		if b.authorizer == nil {
+			b.authorizer = sign.authorizer
+		}
+		if cfg.watch {
+			go watch(ctx, cfg, tpl, b.pools, log)
+		}
+		return b, nil
+	case cfg.lambdaEndpoint != "" || len(cfg.lambdaRoutes) > 0:
+		return api, nil
+	}
+	routes, err := inProcessRoutes(tpl, handlers)
+	if err != nil {
+		return nil, err
+	}
+	api.routes, api.selection, api.twoWay = routes, tpl.APIs[0].RouteSelectionPath, twoWayRoutes(tpl)
+	if a := tpl.APIs[0].Routes["$connect"].Authorizer; a != nil && sign.authorizer == nil {
+		s, err := templateSignIn(a, tpl.Functions[a.Function], log)
+		if err != nil {
+			return nil, err
+		}
+		*sign = *s
+		api.authorizer = sign.authorizer
+	}
+	return api, nil
+}
+
 // inProcessRoutes keeps the template's routes: a MOCK integration as the
 // template has it, a function's route served by the in-process handler of
 // the same route key. A route the handlers do not know is an error: it
@@ -151,7 +198,9 @@ func twoWayRoutes(tpl *samtemplate.Template) map[string]bool {
 	return out
 }
 
-// templateAPI is a template's API served by built bootstraps.
+// templateAPI is what the gateway serves: its routes, how they are
+// selected, the two-way ones, the $connect authorizer, and the bootstrap
+// pools behind them, if any.
 type templateAPI struct {
 	routes     map[string]gateway.Integration
 	authorizer *gateway.Authorizer
