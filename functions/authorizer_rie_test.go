@@ -2,8 +2,6 @@ package functions_test
 
 import (
 	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -20,15 +18,9 @@ import (
 // API Gateway sends a REQUEST authorizer for $connect.
 func TestAuthorizerUnderRIE(t *testing.T) {
 	bins := bootstraps(t)
-	var iss *devissuer.Issuer
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { iss.Handler().ServeHTTP(w, r) }))
-	defer srv.Close()
-	var err error
-	if iss, err = devissuer.New(srv.URL, "chat-client", devissuer.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	iss := testenv.Issuer(t, "chat-client")
 	fnURL, logPath := startRIE(t, "authorizer", bins["AuthorizerFunction"], map[string]string{
-		"JWT_ISSUER": srv.URL, "JWT_AUDIENCE": "chat-client", "AWS_REGION": "eu-west-1", "LOG_LEVEL": "info",
+		"JWT_ISSUER": iss.URL(), "JWT_AUDIENCE": "chat-client", "AWS_REGION": "eu-west-1", "LOG_LEVEL": "info",
 	})
 	const arn = "arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/prod/$connect"
 	event := func(token string) map[string]any {
@@ -61,7 +53,7 @@ func TestAuthorizerUnderRIE(t *testing.T) {
 		resp.PrincipalID != devissuer.Subject("Alice") || resp.Context["name"] != "Alice" {
 		t.Errorf("valid token: %+v", resp)
 	}
-	expired, _ := iss.Sign(jwt.MapClaims{"iss": srv.URL, "aud": "chat-client", "sub": "x", "exp": time.Now().Add(-time.Hour).Unix()})
+	expired, _ := iss.Sign(jwt.MapClaims{"iss": iss.URL(), "aud": "chat-client", "sub": "x", "exp": time.Now().Add(-time.Hour).Unix()})
 	if resp, err := authorize(expired); err != nil || resp.PolicyDocument.Statement[0].Effect != "Deny" {
 		t.Errorf("expired token: %+v, %v; want a Deny", resp, err)
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -16,7 +15,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/serverless-chat/chat/internal/chat"
-	"github.com/serverless-chat/chat/internal/devissuer"
+	"github.com/serverless-chat/chat/internal/testenv"
 )
 
 // devSignIn signs in as name through the adapter's development issuer, as
@@ -133,22 +132,16 @@ func TestSignInWithTheDevIssuer(t *testing.T) {
 }
 
 func TestSignInWithAnIssuersJWKS(t *testing.T) {
-	var iss *devissuer.Issuer
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { iss.Handler().ServeHTTP(w, r) }))
-	defer srv.Close()
-	var err error
-	if iss, err = devissuer.New(srv.URL, "my-client", devissuer.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	s := start(t, "-auth", "jwt", "-jwt-issuer", srv.URL, "-jwt-audience", "my-client")
-	token, _ := iss.Sign(jwt.MapClaims{"iss": srv.URL, "aud": "my-client", "sub": "u-7", "exp": time.Now().Add(time.Hour).Unix(),
+	iss := testenv.Issuer(t, "my-client")
+	s := start(t, "-auth", "jwt", "-jwt-issuer", iss.URL(), "-jwt-audience", "my-client")
+	token, _ := iss.Sign(jwt.MapClaims{"iss": iss.URL(), "aud": "my-client", "sub": "u-7", "exp": time.Now().Add(time.Hour).Unix(),
 		"cognito:username": "carol"})
 	signedInScenario(t, "ws://"+s.addr+"/local", token, "carol")
-	expired, _ := iss.Sign(jwt.MapClaims{"iss": srv.URL, "aud": "my-client", "sub": "u-7", "exp": time.Now().Add(-time.Hour).Unix()})
+	expired, _ := iss.Sign(jwt.MapClaims{"iss": iss.URL(), "aud": "my-client", "sub": "u-7", "exp": time.Now().Add(-time.Hour).Unix()})
 	if got := handshake(t, "ws://"+s.addr+"/local?room=signed&token="+expired, nil); got != http.StatusForbidden {
 		t.Errorf("expired token: status %d, want 403", got)
 	}
-	other, _ := iss.Sign(jwt.MapClaims{"iss": srv.URL, "aud": "another-client", "sub": "u-7", "exp": time.Now().Add(time.Hour).Unix()})
+	other, _ := iss.Sign(jwt.MapClaims{"iss": iss.URL(), "aud": "another-client", "sub": "u-7", "exp": time.Now().Add(time.Hour).Unix()})
 	if got := handshake(t, "ws://"+s.addr+"/local?room=signed&token="+other, nil); got != http.StatusForbidden {
 		t.Errorf("token for another audience: status %d, want 403", got)
 	}
@@ -171,22 +164,16 @@ func TestDevIssuerOnlyOnLoopback(t *testing.T) {
 // puts its authorizer on $connect locally too, with the issuer set there:
 // configured once, as deployed.
 func TestSignInFromTheTemplate(t *testing.T) {
-	var iss *devissuer.Issuer
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { iss.Handler().ServeHTTP(w, r) }))
-	defer srv.Close()
-	var err error
-	if iss, err = devissuer.New(srv.URL, "my-client", devissuer.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	iss := testenv.Issuer(t, "my-client")
 	s := start(t, "-template", "../template.yaml",
-		"-parameter-overrides", "AuthMode=jwt JwtIssuer="+srv.URL+" JwtAudience=my-client")
-	token, _ := iss.Sign(jwt.MapClaims{"iss": srv.URL, "aud": "my-client", "sub": "u-9", "exp": time.Now().Add(time.Hour).Unix(), "name": "Dana"})
+		"-parameter-overrides", "AuthMode=jwt JwtIssuer="+iss.URL()+" JwtAudience=my-client")
+	token, _ := iss.Sign(jwt.MapClaims{"iss": iss.URL(), "aud": "my-client", "sub": "u-9", "exp": time.Now().Add(time.Hour).Unix(), "name": "Dana"})
 	signedInScenario(t, "ws://"+s.addr+"/local", token, "Dana")
 	var page struct {
 		Auth struct{ Issuer, ClientID string }
 	}
 	getJSON(t, "http://"+s.addr+"/config.json", &page)
-	if page.Auth.Issuer != srv.URL || page.Auth.ClientID != "my-client" {
+	if page.Auth.Issuer != iss.URL() || page.Auth.ClientID != "my-client" {
 		t.Errorf("config.json auth = %+v, want the template's issuer and client", page.Auth)
 	}
 }
