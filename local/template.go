@@ -27,10 +27,13 @@ const (
 	functionsBootstrap = "bootstrap"  // each function's built bootstrap, under the built-in Runtime API
 )
 
-// chatFunctions are this project's functions: a template whose routes call
+// isChatFunction reports whether a template's function is one of this
+// project's, which have in-process handlers: those of the routes
+// (samFunctions) and the $connect authorizer. A template whose API calls
 // only these runs in process by default.
-var chatFunctions = []string{"ConnectFunction", "DisconnectFunction", "MessageFunction", "DefaultFunction",
-	"HistoryFunction", "PresenceFunction", "AuthorizerFunction"}
+func isChatFunction(id string) bool {
+	return id == "AuthorizerFunction" || slices.Contains(slices.Collect(maps.Values(samFunctions)), id)
+}
 
 // loadTemplate reads cfg.templatePath. A missing template is no error when
 // the path is the default one (the adapter may run from another
@@ -110,7 +113,7 @@ func runsInProcess(cfg config, tpl *samtemplate.Template) bool {
 		return false
 	}
 	for id := range tpl.Functions {
-		if !slices.Contains(chatFunctions, id) {
+		if !isChatFunction(id) {
 			return false
 		}
 	}
