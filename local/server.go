@@ -40,15 +40,22 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 		return err
 	}
 	var gw *gateway.Gateway
+	// Gone connections are deleted in the background, a few at a time, so
+	// that no broadcast or $disconnect waits on them (with DynamoDB each is
+	// a conditional write); a connection is deleted once however many
+	// broadcasts find it gone.
+	reaper := &chat.Reaper{Store: store, Background: true, Logger: log}
 	h := &handler.Handler{
+		Reaper:        reaper,
 		Store:         store,
 		Messages:      history,
 		Retention:     cfg.historyRetention,
 		PresenceLimit: cfg.presenceLimit,
 		Senders:       func(*events.APIGatewayWebsocketProxyRequest) chat.Sender { return gw },
-		// The gateway's Post only queues the message and never waits: a
-		// broadcast is fastest as a plain loop, without a goroutine per
-		// recipient. (The Lambda functions post over HTTP, 32 at once.)
+		// The gateway's Post only queues the message and never waits, and
+		// gone members are reaped off the delivery path: a broadcast is
+		// fastest as a plain loop, without a goroutine per recipient. (The
+		// Lambda functions post over HTTP, 32 at once.)
 		Workers:        1,
 		SendLimit:      chat.SendLimitOf(cfg.sendBurst, cfg.sendRate),
 		RoomCap:        cfg.roomCap,

@@ -32,10 +32,13 @@ import (
 type API interface {
 	PostToConnection(ctx context.Context, in *apigatewaymanagementapi.PostToConnectionInput,
 		optFns ...func(*apigatewaymanagementapi.Options)) (*apigatewaymanagementapi.PostToConnectionOutput, error)
+	GetConnection(ctx context.Context, in *apigatewaymanagementapi.GetConnectionInput,
+		optFns ...func(*apigatewaymanagementapi.Options)) (*apigatewaymanagementapi.GetConnectionOutput, error)
 }
 
 var (
 	_ chat.Sender = (*Sender)(nil)
+	_ chat.Prober = (*Sender)(nil)
 	_ API         = (*apigatewaymanagementapi.Client)(nil)
 )
 
@@ -150,25 +153,45 @@ type Sender struct {
 // wrapping chat.ErrPayloadTooLarge. Throttled posts have already been retried
 // by the client.
 func (s *Sender) Post(ctx context.Context, connectionID string, data []byte) error {
-	var opts []func(*apigatewaymanagementapi.Options)
-	if s.Endpoint != "" {
-		endpoint := s.Endpoint
-		opts = append(opts, func(o *apigatewaymanagementapi.Options) { o.BaseEndpoint = &endpoint })
-	}
 	_, err := s.Client.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{
 		ConnectionId: &connectionID,
 		Data:         data,
-	}, opts...)
+	}, s.endpoint()...)
 	if err != nil {
 		return translate(connectionID, err)
 	}
 	return nil
 }
 
+// Alive asks @connections about the connection (GetConnection): false
+// when it answers 410 Gone.
+func (s *Sender) Alive(ctx context.Context, connectionID string) (bool, error) {
+	_, err := s.Client.GetConnection(ctx, &apigatewaymanagementapi.GetConnectionInput{ConnectionId: &connectionID}, s.endpoint()...)
+	switch err := translate(connectionID, err); {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, chat.ErrGone):
+		return false, nil
+	default:
+		return false, err
+	}
+}
+
+func (s *Sender) endpoint() []func(*apigatewaymanagementapi.Options) {
+	if s.Endpoint == "" {
+		return nil
+	}
+	endpoint := s.Endpoint
+	return []func(*apigatewaymanagementapi.Options){func(o *apigatewaymanagementapi.Options) { o.BaseEndpoint = &endpoint }}
+}
+
 // translate maps an @connections error onto the domain's sentinels, keeping
 // the SDK's error in the chain. A plain 410 or 413 without an error type (as
 // some emulators send) counts the same as the modeled exception.
 func translate(connectionID string, err error) error {
+	if err == nil {
+		return nil
+	}
 	var (
 		gone     *types.GoneException
 		tooLarge *types.PayloadTooLargeException

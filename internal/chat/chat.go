@@ -46,9 +46,12 @@ type Store interface {
 	// Delete forgets the connection and returns it as it was (the zero
 	// Connection if there was none: deleting an unknown ID is no error).
 	Delete(ctx context.Context, id string) (Connection, error)
-	// DeleteStale forgets the connection only if it connected before
-	// cutoff, and reports whether it did. A younger connection may still be
-	// in its handshake, when @connections answers 410 for it too.
+	// DeleteStale forgets the connection only if it is stored and
+	// connected before cutoff, and reports whether this call deleted it. A
+	// younger connection may still be in its handshake, when @connections
+	// answers 410 for it too; one deleted already (by $disconnect, or by
+	// another broadcast that found it gone) is not deleted, or announced as
+	// gone, twice.
 	DeleteStale(ctx context.Context, id string, cutoff time.Time) (bool, error)
 	// Members returns the connections in the room that have not expired at
 	// now. It reads the room alone, never the whole store.
@@ -95,6 +98,11 @@ func (k Clock) Set(c Connection, t time.Time) Connection {
 type Member struct {
 	ID   string `json:"id"`
 	Name string `json:"name,omitempty"`
+	// ConnectedAt is when the connection was made, to the second (zero if
+	// the store does not know): a 410 from a connection younger than
+	// ConnectGrace is its handshake, not proof that it is gone, and is
+	// told apart without a write.
+	ConnectedAt time.Time `json:"connectedAt,omitzero"`
 }
 
 // History keeps each room's messages for a while, numbered by room.
@@ -109,11 +117,19 @@ type History interface {
 	// not expired at now, oldest first, and whether more match beyond
 	// them (newer ones for q.After, older ones otherwise).
 	Read(ctx context.Context, room string, q Range, now time.Time) ([]Message, bool, error)
+	// Find returns the message of room stored with clientMsgID, if one is
+	// and has not expired at now. A resend is looked up with it before it
+	// takes a seq, so that a duplicate leaves no gap in the room's order.
+	Find(ctx context.Context, room, clientMsgID string, now time.Time) (Message, bool, error)
 	// RecordDirect remembers that the direct message m (sent with a
 	// ClientMsgID) was accepted, without its text and outside the room's
 	// history, so that a resend is acked and not delivered again. If m's
 	// ClientMsgID is recorded already it returns that record and false.
 	RecordDirect(ctx context.Context, m DirectMessage, expiresAt, now time.Time) (DirectMessage, bool, error)
+	// ForgetDirect removes the record of a direct message that reached
+	// nobody, so that the sender's resend is delivered, not acked as a
+	// duplicate.
+	ForgetDirect(ctx context.Context, room, clientMsgID string) error
 }
 
 // Range selects messages of a room by seq. With Before set, the newest
@@ -124,6 +140,15 @@ type Range struct {
 	Limit  int
 	// Latest asks for the newest Limit messages (After and Before unset).
 	Latest bool
+}
+
+// Prober tells whether a connection is still open: @connections'
+// GetConnection, or the local gateway's own table. A Sender may implement
+// it; a full room uses it to find members that left without $disconnect.
+type Prober interface {
+	// Alive reports whether the connection is open. A connection still in
+	// its handshake may be reported as not alive.
+	Alive(ctx context.Context, connectionID string) (bool, error)
 }
 
 // Sender delivers a text frame to one connection. Implementations:

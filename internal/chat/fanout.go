@@ -81,7 +81,7 @@ func (s *Service) fanOut(ctx context.Context, room string, seq int64, frame []by
 // tried again with exponential backoff and full jitter until they succeed
 // or ctx is about to end; the recipients still throttled then come back in
 // the returned batch (nil if none), for the caller to hand on, so that
-// nothing is dropped while time remains. Gone recipients are deleted, as
+// nothing is dropped while time remains. Gone recipients are reaped, as
 // inline.
 func (s *Service) DeliverBatch(ctx context.Context, b Batch) (Delivery, *Batch) {
 	total := Delivery{Seq: b.Seq, Recipients: len(b.Recipients)}
@@ -125,12 +125,12 @@ func (s *Service) DeliverBatch(ctx context.Context, b Batch) (Delivery, *Batch) 
 func (s *Service) postAll(ctx context.Context, members []Member, frame []byte) (Delivery, []Member) {
 	var mu sync.Mutex
 	var d Delivery
-	var throttledMembers []Member
+	var throttledMembers, goneMembers []Member
 	var g errgroup.Group
 	g.SetLimit(s.workers())
 	for _, m := range members {
 		g.Go(func() error {
-			o := s.post(ctx, m.ID, frame)
+			o := s.post(ctx, m, frame)
 			mu.Lock()
 			defer mu.Unlock()
 			switch o {
@@ -138,6 +138,7 @@ func (s *Service) postAll(ctx context.Context, members []Member, frame []byte) (
 				d.Delivered++
 			case gone:
 				d.Gone++
+				goneMembers = append(goneMembers, m)
 			case opening:
 				d.Opening++
 			case throttled, skipped:
@@ -149,6 +150,10 @@ func (s *Service) postAll(ctx context.Context, members []Member, frame []byte) (
 		})
 	}
 	_ = g.Wait()
+	if len(goneMembers) > 0 {
+		// A large room has no presence notices: the gone are only forgotten.
+		s.reaper().reap(ctx, goneMembers, s.now().Add(-ConnectGrace), nil)
+	}
 	if len(throttledMembers) > 0 {
 		s.logger().LogAttrs(ctx, slog.LevelDebug, "posts throttled", slog.Int("members", len(throttledMembers)))
 	}

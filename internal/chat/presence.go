@@ -73,7 +73,7 @@ func (s *Service) Typing(ctx context.Context, connectionID string) error {
 		return nil
 	}
 	_, goneMembers := s.broadcast(ctx, others(members, connectionID), encode(TypingFrame{Type: TypeTyping, From: c.Name}))
-	s.announceGone(ctx, members, goneMembers)
+	s.reapGone(ctx, members, goneMembers)
 	return nil
 }
 
@@ -115,14 +115,73 @@ func (s *Service) Direct(ctx context.Context, senderID string, body []byte) (Del
 		if err != nil {
 			return Delivery{}, s.reject(ctx, senderID, fmt.Errorf("direct message from %s: record: %w", senderID, err))
 		}
-		s.post1(ctx, senderID, Ack{Type: TypeAck, ClientMsgID: req.ClientMsgID, ID: stored.ID, SentAt: stored.SentAt})
 		if !isNew {
+			// Delivered before (an undelivered one is not kept): acked again.
+			s.post1(ctx, senderID, Ack{Type: TypeAck, ClientMsgID: req.ClientMsgID, ID: stored.ID, SentAt: stored.SentAt})
 			return Delivery{Duplicate: true}, nil
 		}
 	}
-	d, goneMembers := s.broadcast(ctx, recipients, encode(dm))
-	s.announceGone(ctx, members, goneMembers)
+	d, goneMembers := s.deliverDirect(ctx, recipients, encode(dm))
+	s.reapGone(ctx, members, goneMembers)
+	if d.Delivered == 0 {
+		// Not one connection of that name took it: the sender is told, and
+		// may send it again (its record is forgotten, so a resend is new).
+		if req.ClientMsgID != "" {
+			if err := s.History.ForgetDirect(ctx, sender.Room, req.ClientMsgID); err != nil {
+				s.logger().WarnContext(ctx, "undelivered direct message's record not forgotten", slog.Any("error", err))
+			}
+		}
+		return d, s.reject(ctx, senderID, &ProtocolError{Code: CodeNotDelivered, ClientMsgID: req.ClientMsgID,
+			Message: fmt.Sprintf("%s did not get this message: they may have just left or be reconnecting; send it again", req.To)})
+	}
+	if req.ClientMsgID != "" {
+		s.post1(ctx, senderID, Ack{Type: TypeAck, ClientMsgID: req.ClientMsgID, ID: dm.ID, SentAt: dm.SentAt})
+	}
 	return d, nil
+}
+
+// directRounds bounds the tries of a direct message to a recipient whose
+// posts are throttled (429: its receive buffer is full, or the account's
+// rate), with a short backoff between them.
+const directRounds = 3
+
+// deliverDirect posts a direct message to each recipient, trying throttled
+// ones again a few times: unlike a room message, a direct message has no
+// history to catch up from, so a post that fails is a message lost.
+func (s *Service) deliverDirect(ctx context.Context, recipients []Member, frame []byte) (Delivery, []Member) {
+	total := Delivery{Recipients: len(recipients)}
+	var goneMembers []Member
+	pending := recipients
+	for round := 0; len(pending) > 0 && round < directRounds; round++ {
+		if round > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Duration(100<<(round-1)) * time.Millisecond):
+			}
+		}
+		var retry []Member
+		for _, m := range pending {
+			switch s.post(ctx, m, frame) {
+			case delivered:
+				total.Delivered++
+			case gone:
+				total.Gone++
+				goneMembers = append(goneMembers, m)
+			case opening:
+				total.Opening++
+			case throttled:
+				retry = append(retry, m)
+			case skipped:
+				total.Skipped++
+			default:
+				total.Failed++
+			}
+		}
+		pending = retry
+		total.Retried += len(retry)
+	}
+	total.Throttled = len(pending)
+	return total, goneMembers
 }
 
 // Rename handles a frame routed to "rename": it changes the sender's name
@@ -157,7 +216,7 @@ func (s *Service) Rename(ctx context.Context, connectionID string, body []byte) 
 	c.Name = name
 	members = withMember(members, c.member())
 	_, goneMembers := s.broadcast(ctx, members, encode(RenamedFrame{Type: TypeRenamed, From: oldName, Name: name}))
-	s.announceGone(ctx, members, goneMembers)
+	s.reapGone(ctx, members, goneMembers)
 	return nil
 }
 
@@ -177,7 +236,7 @@ func (s *Service) announceTo(ctx context.Context, members []Member, c Connection
 	// The room index may lag a write by a moment: count c in on a join and
 	// out on a leave whatever it says.
 	if kind == TypeJoined {
-		members = withMember(members, Member{ID: c.ID, Name: c.Name})
+		members = withMember(members, c.member())
 	}
 	rest := others(members, c.ID)
 	if !s.presenceFor(len(members)) {
@@ -189,7 +248,7 @@ func (s *Service) announceTo(ctx context.Context, members []Member, c Connection
 	}
 	frame := PresenceFrame{Type: kind, Name: c.Name, Count: count, StillHere: kind == TypeLeft && hasName(rest, c.Name)}
 	_, goneMembers := s.broadcast(ctx, rest, encode(frame))
-	s.announceGone(ctx, rest, goneMembers)
+	s.reapGone(ctx, rest, goneMembers)
 }
 
 // hasName reports whether a member of members is called name.
@@ -197,22 +256,22 @@ func hasName(members []Member, name string) bool {
 	return slices.ContainsFunc(members, func(m Member) bool { return m.Name == name })
 }
 
-// announceGone tells the members still there that the gone ones left: a
-// connection found gone by a post leaves as by $disconnect, which API
-// Gateway only runs on a best-effort basis. Connections it finds gone in
-// turn are deleted but not announced, so that it ends.
-func (s *Service) announceGone(ctx context.Context, members, goneMembers []Member) {
-	if len(goneMembers) == 0 {
+// announceGone tells the members still there that the removed ones left:
+// a connection found gone by a post leaves as by $disconnect, which API
+// Gateway only runs on a best-effort basis. Connections these notices find
+// gone in turn are reaped but not announced, so that it ends.
+func (s *Service) announceGone(ctx context.Context, members, removed []Member) {
+	if len(removed) == 0 || !s.presenceFor(len(members)) {
 		return
 	}
-	rest := slices.DeleteFunc(slices.Clone(members), func(m Member) bool {
-		return slices.ContainsFunc(goneMembers, func(g Member) bool { return g.ID == m.ID })
-	})
-	if !s.presenceFor(len(members)) {
-		return
+	rest := without(members, removed)
+	var more []Member
+	for _, g := range removed {
+		_, gone := s.broadcast(ctx, rest, encode(PresenceFrame{Type: TypeLeft, Name: g.Name, Count: len(rest), StillHere: hasName(rest, g.Name)}))
+		more = append(more, gone...)
 	}
-	for _, g := range goneMembers {
-		s.broadcast(ctx, rest, encode(PresenceFrame{Type: TypeLeft, Name: g.Name, Count: len(rest), StillHere: hasName(rest, g.Name)}))
+	if len(more) > 0 {
+		s.reaper().reap(ctx, more, s.now().Add(-ConnectGrace), nil)
 	}
 }
 
@@ -232,7 +291,9 @@ func withMember(members []Member, m Member) []Member {
 	return append(members, m)
 }
 
-func (c Connection) member() Member { return Member{ID: c.ID, Name: c.Name} }
+func (c Connection) member() Member {
+	return Member{ID: c.ID, Name: c.Name, ConnectedAt: c.ConnectedAt}
+}
 
 // compareNames orders names for people: case-insensitively, then exactly.
 func compareNames(a, b string) int {

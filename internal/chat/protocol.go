@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 	"time"
@@ -61,6 +62,10 @@ const (
 	CodeNotConnected  = "not_connected"
 	CodeInternal      = "internal"
 	CodeNoSuchMember  = "no_such_member"
+	// CodeNotDelivered: a direct message reached none of its recipient's
+	// connections (gone, in a handshake, or throttled throughout); it is
+	// not kept, and may be sent again.
+	CodeNotDelivered = "not_delivered"
 	// CodeRateLimited: the connection sends faster than its send limit;
 	// the frame was dropped, and may be sent again after retryAfterMs.
 	CodeRateLimited = "rate_limited"
@@ -177,6 +182,8 @@ type HistoryFrame struct {
 	// reply: {"since":N} when a since reply stopped at its cap,
 	// {"before":N} when older messages exist than a backward page holds.
 	Next *HistoryCursor `json:"next,omitempty"`
+	// RequestID echoes the request's requestId, on every frame.
+	RequestID string `json:"requestId,omitempty"`
 }
 
 // HistoryCursor is the request that continues a history reply.
@@ -255,6 +262,12 @@ func (f clientFrame) field(name string) (json.RawMessage, bool) {
 type ChatMessage struct {
 	Text        string
 	ClientMsgID string // optional
+	// Resend says the client sent this clientMsgId before (on an earlier
+	// connection, or before an "internal" error): the server looks for the
+	// stored message before it takes a seq, so that a duplicate leaves no
+	// gap in the room's order. Without it a duplicate is still caught, by
+	// the store's conditional write, but its seq is skipped.
+	Resend bool
 }
 
 var clientMsgIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -268,6 +281,11 @@ func ParseChatMessage(body []byte) (ChatMessage, error) {
 	var m ChatMessage
 	if m.ClientMsgID, err = parseClientMsgID(f); err != nil {
 		return ChatMessage{}, err
+	}
+	if raw, ok := f.field("resend"); ok {
+		if json.Unmarshal(raw, &m.Resend) != nil {
+			return ChatMessage{}, protocolError(CodeInvalidField, "resend must be true or false")
+		}
 	}
 	m.Text, err = parseText(f)
 	if err != nil {
@@ -385,17 +403,22 @@ type HistoryRequest struct {
 	Since  *int64 // messages after this seq
 	Before *int64 // a page of messages before this seq
 	Limit  int    // of a backward page
+	// RequestID, when the client gave one, is echoed in every frame of the
+	// reply, so that the client knows which request a reply answers even
+	// when an earlier request got no reply (throttled, or failed).
+	RequestID string
 }
 
-// Range returns the messages the request asks for.
-func (h HistoryRequest) Range() Range {
+// Range returns the messages the request asks for, and false when it can
+// match none (before 0 or 1, since the largest seq): nothing need be read.
+func (h HistoryRequest) Range() (Range, bool) {
 	switch {
 	case h.Since != nil:
-		return Range{After: *h.Since, Limit: MaxHistorySince}
+		return Range{After: *h.Since, Limit: MaxHistorySince}, *h.Since < math.MaxInt64
 	case h.Before != nil:
-		return Range{Before: *h.Before, Limit: h.Limit}
+		return Range{Before: *h.Before, Limit: h.Limit}, *h.Before > 1
 	}
-	return Range{Latest: true, Limit: h.Limit}
+	return Range{Latest: true, Limit: h.Limit}, true
 }
 
 // ParseHistory validates the body of a frame routed to "history".
@@ -428,6 +451,11 @@ func ParseHistory(body []byte) (HistoryRequest, error) {
 	if raw, ok := f.field("limit"); ok {
 		if err := json.Unmarshal(raw, &h.Limit); err != nil || h.Limit < 1 || h.Limit > MaxHistoryLimit {
 			return HistoryRequest{}, protocolError(CodeInvalidField, "limit must be a whole number from 1 to %d", MaxHistoryLimit)
+		}
+	}
+	if raw, ok := f.field("requestId"); ok {
+		if json.Unmarshal(raw, &h.RequestID) != nil || !clientMsgIDPattern.MatchString(h.RequestID) {
+			return HistoryRequest{}, protocolError(CodeInvalidField, "requestId must be 1 to %d characters of A-Z, a-z, 0-9, _ and -", MaxClientMsgID)
 		}
 	}
 	return h, nil

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,6 +57,10 @@ type Service struct {
 	// $connect reads anyway for the joined notice, so it costs nothing;
 	// two joins at once may both pass it by one.
 	RoomCap int
+	// Reaper forgets the connections broadcasts find gone. Hosts keep one
+	// for their lifetime, so that a connection answering 410 to many
+	// broadcasts is deleted once; without it each call reaps on its own.
+	Reaper *Reaper
 	// Endpoint is the @connections endpoint the batches carry to the
 	// fan-out workers ("" for the local gateway).
 	Endpoint string
@@ -124,7 +129,13 @@ func userName(u User) string {
 }
 
 // join stores c in its room unless the room is at its cap, and tells the
-// room. The room's listing serves both the cap and the joined notice.
+// room. The room's listing serves both the cap and the joined notice. A
+// full room first looks for members that left without $disconnect.
+//
+// If ctx ends (the integration timed out: the handshake is refused) or
+// anything fails after the connection is stored, it is deleted again: a
+// refused handshake never gets $disconnect, and must leave no member
+// behind.
 func (s *Service) join(ctx context.Context, c Connection) (Connection, error) {
 	now := s.now()
 	c.ConnectedAt, c.ExpiresAt = now, now.Add(TTL)
@@ -133,13 +144,85 @@ func (s *Service) join(ctx context.Context, c Connection) (Connection, error) {
 		return Connection{}, fmt.Errorf("connect %s: list room %s: %w", c.ID, c.Room, err)
 	}
 	if limit := s.roomCap(); limit > 0 && len(others(members, c.ID)) >= limit {
-		return Connection{}, protocolError(CodeRoomFull, "room %s is full (%d connections)", c.Room, limit)
+		members = s.pruneDead(ctx, members)
+		if len(others(members, c.ID)) >= limit {
+			return Connection{}, protocolError(CodeRoomFull, "room %s is full (%d connections)", c.Room, limit)
+		}
 	}
 	if err := s.Store.Put(ctx, c); err != nil {
+		s.abandon(ctx, c, nil) // a write cut short by ctx may have landed
 		return Connection{}, fmt.Errorf("connect %s: %w", c.ID, err)
 	}
+	if err := ctx.Err(); err != nil {
+		s.abandon(ctx, c, nil)
+		return Connection{}, fmt.Errorf("connect %s: stored too late: %w", c.ID, err)
+	}
 	s.announceTo(ctx, members, c, TypeJoined)
+	if err := ctx.Err(); err != nil {
+		s.abandon(ctx, c, members)
+		return Connection{}, fmt.Errorf("connect %s: announced too late: %w", c.ID, err)
+	}
 	return c, nil
+}
+
+// abandon deletes a connection whose $connect fails after storing it, with
+// a context of its own (ctx may have ended). announced are the members
+// told that it joined, who are told that it left.
+func (s *Service) abandon(ctx context.Context, c Connection, announced []Member) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := s.Store.Delete(ctx, c.ID); err != nil {
+		s.logger().ErrorContext(ctx, "refused connection not deleted: it stays until its TTL",
+			slog.String("connectionId", c.ID), slog.Any("error", err))
+		return
+	}
+	if announced != nil {
+		s.announceTo(ctx, announced, c, TypeLeft)
+	}
+}
+
+// maxProbes bounds the members a full room probes for one newcomer.
+const maxProbes = 16
+
+// pruneDead probes the oldest members of a full room (past ConnectGrace)
+// through the Sender's Prober, deletes those that are gone, tells the rest
+// of the room they left, and returns the members left. Without a Prober
+// it returns members as they are. Lost $disconnects (a crash of the
+// client's network, a mass disconnect) would otherwise keep a full room
+// closed to everyone until the members' TTL.
+func (s *Service) pruneDead(ctx context.Context, members []Member) []Member {
+	prober, ok := s.Sender.(Prober)
+	if !ok {
+		return members
+	}
+	candidates := slices.DeleteFunc(slices.Clone(members), s.young)
+	slices.SortFunc(candidates, func(a, b Member) int { return a.ConnectedAt.Compare(b.ConnectedAt) })
+	candidates = candidates[:min(len(candidates), maxProbes)]
+	var mu sync.Mutex
+	var dead []Member
+	var g errgroup.Group
+	g.SetLimit(s.workers())
+	for _, m := range candidates {
+		g.Go(func() error {
+			alive, err := prober.Alive(ctx, m.ID)
+			if err != nil || alive {
+				return nil
+			}
+			if deleted, err := s.Store.DeleteStale(ctx, m.ID, s.now().Add(-ConnectGrace)); err == nil && deleted {
+				mu.Lock()
+				dead = append(dead, m)
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	if len(dead) == 0 {
+		return members
+	}
+	s.logger().InfoContext(ctx, "full room: members gone without $disconnect removed", slog.Int("removed", len(dead)))
+	s.announceGone(ctx, members, dead)
+	return without(members, dead)
 }
 
 // Disconnect forgets a connection and tells the rest of its room.
@@ -160,7 +243,7 @@ type Delivery struct {
 	Duplicate  bool  // the message was stored already: acked again, not broadcast
 	Recipients int   // members of the room other than the sender
 	Delivered  int
-	Gone       int // stale connections found, and deleted
+	Gone       int // stale connections found (410), handed to the Reaper
 	Opening    int // 410 from a connection younger than ConnectGrace: kept
 	Throttled  int // 429: a client whose buffer is full, or the account's rate
 	Failed     int // other failures
@@ -190,6 +273,17 @@ func (s *Service) Send(ctx context.Context, senderID string, body []byte) (Deliv
 		return Delivery{}, s.reject(ctx, senderID, err)
 	}
 	now := s.now()
+	if req.Resend && req.ClientMsgID != "" {
+		// Looked up before a seq is taken: a duplicate leaves no gap.
+		stored, found, err := s.History.Find(ctx, sender.Room, req.ClientMsgID, now)
+		if err != nil {
+			return Delivery{}, s.reject(ctx, senderID, fmt.Errorf("send from %s: find %s: %w", senderID, req.ClientMsgID, err))
+		}
+		if found {
+			s.post1(ctx, senderID, Ack{Type: TypeAck, ClientMsgID: stored.ClientMsgID, ID: stored.ID, Seq: stored.Seq, SentAt: stored.SentAt})
+			return Delivery{Seq: stored.Seq, Duplicate: true}, nil
+		}
+	}
 	msg, isNew, err := s.History.Append(ctx, Message{
 		Type: TypeChatMessage, ID: s.newID(), Room: sender.Room, From: sender.Name,
 		Text: req.Text, SentAt: FormatTime(now), ClientMsgID: req.ClientMsgID,
@@ -222,7 +316,7 @@ func (s *Service) Send(ctx context.Context, senderID string, body []byte) (Deliv
 	}
 	d, goneMembers := s.broadcast(ctx, recipients, encode(msg))
 	d.Seq = msg.Seq
-	s.announceGone(ctx, members, goneMembers)
+	s.reapGone(ctx, members, goneMembers)
 	level := slog.LevelDebug
 	if d.Failed > 0 || d.Skipped > 0 {
 		level = slog.LevelWarn
@@ -246,10 +340,14 @@ func (s *Service) SendHistory(ctx context.Context, connectionID string, body []b
 	if err != nil {
 		return s.reject(ctx, connectionID, err)
 	}
-	r := req.Range()
-	msgs, more, err := s.History.Read(ctx, c.Room, r, s.now())
-	if err != nil {
-		return s.reject(ctx, connectionID, fmt.Errorf("history of %s: %w", c.Room, err))
+	r, ok := req.Range()
+	var msgs []Message
+	var more bool
+	if ok {
+		msgs, more, err = s.History.Read(ctx, c.Room, r, s.now())
+		if err != nil {
+			return s.reject(ctx, connectionID, fmt.Errorf("history of %s: %w", c.Room, err))
+		}
 	}
 	var next *HistoryCursor
 	switch {
@@ -258,7 +356,7 @@ func (s *Service) SendHistory(ctx context.Context, connectionID string, body []b
 	case more && len(msgs) > 0:
 		next = &HistoryCursor{Before: msgs[0].Seq}
 	}
-	for _, frame := range HistoryFrames(c.Room, msgs, next) {
+	for _, frame := range HistoryFrames(c.Room, req.RequestID, msgs, next) {
 		if err := s.Sender.Post(ctx, connectionID, frame); err != nil {
 			return fmt.Errorf("history to %s: %w", connectionID, err)
 		}
@@ -267,15 +365,16 @@ func (s *Service) SendHistory(ctx context.Context, connectionID string, body []b
 }
 
 // HistoryFrames encodes msgs as history frames of at most MaxHistoryFrame
-// bytes each, in order; next goes on the last. There is always one frame.
-func HistoryFrames(room string, msgs []Message, next *HistoryCursor) [][]byte {
+// bytes each, in order, each with requestID; next goes on the last. There
+// is always one frame.
+func HistoryFrames(room, requestID string, msgs []Message, next *HistoryCursor) [][]byte {
 	base := len(encode(HistoryFrame{Type: TypeHistory, Room: room, Messages: []Message{}, More: true,
-		Next: &HistoryCursor{Since: math.MaxInt64, Before: math.MaxInt64}}))
+		Next: &HistoryCursor{Since: math.MaxInt64, Before: math.MaxInt64}, RequestID: requestID}))
 	var frames [][]byte
 	var page []Message
 	size := base
 	flush := func(last bool) {
-		f := HistoryFrame{Type: TypeHistory, Room: room, Messages: page, More: !last}
+		f := HistoryFrame{Type: TypeHistory, Room: room, Messages: page, More: !last, RequestID: requestID}
 		if f.Messages == nil {
 			f.Messages = []Message{}
 		}
@@ -352,9 +451,9 @@ func encode(v any) []byte {
 }
 
 // broadcast posts frame to each recipient with at most Workers posts at once,
-// and returns what it did and the recipients it found gone (and deleted).
-// A gone recipient is deleted; any other failure is counted; none stops
-// the others. Recipients not reached before ctx ends are counted as
+// and returns what it did and the recipients it found gone, for the
+// caller to reap (reapGone) once the posts are made. No failure stops the
+// others. Recipients not reached before ctx ends are counted as
 // skipped. With Workers == 1 the posts run one after the other on the
 // calling goroutine, in the recipients' order: the right choice for a Sender
 // whose Post never waits on the network (an in-process gateway).
@@ -363,7 +462,7 @@ func (s *Service) broadcast(ctx context.Context, recipients []Member, frame []by
 	var goneMembers []Member
 	var counts [outcomes]atomic.Int64
 	postOne := func(m Member) {
-		o := s.post(ctx, m.ID, frame)
+		o := s.post(ctx, m, frame)
 		counts[o].Add(1)
 		if o == gone {
 			mu.Lock()
@@ -418,23 +517,19 @@ const (
 	outcomes // how many there are
 )
 
-// post posts frame to one recipient, unless ctx has ended. A recipient
-// that is gone is deleted, unless it connected less than ConnectGrace ago.
-func (s *Service) post(ctx context.Context, id string, frame []byte) outcome {
+// post posts frame to one recipient, unless ctx has ended. A 410 is
+// "opening" for a member younger than ConnectGrace (its handshake), else
+// "gone": the caller hands it to the Reaper, after the broadcast.
+func (s *Service) post(ctx context.Context, m Member, frame []byte) outcome {
 	if ctx.Err() != nil {
 		return skipped
 	}
-	err := s.Sender.Post(ctx, id, frame)
+	err := s.Sender.Post(ctx, m.ID, frame)
 	switch {
 	case err == nil:
 		return delivered
 	case errors.Is(err, ErrGone):
-		deleted, err := s.Store.DeleteStale(ctx, id, s.now().Add(-ConnectGrace))
-		if err != nil {
-			s.logger().WarnContext(ctx, "stale connection not deleted",
-				slog.String("to", id), slog.Any("error", err))
-		}
-		if !deleted && err == nil {
+		if s.young(m) {
 			return opening
 		}
 		return gone
@@ -443,7 +538,7 @@ func (s *Service) post(ctx context.Context, id string, frame []byte) outcome {
 	case ctx.Err() != nil:
 		return skipped
 	default:
-		s.logger().DebugContext(ctx, "post failed", slog.String("to", id), slog.Any("error", err))
+		s.logger().DebugContext(ctx, "post failed", slog.String("to", m.ID), slog.Any("error", err))
 		return failed
 	}
 }

@@ -295,17 +295,19 @@ func decodeConnection(av map[string]types.AttributeValue) (chat.Connection, erro
 	return it.connection(), nil
 }
 
-// DeleteStale removes the connection's item only if it connected before
-// cutoff, with a conditional DeleteItem: one that connected later is kept
-// and DeleteStale reports false. A missing item counts as deleted.
+// DeleteStale removes the connection's item only if it is there and
+// connected before cutoff, with a conditional DeleteItem: one that
+// connected later is kept, and one deleted already (by $disconnect or
+// another broadcast) is not deleted again; for both it reports false, so
+// that a departure is announced once.
 func (s *Store) DeleteStale(ctx context.Context, id string, cutoff time.Time) (bool, error) {
 	if id == "" {
-		return true, nil
+		return false, nil
 	}
 	_, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName:                aws.String(s.table),
 		Key:                      key(id),
-		ConditionExpression:      aws.String("attribute_not_exists(#at) OR #at < :cutoff"),
+		ConditionExpression:      aws.String("attribute_exists(#at) AND #at < :cutoff"),
 		ExpressionAttributeNames: map[string]string{"#at": attrConnectedAt},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":cutoff": &types.AttributeValueMemberN{Value: strconv.FormatInt(cutoff.UnixMilli(), 10)},
@@ -334,7 +336,7 @@ func (s *Store) Members(ctx context.Context, room string, now time.Time) ([]chat
 		IndexName:              aws.String(s.index),
 		KeyConditionExpression: aws.String("#room = :room"),
 		FilterExpression:       aws.String("attribute_not_exists(#exp) OR #exp > :now"),
-		ProjectionExpression:   aws.String("#id, #name"),
+		ProjectionExpression:   aws.String("#id, #name, #exp"),
 		ExpressionAttributeNames: map[string]string{
 			"#room": attrRoom, "#exp": attrExpiresAt, "#id": attrConnectionID, "#name": attrName,
 		},
@@ -361,6 +363,14 @@ func (s *Store) Members(ctx context.Context, room string, now time.Time) ([]chat
 			m := chat.Member{ID: id.Value}
 			if name, ok := av[attrName].(*types.AttributeValueMemberS); ok {
 				m.Name = name.Value
+			}
+			// The index projects expiresAt, not connectedAt: a connection
+			// expires chat.TTL after it connected (to the second), which
+			// is all a broadcast needs to tell a handshake's 410 apart.
+			if exp, ok := av[attrExpiresAt].(*types.AttributeValueMemberN); ok {
+				if sec, err := strconv.ParseInt(exp.Value, 10, 64); err == nil {
+					m.ConnectedAt = time.Unix(sec, 0).Add(-chat.TTL)
+				}
 			}
 			members = append(members, m)
 		}

@@ -38,7 +38,9 @@ import (
 // clientMsgId fails the condition and gets the stored message back
 // (ReturnValuesOnConditionCheckFailure), with no read. Its seq is then
 // skipped: seqs increase strictly but may have gaps, as they may when a
-// function fails between the two writes.
+// function fails between the two writes. A client that knows it is
+// resending says so, and the resend is looked up first (Find, one
+// consistent read) so that it takes no seq at all.
 //
 // An LSI caps one room's items at 10 GB: about five million messages of
 // 2 KB, far beyond a day's retention of any chat room.
@@ -57,8 +59,10 @@ const (
 // HistoryAPI is the part of the DynamoDB client History uses;
 // *dynamodb.Client implements it.
 type HistoryAPI interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 	dynamodb.QueryAPIClient
 }
 
@@ -125,6 +129,31 @@ func (h *History) Append(ctx context.Context, m chat.Message, expiresAt, now tim
 	return m, true, nil
 }
 
+// Find reads the message stored under clientMsgID with a strongly
+// consistent GetItem (1 RCU): a resend looks itself up before it takes a
+// seq, so that a duplicate leaves no gap.
+func (h *History) Find(ctx context.Context, room, clientMsgID string, now time.Time) (chat.Message, bool, error) {
+	out, err := h.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(h.table),
+		Key:            messageKey(room, clientPrefix+clientMsgID),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return chat.Message{}, false, h.fail("find message "+clientMsgID, err)
+	}
+	if len(out.Item) == 0 {
+		return chat.Message{}, false, nil
+	}
+	var it messageItem
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return chat.Message{}, false, fmt.Errorf("find message %s: decode: %w", clientMsgID, err)
+	}
+	if it.ExpiresAt <= now.Unix() {
+		return chat.Message{}, false, nil
+	}
+	return it.message(), true, nil
+}
+
 // directItem is a direct message's record.
 type directItem struct {
 	Room      string `dynamodbav:"room"`
@@ -151,6 +180,18 @@ func (h *History) RecordDirect(ctx context.Context, m chat.DirectMessage, expire
 			Room: old.Room, ClientMsgID: m.ClientMsgID}, false, nil
 	}
 	return m, true, nil
+}
+
+// ForgetDirect deletes a direct message's record (one write).
+func (h *History) ForgetDirect(ctx context.Context, room, clientMsgID string) error {
+	_, err := h.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName: aws.String(h.table),
+		Key:       messageKey(room, directPrefix+clientMsgID),
+	})
+	if err != nil {
+		return h.fail("forget direct message "+clientMsgID, err)
+	}
+	return nil
 }
 
 // putOnce puts item unless an item with its key is stored and has not

@@ -206,8 +206,13 @@ func TestDeleteStale(t *testing.T) {
 	if err != nil || !deleted {
 		t.Fatalf("DeleteStale(young, cutoff after it) = %v, %v; want deleted", deleted, err)
 	}
-	if deleted, err := s.DeleteStale(ctx, "never-stored", t0); err != nil || !deleted {
-		t.Errorf("DeleteStale(unknown) = %v, %v; want deleted (it is gone)", deleted, err)
+	// Deleted once: a second broadcast (or $disconnect before it) that
+	// finds it gone does not count it, so that it is announced once.
+	if deleted, err := s.DeleteStale(ctx, "young", t0.Add(time.Millisecond)); err != nil || deleted {
+		t.Errorf("DeleteStale(deleted already) = %v, %v; want false", deleted, err)
+	}
+	if deleted, err := s.DeleteStale(ctx, "never-stored", t0); err != nil || deleted {
+		t.Errorf("DeleteStale(unknown) = %v, %v; want false (nothing to announce)", deleted, err)
 	}
 }
 
@@ -289,5 +294,46 @@ func TestRecordDirect(t *testing.T) {
 	}
 	if msgs, _, _ := h.Read(ctx, "general", chat.Range{Limit: 10}, t0); len(msgs) != 0 {
 		t.Errorf("history holds %+v, want no direct message", msgs)
+	}
+}
+
+// A resend found by Find takes no seq: the next message follows its
+// original without a gap. Find sees an expired message as gone, and an
+// undelivered direct message's record can be forgotten.
+func TestFindBeforeSeq(t *testing.T) {
+	t.Parallel()
+	h, _ := newHistory(t)
+	ctx := testContext(t)
+	first, _, err := h.Append(ctx, message("general", "one", "c1"), t0.Add(time.Hour), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found, ok, err := h.Find(ctx, "general", "c1", t0)
+	if err != nil || !ok || found.ID != first.ID || found.Seq != first.Seq || found.Text != "one" {
+		t.Fatalf("Find(c1) = %+v, %v, %v; want the stored message", found, ok, err)
+	}
+	if _, ok, err := h.Find(ctx, "general", "c2", t0); err != nil || ok {
+		t.Fatalf("Find(c2) = %v, %v; want not found", ok, err)
+	}
+	if _, ok, err := h.Find(ctx, "other", "c1", t0); err != nil || ok {
+		t.Fatalf("Find(c1) in another room = %v, %v; want not found", ok, err)
+	}
+	if _, ok, err := h.Find(ctx, "general", "c1", t0.Add(2*time.Hour)); err != nil || ok {
+		t.Fatalf("Find(c1) after it expired = %v, %v; want not found", ok, err)
+	}
+	next, _, err := h.Append(ctx, message("general", "two", "c2"), t0.Add(time.Hour), t0)
+	if err != nil || next.Seq != first.Seq+1 {
+		t.Fatalf("next seq = %d, %v; want %d (no gap)", next.Seq, err, first.Seq+1)
+	}
+
+	dm := chat.DirectMessage{Type: chat.TypeDirect, ID: chat.NewID(), From: "alice", To: "bob", Room: "general", ClientMsgID: "d1"}
+	if _, isNew, err := h.RecordDirect(ctx, dm, t0.Add(time.Hour), t0); err != nil || !isNew {
+		t.Fatalf("RecordDirect = %v, %v", isNew, err)
+	}
+	if err := h.ForgetDirect(ctx, "general", "d1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, isNew, err := h.RecordDirect(ctx, dm, t0.Add(time.Hour), t0); err != nil || !isNew {
+		t.Errorf("RecordDirect after ForgetDirect = %v, %v; want new", isNew, err)
 	}
 }

@@ -312,6 +312,12 @@ func (g *Gateway) Post(_ context.Context, connectionID string, data []byte) erro
 	return nil
 }
 
+// Alive reports whether the connection is open (GetConnection would
+// answer it); one still in $connect is not.
+func (g *Gateway) Alive(_ context.Context, connectionID string) (bool, error) {
+	return g.lookup(connectionID) != nil, nil
+}
+
 // Close closes a connection with status 1000, as DELETE @connections does;
 // $disconnect runs. It returns an error wrapping chat.ErrGone if the
 // connection is not open.

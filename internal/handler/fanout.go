@@ -20,7 +20,7 @@ const MaxBatchAttempts = 10
 // if nothing): the consumer of the in-process queue.
 func (h *Handler) DeliverBatch(ctx context.Context, b chat.Batch) *chat.Batch {
 	log := h.logger().With(slog.String("room", b.Room), slog.Int64("seq", b.Seq))
-	svc := &chat.Service{Store: h.Store, History: noHistory{}, Sender: h.SenderAt(b.Endpoint), Workers: h.Workers, Logger: log}
+	svc := &chat.Service{Store: h.Store, History: noHistory{}, Sender: h.SenderAt(b.Endpoint), Workers: h.Workers, Reaper: h.Reaper, Logger: log}
 	d, rest := svc.DeliverBatch(ctx, b)
 	level := slog.LevelDebug
 	if d.Failed > 0 || rest != nil {

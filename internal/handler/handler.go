@@ -45,7 +45,10 @@ type Handler struct {
 	Origins   OriginPolicy
 	// Workers bounds the concurrent posts of one broadcast (chat.DefaultWorkers if 0).
 	Workers int
-	Logger  *slog.Logger
+	// Reaper forgets the connections broadcasts find gone; the host keeps
+	// one for its lifetime (see chat.Reaper).
+	Reaper *chat.Reaper
+	Logger *slog.Logger
 	// DeadlineMargin is kept free before the context's deadline so that a
 	// broadcast cut short still logs what it did and returns cleanly.
 	DeadlineMargin time.Duration
@@ -64,6 +67,10 @@ func (h *Handler) Connect(ctx context.Context, req events.APIGatewayWebsocketPro
 	}
 	q := req.QueryStringParameters
 	svc := h.service(&req, log)
+	// The margin leaves time to delete the connection again if $connect
+	// runs late: a refused handshake must leave nothing stored.
+	ctx, cancel := h.withMargin(ctx)
+	defer cancel()
 	var c chat.Connection
 	var err error
 	if user, ok := signedInUser(&req); ok {
@@ -221,7 +228,7 @@ func (h *Handler) service(req *events.APIGatewayWebsocketProxyRequest, log *slog
 	}
 	svc := &chat.Service{Store: h.Store, History: history, Sender: h.Senders(req), Workers: h.Workers,
 		Retention: h.Retention, PresenceLimit: h.PresenceLimit, Queue: h.Queue, InlineLimit: h.InlineLimit,
-		SendLimit: h.SendLimit, RoomCap: h.RoomCap, Logger: log}
+		SendLimit: h.SendLimit, RoomCap: h.RoomCap, Reaper: h.Reaper, Logger: log}
 	if h.Endpoints != nil {
 		svc.Endpoint = h.Endpoints(req)
 	}
@@ -264,6 +271,12 @@ func (noHistory) Append(context.Context, chat.Message, time.Time, time.Time) (ch
 func (noHistory) Read(context.Context, string, chat.Range, time.Time) ([]chat.Message, bool, error) {
 	return nil, false, errNoHistory
 }
+
+func (noHistory) Find(context.Context, string, string, time.Time) (chat.Message, bool, error) {
+	return chat.Message{}, false, errNoHistory
+}
+
+func (noHistory) ForgetDirect(context.Context, string, string) error { return errNoHistory }
 
 func (noHistory) RecordDirect(context.Context, chat.DirectMessage, time.Time, time.Time) (chat.DirectMessage, bool, error) {
 	return chat.DirectMessage{}, false, errNoHistory

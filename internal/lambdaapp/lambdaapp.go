@@ -78,8 +78,14 @@ func New(ctx context.Context, lookup func(string) (string, bool)) (*handler.Hand
 		Override:  cfg.ManagementAPIEndpoint,
 	}
 	db := dynamo.NewClient(awsCfg, cfg.DynamoDBEndpoint)
+	store := dynamo.New(db, cfg.TableName, cfg.RoomIndexName)
 	h := &handler.Handler{
-		Store:          dynamo.New(db, cfg.TableName, cfg.RoomIndexName),
+		Store: store,
+		// One for the container's life: a connection that answers 410 to
+		// many broadcasts of this container is deleted once. Lambda
+		// freezes a container between invocations, so it reaps in the
+		// foreground, after the posts.
+		Reaper:         &chat.Reaper{Store: store, Logger: Logger(cfg.LogLevel)},
 		Endpoints:      senders.Endpoint,
 		SenderAt:       senders.At,
 		InlineLimit:    cfg.InlineLimit,

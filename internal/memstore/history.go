@@ -13,11 +13,22 @@ import (
 
 var _ chat.History = (*History)(nil)
 
+// DefaultMaxRoomBytes bounds the messages one room keeps in memory: about
+// 4,000 messages of 2,000 characters, or 30,000 short ones. A day's
+// retention of a busy room, or a client that floods one, would otherwise
+// grow the adapter's memory without bound.
+const DefaultMaxRoomBytes = 16 << 20
+
 // History keeps each room's messages in memory, in seq order, with the same
 // rules as dynamo.History: a per-room counter that never goes back, one
 // message per clientMsgId while it is kept, and expired messages invisible
-// (and dropped as new ones arrive).
+// (and dropped as new ones arrive). Each room keeps at most MaxRoomBytes of
+// messages (as sizeOf counts them): past it the oldest are dropped first,
+// and with them their clientMsgIds.
 type History struct {
+	// MaxRoomBytes bounds each room (DefaultMaxRoomBytes if 0).
+	MaxRoomBytes int
+
 	mu      sync.Mutex
 	rooms   map[string]*roomHistory
 	directs map[directKey]storedDirect
@@ -33,6 +44,7 @@ type storedDirect struct {
 type roomHistory struct {
 	last     int64
 	messages []storedMessage // by seq
+	bytes    int             // sizeOf the messages
 	// byClientID finds a stored message's seq by its ClientMsgID.
 	byClientID map[string]int64
 }
@@ -44,7 +56,7 @@ type storedMessage struct {
 
 // NewHistory returns an empty history.
 func NewHistory() *History {
-	return &History{rooms: map[string]*roomHistory{}, directs: map[directKey]storedDirect{}}
+	return &History{MaxRoomBytes: DefaultMaxRoomBytes, rooms: map[string]*roomHistory{}, directs: map[directKey]storedDirect{}}
 }
 
 // RecordDirect remembers a direct message's ID and time by its
@@ -62,6 +74,14 @@ func (h *History) RecordDirect(_ context.Context, m chat.DirectMessage, expiresA
 	record := chat.DirectMessage{Type: m.Type, ID: m.ID, From: m.From, To: m.To, SentAt: m.SentAt, Room: m.Room, ClientMsgID: m.ClientMsgID}
 	h.directs[k] = storedDirect{DirectMessage: record, expiresAt: expiresAt}
 	return m, true, nil
+}
+
+// ForgetDirect removes a direct message's record.
+func (h *History) ForgetDirect(_ context.Context, room, clientMsgID string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.directs, directKey{room, clientMsgID})
+	return nil
 }
 
 // Append stores m with the room's next seq, unless its ClientMsgID is
@@ -84,7 +104,62 @@ func (h *History) Append(_ context.Context, m chat.Message, expiresAt, now time.
 	r.last++
 	m.Seq = r.last
 	r.messages = append(r.messages, storedMessage{Message: m, expiresAt: expiresAt})
+	r.bytes += sizeOf(m)
+	r.trim(h.maxRoomBytes())
 	return m, true, nil
+}
+
+// Find returns the message of room stored with clientMsgID, if it is kept.
+func (h *History) Find(_ context.Context, room, clientMsgID string, now time.Time) (chat.Message, bool, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.rooms[room]
+	if r == nil {
+		return chat.Message{}, false, nil
+	}
+	seq, ok := r.byClientID[clientMsgID]
+	if !ok {
+		return chat.Message{}, false, nil
+	}
+	sm, ok := r.find(seq)
+	if !ok || sm.ClientMsgID != clientMsgID || !sm.expiresAt.After(now) {
+		return chat.Message{}, false, nil
+	}
+	return sm.Message, true, nil
+}
+
+// sizeOf is what a stored message costs, roughly: its strings and the
+// fixed part of the struct, slice slot and index entry.
+func sizeOf(m chat.Message) int {
+	return len(m.ID) + len(m.Room) + len(m.From) + len(m.Text) + len(m.SentAt) + 2*len(m.ClientMsgID) + 256
+}
+
+func (h *History) maxRoomBytes() int {
+	if h.MaxRoomBytes > 0 {
+		return h.MaxRoomBytes
+	}
+	return DefaultMaxRoomBytes
+}
+
+// trim drops the oldest messages while the room holds more than max bytes.
+func (r *roomHistory) trim(max int) {
+	n := 0
+	for r.bytes > max && n < len(r.messages)-1 {
+		r.drop(n)
+		n++
+	}
+	if n > 0 {
+		r.messages = slices.Delete(r.messages, 0, n)
+	}
+}
+
+// drop forgets what indexes the i-th message; the caller removes it.
+func (r *roomHistory) drop(i int) {
+	sm := r.messages[i]
+	if id := sm.ClientMsgID; id != "" && r.byClientID[id] == sm.Seq {
+		delete(r.byClientID, id)
+	}
+	r.bytes -= sizeOf(sm.Message)
 }
 
 // prune drops the expired messages at the front. With one retention the
@@ -94,9 +169,7 @@ func (h *History) Append(_ context.Context, m chat.Message, expiresAt, now time.
 func (r *roomHistory) prune(now time.Time) {
 	n := 0
 	for n < len(r.messages) && !r.messages[n].expiresAt.After(now) {
-		if id := r.messages[n].ClientMsgID; id != "" && r.byClientID[id] == r.messages[n].Seq {
-			delete(r.byClientID, id)
-		}
+		r.drop(n)
 		n++
 	}
 	if n > 0 {
@@ -128,7 +201,11 @@ func (h *History) Read(_ context.Context, room string, q chat.Range, now time.Ti
 	msgs := r.messages
 	forward := q.Before == 0 && !q.Latest
 	if forward {
-		i, _ := slices.BinarySearchFunc(msgs, q.After+1, bySeq)
+		// Above After, written so that After = MaxInt64 cannot overflow.
+		i, found := slices.BinarySearchFunc(msgs, q.After, bySeq)
+		if found {
+			i++
+		}
 		msgs = msgs[i:]
 	} else if q.Before > 0 {
 		i, _ := slices.BinarySearchFunc(msgs, q.Before, bySeq)

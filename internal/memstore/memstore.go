@@ -103,7 +103,7 @@ func (s *Store) Members(_ context.Context, room string, now time.Time) ([]chat.M
 	members := make([]chat.Member, 0, len(s.byRoom[room]))
 	for id := range s.byRoom[room] {
 		if c := s.byID[id]; c.ExpiresAt.IsZero() || c.ExpiresAt.After(now) {
-			members = append(members, chat.Member{ID: id, Name: c.Name})
+			members = append(members, chat.Member{ID: id, Name: c.Name, ConnectedAt: c.ConnectedAt})
 		}
 	}
 	return members, nil
