@@ -129,6 +129,7 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		srvErr = errors.Join(srvErr, err)
 	}
+	log.Info("stale connections", slog.String("summary", reaper.String()), slog.Bool("accounted", reaper.Accounted()))
 	return errors.Join(gwErr, srvErr)
 }
 

@@ -7,13 +7,16 @@
 // sent again with the same clientMsgId: the server stores a clientMsgId
 // once and acks a resend with the first ack, so a resend never shows twice.
 //
-// Receiving. Every room message carries the room's seq. After every
-// (re)connect the client asks for the history after the highest seq it
-// holds (the latest page on the first connect) and merges it with the live
-// frames by id: a message arriving twice (live and in history, or twice
-// live after an @connections retry) is passed on once. A gap in the seqs is
-// asked for again after a moment, once; a gap still there is a seq the
-// server skipped.
+// Receiving. Every room message carries the room's seq. The client keeps a
+// watermark: the highest seq up to which every seq is held or known to be
+// skipped. Above it, a missing seq is a gap. After every (re)connect it
+// asks for the history after the watermark (the latest page on the first
+// connect), and a gap still open 2 s after it appeared is asked for the
+// same way. A gap is resolved only by a history reply that covers it:
+// a seq the reply should have held and did not is one the server skipped.
+// A request whose reply does not come (throttled, failed, or the socket
+// dropped) is asked again, with backoff. Live frames and history are
+// merged by id: a message arriving twice is passed on once.
 
 import { backoffDelay, socketURL } from './text.js';
 
@@ -24,13 +27,19 @@ export const OFFLINE = 'offline';
 
 const PING_EVERY = 5 * 60 * 1000; // under API Gateway's 10-minute idle timeout
 const GAP_WAIT = 2000; // a missing seq is asked for after this
+const REPLY_WAIT = 5000; // a history request unanswered this long is asked again (doubling, to 30 s)
+const REPLY_WAIT_CAP = 30000;
 const TYPING_EVERY = 2000; // the server drops typing notices closer than this
 const RESEND_AFTER_INTERNAL = 2000;
+// A message with neither an ack nor an error this long after it was sent
+// (its frame throttled or failed at the gateway, which does not say which
+// frame it was) is sent again, flagged as a resend.
+const ACK_WAIT = 10000;
 // Error codes that refuse one message for what it is: the oldest message
 // awaiting its ack is the one refused (a connection's frames are handled
 // in order), and sending it again would not help.
 const REFUSED = new Set(['invalid_json', 'invalid_field', 'empty_text', 'text_too_long', 'invalid_utf8',
-  'control_char', 'no_such_member']);
+  'control_char', 'no_such_member', 'not_delivered']);
 
 /** A random clientMsgId: 22 characters of [A-Za-z0-9_-] (128 bits). */
 export function newClientMsgId() {
@@ -66,18 +75,25 @@ export class ChatClient extends EventTarget {
   #outbox = []; // items awaiting their ack, oldest first
   #nextID = 1;
   #seen = new Set(); // ids of the messages passed on
-  #seqs = new Set(); // seqs held
+  // The watermark: every seq up to it is held or known skipped; null until
+  // the first reply tells where the room's stream starts for this page.
+  #upTo = null;
+  #seqs = new Set(); // seqs held above the watermark
   #maxSeq = 0;
-  #gaps = new Map(); // missing seq -> timer
+  #maxSeqLog = []; // [time, maxSeq] of the last few seconds, oldest first
+  #gapTimer = 0;
   #lastTyping = 0;
-  // The kinds of the history requests sent on this socket whose reply has
-  // not ended ('latest', 'since', 'before'): a connection's frames are
-  // handled and answered in order, so replies come back in this order.
-  #asked = [];
+  // History requests on this socket whose reply has not ended, by
+  // requestId: {frame, kind, bound, attempt, timer, firstSeq}. The server
+  // echoes requestId in every frame of a reply.
+  #requests = new Map();
+  #nextRequest = 1;
   #token = null; // async () => a token for the handshake, when signed in
   #opening = 0; // the latest #open, so a slow token cannot open a stale socket
   #pausedUntil = 0; // rate_limited: send nothing from the outbox before this
   #pauseTimer = 0;
+  #ackTimer = 0; // the message in flight is sent again if no answer comes
+  #resendTimer = 0;
 
   /**
    * @param {object} o
@@ -145,10 +161,7 @@ export class ChatClient extends EventTarget {
     this.#room = room;
     this.#outbox = [];
     this.#seen.clear();
-    this.#seqs.clear();
-    this.#maxSeq = 0;
-    for (const t of this.#gaps.values()) clearTimeout(t);
-    this.#gaps.clear();
+    this.#resetStream();
     this.#everOnline = false;
     this.#restart();
   }
@@ -184,8 +197,57 @@ export class ChatClient extends EventTarget {
     this.#askHistory({ action: 'history', before: seq, limit: 50 }, 'before');
   }
 
-  #askHistory(frame, kind) {
-    if (this.#sendFrame(frame)) this.#asked.push(kind);
+  /** The watermark (every seq up to it is held or skipped), or null. */
+  get upTo() { return this.#upTo; }
+
+  // Forgets what is known of the room's stream.
+  #resetStream() {
+    this.#upTo = null;
+    this.#seqs.clear();
+    this.#maxSeq = 0;
+    this.#maxSeqLog = [];
+    clearTimeout(this.#gapTimer);
+    this.#gapTimer = 0;
+    this.#dropRequests();
+  }
+
+  // Sends a history request with a requestId and waits for its reply: one
+  // that does not come in time is asked again. bound is, for a since
+  // request, the highest seq whose gaps its reply may resolve.
+  #askHistory(frame, kind, bound = 0, attempt = 0) {
+    const requestId = `h${this.#nextRequest++}`;
+    if (!this.#sendFrame({ ...frame, requestId })) return; // asked again on the next open
+    const req = { frame, kind, bound, attempt, timer: 0, firstSeq: 0 };
+    this.#requests.set(requestId, req);
+    this.#armRequest(requestId, req);
+  }
+
+  #armRequest(requestId, req) {
+    clearTimeout(req.timer);
+    const wait = Math.min(REPLY_WAIT * 2 ** req.attempt, REPLY_WAIT_CAP) * (0.75 + Math.random() / 2);
+    req.timer = setTimeout(() => {
+      if (this.#requests.get(requestId) !== req) return;
+      this.#requests.delete(requestId);
+      // No reply: throttled ("Too Many Requests"), failed, or lost.
+      this.#askHistory(req.frame, req.kind, req.bound, req.attempt + 1);
+    }, wait);
+  }
+
+  #dropRequests() {
+    for (const req of this.#requests.values()) clearTimeout(req.timer);
+    this.#requests.clear();
+  }
+
+  // Asks for every message after the watermark. Its reply may resolve the
+  // gaps up to the highest seq known GAP_WAIT ago: a seq missing for less
+  // than that may still be being stored.
+  #askSince() {
+    const since = this.#upTo;
+    if (since === null) return;
+    const cutoff = Date.now() - GAP_WAIT;
+    let bound = since;
+    for (const [at, seq] of this.#maxSeqLog) if (at <= cutoff) bound = Math.max(bound, seq);
+    this.#askHistory({ action: 'history', since }, 'since', bound);
   }
 
   #queue(fields) {
@@ -264,10 +326,10 @@ export class ChatClient extends EventTarget {
       this.#everOnline = true;
       this.#setState(ONLINE);
       // The client's duty: who is here, what was missed, what is unacked.
-      this.#asked = [];
+      this.#dropRequests();
       this.#sendFrame({ action: 'who' });
-      if (first && this.#maxSeq === 0) this.#askHistory({ action: 'history' }, 'latest');
-      else this.#askHistory({ action: 'history', since: this.#contiguous() }, 'since');
+      if (this.#upTo === null) this.#askHistory({ action: 'history' }, 'latest');
+      else this.#askSince();
       this.#pump();
       clearInterval(this.#pingTimer);
       this.#pingTimer = setInterval(() => this.#sendFrame({ action: 'ping' }), PING_EVERY);
@@ -276,14 +338,20 @@ export class ChatClient extends EventTarget {
       if (ws !== this.#socket) return;
       this.#receive(ev.data);
     });
-    ws.addEventListener('close', () => {
+    // A socket that fails ends with close in browsers; some WebSocket
+    // implementations (Node's) fire only error when the handshake fails.
+    // Either ends it, once.
+    const ended = () => {
       if (ws !== this.#socket) return;
       this.#socket = null;
       clearTimeout(this.#connectTimer);
       clearInterval(this.#pingTimer);
       this.#markPending();
+      this.#dropRequests();
       if (!this.#stopped) this.#retry();
-    });
+    };
+    ws.addEventListener('close', ended);
+    ws.addEventListener('error', ended);
   }
 
   // Detaches and closes the current socket, if any.
@@ -294,6 +362,7 @@ export class ChatClient extends EventTarget {
     clearTimeout(this.#connectTimer);
     clearInterval(this.#pingTimer);
     this.#markPending();
+    this.#dropRequests();
     try { ws.close(code, reason); } catch { /* already closing */ }
   }
 
@@ -360,17 +429,28 @@ export class ChatClient extends EventTarget {
     const frame = item.kind === 'direct'
       ? { action: 'direct message', to: item.to, text: item.text, clientMsgId: item.clientMsgId }
       : { action: 'chat message', text: item.text, clientMsgId: item.clientMsgId };
+    // A room message sent before may be stored: the server looks it up
+    // before it takes a seq, so that the resend leaves no gap.
+    if (item.kind !== 'direct' && item.tries > 0) frame.resend = true;
     if (this.#sendFrame(frame)) {
+      item.tries = (item.tries ?? 0) + 1;
       item.status = 'awaiting';
+      const socket = this.#socket;
+      clearTimeout(this.#ackTimer);
+      this.#ackTimer = setTimeout(() => {
+        if (item.status === 'awaiting' && this.#socket === socket) this.#resendSoon(0);
+      }, ACK_WAIT);
       this.#emit('sent', item);
     }
   }
 
-  // The highest seq up to which every seq is held (or known skipped).
-  #contiguous() {
-    let n = 0;
-    while (this.#seqs.has(n + 1)) n++;
-    return Math.max(n, this.#maxSeq - 1000);
+  // What awaits its answer is sent again after ms: the server stored
+  // nothing (internal), or the gateway dropped a frame without saying
+  // which (Too Many Requests, Internal server error). A resend of a stored
+  // message is only acked again.
+  #resendSoon(ms) {
+    clearTimeout(this.#resendTimer);
+    this.#resendTimer = setTimeout(() => { this.#markPending(); this.#pump(); }, ms);
   }
 
   // Takes a room message; reports whether it is new to the page.
@@ -381,25 +461,55 @@ export class ChatClient extends EventTarget {
     return true;
   }
 
+  // Marks seq held, moves the watermark, and watches for gaps.
   #hold(seq) {
+    if (this.#upTo !== null && seq <= this.#upTo) return;
     this.#seqs.add(seq);
-    clearTimeout(this.#gaps.get(seq));
-    this.#gaps.delete(seq);
-    for (let s = this.#maxSeq + 1; s < seq; s++) {
-      if (!this.#seqs.has(s) && !this.#gaps.has(s)) {
-        this.#gaps.set(s, setTimeout(() => this.#fillGap(s), GAP_WAIT));
-      }
+    if (seq > this.#maxSeq) {
+      this.#maxSeq = seq;
+      const now = Date.now();
+      this.#maxSeqLog.push([now, seq]);
+      while (this.#maxSeqLog.length > 1 && this.#maxSeqLog[1][0] <= now - GAP_WAIT) this.#maxSeqLog.shift();
     }
-    this.#maxSeq = Math.max(this.#maxSeq, seq);
+    this.#advance();
   }
 
-  // Asks once for what follows a seq still missing; if history does not
-  // have it either, the server skipped it.
-  #fillGap(seq) {
-    if (!this.#gaps.has(seq)) return;
-    this.#gaps.delete(seq);
-    this.#seqs.add(seq); // asked for once: from now on counted as held
-    this.#askHistory({ action: 'history', since: seq - 1 }, 'since');
+  // Moves the watermark over held seqs; with a gap above it, asks for it
+  // once it has been open GAP_WAIT, unless a since request is on its way.
+  #advance() {
+    if (this.#upTo === null) return;
+    while (this.#seqs.has(this.#upTo + 1)) this.#seqs.delete(++this.#upTo);
+    if (this.#upTo >= this.#maxSeq || this.#gapTimer) return;
+    this.#gapTimer = setTimeout(() => {
+      this.#gapTimer = 0;
+      if (this.#upTo === null || this.#upTo >= this.#maxSeq) return;
+      if ([...this.#requests.values()].some((r) => r.kind === 'since')) {
+        this.#advance(); // that reply may close it; look again after it
+        return;
+      }
+      this.#askSince();
+    }, GAP_WAIT);
+  }
+
+  // A history reply has ended: a latest reply starts the stream just
+  // below its first message; a since reply resolves every gap it covers
+  // up to its bound (what it did not hold there, the server skipped).
+  #replyEnded(req, next) {
+    if (req.kind === 'latest' && this.#upTo === null) {
+      this.#upTo = req.firstSeq > 0 ? req.firstSeq - 1 : 0;
+      for (const s of this.#seqs) if (s <= this.#upTo) this.#seqs.delete(s);
+    } else if (req.kind === 'since' && this.#upTo !== null && req.frame.since <= this.#upTo) {
+      const covered = next && Number.isInteger(next.since) ? Math.min(next.since, req.bound) : req.bound;
+      if (covered > this.#upTo) {
+        this.#upTo = covered;
+        for (const s of this.#seqs) if (s <= covered) this.#seqs.delete(s);
+      }
+    }
+    if (req.kind === 'since' && next && Number.isInteger(next.since)) {
+      // The reply stopped at its cap: the rest, with the same bound.
+      this.#askHistory({ action: 'history', since: next.since }, 'since', req.bound);
+    }
+    this.#advance();
   }
 
   #receive(data) {
@@ -416,11 +526,23 @@ export class ChatClient extends EventTarget {
         if (typeof frame.text === 'string' && this.#take(frame)) this.#emit('message', frame);
         return;
       case 'history': {
-        const fresh = Array.isArray(frame.messages) ? frame.messages.filter((m) => m && typeof m.text === 'string' && this.#take(m)) : [];
+        const messages = Array.isArray(frame.messages) ? frame.messages.filter((m) => m && typeof m.text === 'string') : [];
         const more = frame.more === true;
-        const kind = (more ? this.#asked[0] : this.#asked.shift()) ?? 'since';
-        this.#emit('history', { messages: fresh, next: frame.next ?? null, more, kind });
-        if (frame.next && Number.isInteger(frame.next.since)) this.#askHistory({ action: 'history', since: frame.next.since }, 'since');
+        const requestId = typeof frame.requestId === 'string' ? frame.requestId : '';
+        const req = this.#requests.get(requestId);
+        if (req && req.firstSeq === 0 && messages.length > 0 && Number.isInteger(messages[0].seq)) req.firstSeq = messages[0].seq;
+        const fresh = messages.filter((m) => this.#take(m));
+        // A reply to a request that was given up on (or to no request) is
+        // merged like live frames, and resolves nothing.
+        this.#emit('history', { messages: fresh, next: frame.next ?? null, more, kind: req ? req.kind : 'since' });
+        if (!req) return;
+        if (more) {
+          this.#armRequest(requestId, req); // the rest is coming
+          return;
+        }
+        clearTimeout(req.timer);
+        this.#requests.delete(requestId);
+        this.#replyEnded(req, frame.next);
         return;
       }
       case 'ack': {
@@ -456,7 +578,7 @@ export class ChatClient extends EventTarget {
         }
         if (code === 'internal') {
           // Nothing was stored: what awaits its ack goes again shortly.
-          setTimeout(() => { this.#markPending(); this.#pump(); }, RESEND_AFTER_INTERNAL);
+          this.#resendSoon(RESEND_AFTER_INTERNAL);
         } else if (REFUSED.has(code)) {
           const i = this.#outbox.findIndex((it) => it.status === 'awaiting');
           if (i >= 0) {
@@ -482,6 +604,12 @@ export class ChatClient extends EventTarget {
       case undefined:
         if (typeof frame.message === 'string') {
           // API Gateway's own frames: {"message": "Internal server error", ...}
+          // They do not say which frame failed: a message awaiting its ack
+          // may be the one, and goes again after a while (history
+          // requests have timers of their own).
+          if (this.#outbox.some((it) => it.status === 'awaiting')) {
+            this.#resendSoon(backoffDelay(2, { base: RESEND_AFTER_INTERNAL, cap: 4 * RESEND_AFTER_INTERNAL }) + 250);
+          }
           this.#emit('servererror', { code: 'gateway', message: frame.message });
         }
         return;

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -50,16 +51,31 @@ type Reaper struct {
 	recent map[string]time.Time // connection ID -> when it was taken
 	slots  chan struct{}
 
-	// Deleted counts the connections a delete removed, Repeats the 410s of
-	// connections taken already (which cost nothing), Dropped those not
-	// taken because the background was busy, and Failed failed deletes.
-	Deleted, Repeats, Dropped, Failed atomic.Int64
+	// Every gone connection handed over is counted once in one of these:
+	// Deleted, removed by its delete; Missing, deleted already (by
+	// $disconnect, or another host); Repeats, taken already within
+	// reapMemory (no write); Dropped, not taken because the background was
+	// busy; Failed, a failed delete.
+	Handed, Deleted, Missing, Repeats, Dropped, Failed atomic.Int64
+}
+
+// Accounted reports whether every connection handed over is counted in
+// exactly one outcome (once the background deletes have ended).
+func (r *Reaper) Accounted() bool {
+	return r.Handed.Load() == r.Deleted.Load()+r.Missing.Load()+r.Repeats.Load()+r.Dropped.Load()+r.Failed.Load()
+}
+
+// String sums up what the Reaper did, for logs.
+func (r *Reaper) String() string {
+	return fmt.Sprintf("gone connections: %d handed over, %d deleted, %d not there (deleted already, or young), %d repeats, %d dropped (busy), %d failed",
+		r.Handed.Load(), r.Deleted.Load(), r.Missing.Load(), r.Repeats.Load(), r.Dropped.Load(), r.Failed.Load())
 }
 
 // reap deletes the gone members that no earlier call took, and calls left
 // with those its deletes removed (in the background, with a context of its
 // own).
 func (r *Reaper) reap(ctx context.Context, gone []Member, cutoff time.Time, left func(context.Context, []Member)) {
+	r.Handed.Add(int64(len(gone)))
 	taken := r.take(gone, time.Now())
 	if len(taken) == 0 {
 		return
@@ -101,6 +117,8 @@ func (r *Reaper) deleteAll(ctx context.Context, taken []Member, cutoff time.Time
 				mu.Lock()
 				removed = append(removed, m)
 				mu.Unlock()
+			default:
+				r.Missing.Add(1)
 			}
 			return nil
 		})
