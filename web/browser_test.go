@@ -199,7 +199,7 @@ type chatPage struct {
 const socketHook = `(() => {
   if (window.__test) return;
   const Native = window.WebSocket;
-  const test = { sockets: [], sent: [], received: [], drop: [], cspViolations: [] };
+  const test = { sockets: [], sent: [], received: [], drop: [], cspViolations: [], typingShown: [] };
   window.__test = test;
   window.WebSocket = class extends Native {
     constructor(...args) {
@@ -217,6 +217,16 @@ const socketHook = `(() => {
   };
   document.addEventListener('securitypolicyviolation', (e) => {
     test.cspViolations.push(e.violatedDirective + ' ' + e.blockedURI);
+  });
+  // Every text the typing line ever showed: the line clears itself after
+  // about 4 s, which a busy machine's polling can miss, so tests assert
+  // that it was shown, not that it is shown now.
+  document.addEventListener('DOMContentLoaded', () => {
+    const line = document.getElementById('typing');
+    if (!line) return;
+    new MutationObserver(() => {
+      if (line.textContent) test.typingShown.push(line.textContent);
+    }).observe(line, { childList: true, characterData: true, subtree: true });
   });
 })();`
 

@@ -529,7 +529,7 @@ func TestScreenshots(t *testing.T) {
 	alice.waitMessage("Psst: lunch after the demo?")
 	bob.setInput("typing")
 	bob.do(chromedp.SendKeys("#message-input", "…"))
-	alice.waitFor("bob typing", `document.getElementById('typing').textContent !== ''`)
+	alice.waitFor("bob typing", `window.__test.typingShown.length > 0`)
 	alice.setInput("Typing a reply…")
 
 	dir := artifactsDir(t)

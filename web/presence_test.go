@@ -47,9 +47,9 @@ func TestPresence(t *testing.T) {
 	// Typing: shown to the others, cleared by the message.
 	bob.setInput("hel")
 	bob.do(chromedp.SendKeys("#message-input", "l"))
-	alice.waitFor("bob typing", `document.getElementById('typing').textContent === 'Bob is typing…'`)
-	carol.waitFor("bob typing", `document.getElementById('typing').textContent === 'Bob is typing…'`)
-	if typing := eval[string](bob, `document.getElementById('typing').textContent`); typing != "" {
+	alice.waitFor("bob typing", `window.__test.typingShown.includes('Bob is typing…')`)
+	carol.waitFor("bob typing", `window.__test.typingShown.includes('Bob is typing…')`)
+	if typing := eval[string](bob, `window.__test.typingShown.join(' | ')`); typing != "" {
 		t.Errorf("bob sees %q about himself", typing)
 	}
 	bob.setInput("hello all")
