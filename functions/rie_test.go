@@ -478,11 +478,17 @@ func TestFunctionsUnderRIE(t *testing.T) {
 
 	t.Run("gone connection is deleted during a broadcast", func(t *testing.T) {
 		// dave connected a minute ago: past chat.ConnectGrace, a 410 is proof.
+		// (The room index tells a broadcast the age by expiresAt, which is
+		// connectedAt + chat.TTL.)
+		then := time.Now().Add(-time.Minute)
 		_, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName:                 aws.String(table),
-			Key:                       map[string]types.AttributeValue{"connectionId": &types.AttributeValueMemberS{Value: dave}},
-			UpdateExpression:          aws.String("SET connectedAt = :then"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":then": &types.AttributeValueMemberN{Value: strconv.FormatInt(time.Now().Add(-time.Minute).UnixMilli(), 10)}},
+			TableName:        aws.String(table),
+			Key:              map[string]types.AttributeValue{"connectionId": &types.AttributeValueMemberS{Value: dave}},
+			UpdateExpression: aws.String("SET connectedAt = :then, expiresAt = :expires"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":then":    &types.AttributeValueMemberN{Value: strconv.FormatInt(then.UnixMilli(), 10)},
+				":expires": &types.AttributeValueMemberN{Value: strconv.FormatInt(then.Add(chat.TTL).Unix(), 10)},
+			},
 		})
 		if err != nil {
 			t.Fatal(err)

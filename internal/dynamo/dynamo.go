@@ -7,7 +7,9 @@
 //	typingAt     (N, epoch milliseconds: the last typing notice passed on)
 //	sendTat      (N, epoch milliseconds: the send limit's clock, see chat.RateLimit)
 //	userId       (S, the signed-in user's sub; absent for anonymous connections)
-//	expiresAt    (N, epoch seconds: the table's TTL attribute)
+//	expiresAt    (N, epoch seconds: the table's TTL attribute; always
+//	             connectedAt + chat.TTL, which Members relies on to tell a
+//	             member's age from the index without projecting connectedAt)
 //
 // A global secondary index (by default "room-index": hash room, range
 // connectionId, projection INCLUDE expiresAt and name) lets Members read
