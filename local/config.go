@@ -56,7 +56,12 @@ type config struct {
 	// Abuse limits, as the template's parameters set them deployed.
 	sendBurst int
 	sendRate  float64
-	roomCap   int
+	readBurst int
+	readRate  float64
+	// floodStrikes and floodCooldown: chat.FloodPolicy.
+	floodStrikes  int
+	floodCooldown time.Duration
+	roomCap       int
 	// allowedOrigins: "" means the adapter's own origin.
 	allowedOrigins     string
 	allowMissingOrigin bool
@@ -182,6 +187,10 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 		"routeKey=URL: invoke this route's function at its own aws-lambda-rie (function name \"function\", one invocation at a time); repeatable, wins over -lambda-endpoint")
 	fs.IntVar(&cfg.sendBurst, "send-burst", chat.DefaultSendLimit.Burst, "frames (chat messages, direct messages, renames) one connection may send at once before -send-rate applies; 0 for no send limit")
 	fs.Float64Var(&cfg.sendRate, "send-rate", 1/chat.DefaultSendLimit.Every.Seconds(), "frames a second one connection may send after its burst")
+	fs.IntVar(&cfg.readBurst, "read-burst", chat.DefaultReadLimit.Burst, "reads (history, who) one connection may make at once before -read-rate applies; 0 for no read limit")
+	fs.Float64Var(&cfg.readRate, "read-rate", 1/chat.DefaultReadLimit.Every.Seconds(), "reads a second one connection may make after its burst")
+	fs.IntVar(&cfg.floodStrikes, "flood-strikes", int(chat.DefaultFloodPolicy.Strikes), "frames refused for a limit within 10 s after which a connection is closed and its person refused for -flood-cooldown; 0: never")
+	fs.DurationVar(&cfg.floodCooldown, "flood-cooldown", chat.DefaultFloodPolicy.Cooldown, "how long a person cut off for flooding is refused at $connect")
 	fs.IntVar(&cfg.roomCap, "room-cap", chat.DefaultRoomCap, "most connections in one room; $connect beyond it answers 429 (-1: no cap)")
 	fs.StringVar(&cfg.allowedOrigins, "allowed-origins", env("CHAT_ALLOWED_ORIGINS", ""), "comma-separated origins whose pages may connect, or * for any (env CHAT_ALLOWED_ORIGINS; default: the adapter's own, http://127.0.0.1:PORT and http://localhost:PORT on loopback)")
 	fs.BoolVar(&cfg.allowMissingOrigin, "allow-missing-origin", true, "let clients that send no Origin header (not browsers) connect")
@@ -261,6 +270,12 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	}
 	if cfg.sendBurst < 0 || cfg.sendRate <= 0 {
 		errs = append(errs, errors.New("-send-burst must be 0 or more and -send-rate more than 0"))
+	}
+	if cfg.readBurst < 0 || cfg.readRate <= 0 {
+		errs = append(errs, errors.New("-read-burst must be 0 or more and -read-rate more than 0"))
+	}
+	if cfg.floodStrikes < 0 || cfg.floodCooldown <= 0 {
+		errs = append(errs, errors.New("-flood-strikes must be 0 or more and -flood-cooldown more than 0"))
 	}
 	if cfg.roomCap == 0 || cfg.roomCap < -1 {
 		errs = append(errs, errors.New("-room-cap must be positive, or -1 for no cap"))

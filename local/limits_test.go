@@ -85,7 +85,8 @@ func TestRoomCap(t *testing.T) {
 // extra messages go nowhere, while the others keep chatting and lose
 // nothing.
 func TestFloodIsRateLimited(t *testing.T) {
-	s := start(t, "-send-burst", "5", "-send-rate", "2")
+	// The limit alone: the flooder is not cut off here (TestFlooderCutOff).
+	s := start(t, "-send-burst", "5", "-send-rate", "2", "-flood-strikes", "0")
 	url := "ws://" + s.addr + "/local"
 	flooder := dial(t, url, "flooder", "flood")
 	alice := dial(t, url, "alice", "flood")

@@ -22,6 +22,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/coder/websocket"
 
 	"github.com/serverless-chat/chat/internal/chat"
@@ -325,10 +326,14 @@ func dynamoClient(t *testing.T, endpoint string) *dynamodb.Client {
 	return dynamo.NewClient(cfg, endpoint)
 }
 
-// scanCount counts the table's items.
+// scanCount counts the table's connections.
 func scanCount(t *testing.T, client *dynamodb.Client, table string) int32 {
 	t.Helper()
-	out, err := client.Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true)})
+	// Connections only: the table also keeps counters (the room's count,
+	// budgets), whose keys start with "#" (see dynamo's counters.go).
+	out, err := client.Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+		FilterExpression:          aws.String("NOT begins_with(connectionId, :counter)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":counter": &types.AttributeValueMemberS{Value: "#"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

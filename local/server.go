@@ -48,6 +48,9 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 	h := &handler.Handler{
 		Reaper:        reaper,
 		Store:         store,
+		Counters:      counters(store),
+		ReadLimit:     chat.SendLimitOf(cfg.readBurst, cfg.readRate),
+		Flood:         floodPolicy(cfg),
 		Messages:      history,
 		Retention:     cfg.historyRetention,
 		PresenceLimit: cfg.presenceLimit,
@@ -239,6 +242,17 @@ func startFanout(ctx context.Context, cfg config, h *handler.Handler, gw *gatewa
 	return func() { cancel(); <-done }, nil
 }
 
+// floodPolicy is the flags' chat.FloodPolicy; -flood-strikes 0 turns it off.
+func floodPolicy(cfg config) chat.FloodPolicy {
+	p := chat.DefaultFloodPolicy
+	p.Cooldown = cfg.floodCooldown
+	p.Strikes = int64(cfg.floodStrikes)
+	if p.Strikes == 0 {
+		p.Strikes = -1
+	}
+	return p
+}
+
 // fanoutWorkers is how many batches the in-process queue delivers at once.
 const fanoutWorkers = 4
 
@@ -328,4 +342,10 @@ func lambdaClient(cfg config) func(endpoint string) *lambda.Client {
 			o.RetryMaxAttempts = 1 // a retried invocation would run the function twice
 		})
 	}
+}
+
+// counters returns the store's chat.Counters (both stores have them).
+func counters(store chat.Store) chat.Counters {
+	c, _ := store.(chat.Counters)
+	return c
 }

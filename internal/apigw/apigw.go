@@ -34,12 +34,15 @@ type API interface {
 		optFns ...func(*apigatewaymanagementapi.Options)) (*apigatewaymanagementapi.PostToConnectionOutput, error)
 	GetConnection(ctx context.Context, in *apigatewaymanagementapi.GetConnectionInput,
 		optFns ...func(*apigatewaymanagementapi.Options)) (*apigatewaymanagementapi.GetConnectionOutput, error)
+	DeleteConnection(ctx context.Context, in *apigatewaymanagementapi.DeleteConnectionInput,
+		optFns ...func(*apigatewaymanagementapi.Options)) (*apigatewaymanagementapi.DeleteConnectionOutput, error)
 }
 
 var (
-	_ chat.Sender = (*Sender)(nil)
-	_ chat.Prober = (*Sender)(nil)
-	_ API         = (*apigatewaymanagementapi.Client)(nil)
+	_ chat.Sender       = (*Sender)(nil)
+	_ chat.Prober       = (*Sender)(nil)
+	_ chat.Disconnector = (*Sender)(nil)
+	_ API               = (*apigatewaymanagementapi.Client)(nil)
 )
 
 // Defaults of the client built by NewClient.
@@ -175,6 +178,13 @@ func (s *Sender) Alive(ctx context.Context, connectionID string) (bool, error) {
 	default:
 		return false, err
 	}
+}
+
+// Disconnect closes the connection (DELETE @connections); API Gateway
+// then runs $disconnect. A connection gone already is chat.ErrGone.
+func (s *Sender) Disconnect(ctx context.Context, connectionID string) error {
+	_, err := s.Client.DeleteConnection(ctx, &apigatewaymanagementapi.DeleteConnectionInput{ConnectionId: &connectionID}, s.endpoint()...)
+	return translate(connectionID, err)
 }
 
 func (s *Sender) endpoint() []func(*apigatewaymanagementapi.Options) {

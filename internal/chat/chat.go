@@ -31,6 +31,12 @@ type Connection struct {
 	// the generic cell rate algorithm (see RateLimit). Zero means a full
 	// bucket.
 	SendTAT time.Time
+	// ReadTAT is the read limit's clock (history, who), kept the same way.
+	ReadTAT time.Time
+	// Person is who is behind the connection, for the limits that hold
+	// across connections (see Person): the signed-in user, or else the
+	// anonymous client's source address, hashed.
+	Person string
 	// ExpiresAt is when the store may forget the connection even if
 	// $disconnect never arrived (it is best effort). It lies past API
 	// Gateway's two-hour connection limit.
@@ -74,21 +80,29 @@ const (
 	TypingClock Clock = iota
 	// SendClock is Connection.SendTAT.
 	SendClock
+	// ReadClock is Connection.ReadTAT.
+	ReadClock
 )
 
 // Of returns the clock's value in c.
 func (k Clock) Of(c Connection) time.Time {
-	if k == SendClock {
+	switch k {
+	case SendClock:
 		return c.SendTAT
+	case ReadClock:
+		return c.ReadTAT
 	}
 	return c.TypingAt
 }
 
 // Set returns c with the clock set to t.
 func (k Clock) Set(c Connection, t time.Time) Connection {
-	if k == SendClock {
+	switch k {
+	case SendClock:
 		c.SendTAT = t
-	} else {
+	case ReadClock:
+		c.ReadTAT = t
+	default:
 		c.TypingAt = t
 	}
 	return c

@@ -88,7 +88,7 @@ func (s *Service) DeliverBatch(ctx context.Context, b Batch) (Delivery, *Batch) 
 	pending := b.Recipients
 	backoff := 50 * time.Millisecond
 	for round := 0; len(pending) > 0 && round < maxRounds; round++ {
-		d, throttled := s.postAll(ctx, pending, b.Frame)
+		d, throttled := s.postAll(ctx, b.Room, pending, b.Frame)
 		total.Delivered += d.Delivered
 		total.Gone += d.Gone
 		total.Opening += d.Opening
@@ -122,7 +122,7 @@ func (s *Service) DeliverBatch(ctx context.Context, b Batch) (Delivery, *Batch) 
 
 // postAll posts frame to each member once, Workers at a time, and returns
 // the members that were throttled.
-func (s *Service) postAll(ctx context.Context, members []Member, frame []byte) (Delivery, []Member) {
+func (s *Service) postAll(ctx context.Context, room string, members []Member, frame []byte) (Delivery, []Member) {
 	var mu sync.Mutex
 	var d Delivery
 	var throttledMembers, goneMembers []Member
@@ -152,7 +152,7 @@ func (s *Service) postAll(ctx context.Context, members []Member, frame []byte) (
 	_ = g.Wait()
 	if len(goneMembers) > 0 {
 		// A large room has no presence notices: the gone are only forgotten.
-		s.reaper().reap(ctx, goneMembers, s.now().Add(-ConnectGrace), nil)
+		s.reaper().reap(ctx, goneMembers, s.now().Add(-ConnectGrace), s.forgetIn(room))
 	}
 	if len(throttledMembers) > 0 {
 		s.logger().LogAttrs(ctx, slog.LevelDebug, "posts throttled", slog.Int("members", len(throttledMembers)))

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -21,6 +22,11 @@ type RateLimit struct {
 // DefaultSendLimit is the send limit when Service.SendLimit is zero: a
 // burst of 10, then one frame a second.
 var DefaultSendLimit = RateLimit{Burst: 10, Every: time.Second}
+
+// DefaultReadLimit is the read limit when Service.ReadLimit is zero: a
+// burst of 10 reads (history, who), then one every 2 s. The page reads
+// twice per (re)connect, once per gap and once per "load older".
+var DefaultReadLimit = RateLimit{Burst: 10, Every: 2 * time.Second}
 
 // DefaultRoomCap is the most connections a room takes when Service.RoomCap
 // is zero.
@@ -69,23 +75,62 @@ func (s *Service) sendLimit() (RateLimit, bool) {
 // losing the race to a concurrent frame of its own connection.
 const maxCASAttempts = 3
 
-// takeSend takes a token from c's send bucket: one conditional write, or
-// none when the bucket is empty. A frame refused gets rate_limited with how
-// long to wait; nothing else happens to it.
+// takeSend takes a token from c's send bucket (one conditional write, or
+// none when the bucket is empty) and one from its person's budget (one
+// more write, with Counters). A frame refused gets rate_limited with how
+// long to wait, and counts as a strike; nothing else happens to it.
 func (s *Service) takeSend(ctx context.Context, c Connection, clientMsgID string) error {
 	limit, ok := s.sendLimit()
 	if !ok {
 		return nil
 	}
+	err := s.takeClock(ctx, c, SendClock, limit)
+	if err == nil {
+		err = s.takePerson(ctx, c, "s", s.personLimits().Sends)
+	}
+	return s.refused(ctx, c, err, clientMsgID, "")
+}
+
+// takeRead is takeSend for reads (history, who): the connection's read
+// clock and its person's read budget.
+func (s *Service) takeRead(ctx context.Context, c Connection, requestID string) error {
+	limit := s.ReadLimit
+	if limit == (RateLimit{}) {
+		limit = DefaultReadLimit
+	}
+	if limit.Burst < 1 || limit.Every <= 0 {
+		return nil
+	}
+	err := s.takeClock(ctx, c, ReadClock, limit)
+	if err == nil {
+		err = s.takePerson(ctx, c, "r", s.personLimits().Reads)
+	}
+	return s.refused(ctx, c, err, "", requestID)
+}
+
+// refused counts a rate_limited refusal as a strike and marks it with
+// the frame's IDs.
+func (s *Service) refused(ctx context.Context, c Connection, err error, clientMsgID, requestID string) error {
+	var pe *ProtocolError
+	if errors.As(err, &pe) && pe.Code == CodeRateLimited {
+		pe.ClientMsgID, pe.RequestID = clientMsgID, requestID
+		s.strike(ctx, c)
+	}
+	return err
+}
+
+// takeClock takes a token from one of c's buckets, with a compare-and-set
+// of its clock.
+func (s *Service) takeClock(ctx context.Context, c Connection, clock Clock, limit RateLimit) error {
 	for range maxCASAttempts {
 		now := s.now()
-		next, wait := limit.take(c.SendTAT, now)
+		next, wait := limit.take(clock.Of(c), now)
 		if wait > 0 {
-			return rateLimited(wait, clientMsgID)
+			return rateLimited(wait, "")
 		}
-		won, err := s.Store.SetClock(ctx, c.ID, SendClock, c.SendTAT, next)
+		won, err := s.Store.SetClock(ctx, c.ID, clock, clock.Of(c), next)
 		if err != nil {
-			return fmt.Errorf("send limit of %s: %w", c.ID, err)
+			return fmt.Errorf("limit of %s: %w", c.ID, err)
 		}
 		if won {
 			return nil
@@ -96,7 +141,7 @@ func (s *Service) takeSend(ctx context.Context, c Connection, clientMsgID string
 			return err
 		}
 	}
-	return rateLimited(limit.Every, clientMsgID)
+	return rateLimited(limit.Every, "")
 }
 
 func rateLimited(wait time.Duration, clientMsgID string) *ProtocolError {

@@ -29,6 +29,9 @@ func (s *Service) Who(ctx context.Context, connectionID string) error {
 	if err != nil {
 		return s.reject(ctx, connectionID, err)
 	}
+	if err := s.takeRead(ctx, c, ""); err != nil {
+		return s.reject(ctx, connectionID, err)
+	}
 	members, err := s.Store.Members(ctx, c.Room, s.now())
 	if err != nil {
 		return s.reject(ctx, connectionID, fmt.Errorf("who in %s: %w", c.Room, err))
@@ -73,7 +76,7 @@ func (s *Service) Typing(ctx context.Context, connectionID string) error {
 		return nil
 	}
 	_, goneMembers := s.broadcast(ctx, others(members, connectionID), encode(TypingFrame{Type: TypeTyping, From: c.Name}))
-	s.reapGone(ctx, members, goneMembers)
+	s.reapGone(ctx, c.Room, members, goneMembers)
 	return nil
 }
 
@@ -122,7 +125,7 @@ func (s *Service) Direct(ctx context.Context, senderID string, body []byte) (Del
 		}
 	}
 	d, goneMembers := s.deliverDirect(ctx, recipients, encode(dm))
-	s.reapGone(ctx, members, goneMembers)
+	s.reapGone(ctx, sender.Room, members, goneMembers)
 	if d.Delivered == 0 {
 		// Not one connection of that name took it: the sender is told, and
 		// may send it again (its record is forgotten, so a resend is new).
@@ -216,7 +219,7 @@ func (s *Service) Rename(ctx context.Context, connectionID string, body []byte) 
 	c.Name = name
 	members = withMember(members, c.member())
 	_, goneMembers := s.broadcast(ctx, members, encode(RenamedFrame{Type: TypeRenamed, From: oldName, Name: name}))
-	s.reapGone(ctx, members, goneMembers)
+	s.reapGone(ctx, c.Room, members, goneMembers)
 	return nil
 }
 
@@ -248,7 +251,7 @@ func (s *Service) announceTo(ctx context.Context, members []Member, c Connection
 	}
 	frame := PresenceFrame{Type: kind, Name: c.Name, Count: count, StillHere: kind == TypeLeft && hasName(rest, c.Name)}
 	_, goneMembers := s.broadcast(ctx, rest, encode(frame))
-	s.reapGone(ctx, rest, goneMembers)
+	s.reapGone(ctx, c.Room, rest, goneMembers)
 }
 
 // hasName reports whether a member of members is called name.
@@ -260,7 +263,7 @@ func hasName(members []Member, name string) bool {
 // a connection found gone by a post leaves as by $disconnect, which API
 // Gateway only runs on a best-effort basis. Connections these notices find
 // gone in turn are reaped but not announced, so that it ends.
-func (s *Service) announceGone(ctx context.Context, members, removed []Member) {
+func (s *Service) announceGone(ctx context.Context, room string, members, removed []Member) {
 	if len(removed) == 0 || !s.presenceFor(len(members)) {
 		return
 	}
@@ -271,7 +274,7 @@ func (s *Service) announceGone(ctx context.Context, members, removed []Member) {
 		more = append(more, gone...)
 	}
 	if len(more) > 0 {
-		s.reaper().reap(ctx, more, s.now().Add(-ConnectGrace), nil)
+		s.reaper().reap(ctx, more, s.now().Add(-ConnectGrace), s.forgetIn(room))
 	}
 }
 

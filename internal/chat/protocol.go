@@ -43,6 +43,9 @@ const (
 	DefaultHistory  = 50   // messages in a history reply without since
 	MaxHistoryLimit = 200  // the largest "limit" of a backward page
 	MaxHistorySince = 1000 // messages of one "since" reply; "next" continues it
+	// MaxHistorySinceBytes bounds a "since" reply too (about two frames):
+	// a reply's size is what a request of a few bytes makes the server send.
+	MaxHistorySinceBytes = 240 * 1024
 	// MaxHistoryFrame bounds one history frame, under API Gateway's
 	// 128 KB message limit with room for the gateway's own framing.
 	MaxHistoryFrame = 120 * 1024
@@ -84,6 +87,8 @@ type ProtocolError struct {
 	// may be sent again, and which one it was.
 	RetryAfterMs int64  `json:"retryAfterMs,omitempty"`
 	ClientMsgID  string `json:"clientMsgId,omitempty"`
+	// RequestID is the refused history request's requestId.
+	RequestID string `json:"requestId,omitempty"`
 }
 
 func (e *ProtocolError) Error() string { return e.Code + ": " + e.Message }
@@ -199,6 +204,8 @@ type ErrorFrame struct {
 	Message      string `json:"message"`
 	RetryAfterMs int64  `json:"retryAfterMs,omitempty"`
 	ClientMsgID  string `json:"clientMsgId,omitempty"`
+	// RequestID is the refused history request's requestId.
+	RequestID string `json:"requestId,omitempty"`
 }
 
 // FormatTime formats t as the protocol's timestamps: RFC 3339, UTC, milliseconds.

@@ -53,10 +53,20 @@ type Service struct {
 	// its own limit (TypingInterval); who and history only read.
 	SendLimit RateLimit
 	// RoomCap is the most connections a room takes (DefaultRoomCap if 0;
-	// negative for no cap). It is checked on the room's listing, which
-	// $connect reads anyway for the joined notice, so it costs nothing;
-	// two joins at once may both pass it by one.
+	// negative for no cap). With Counters it is a per-room count taken by
+	// one conditional write per join (and given back on leave), so
+	// concurrent joins cannot pass it; without, it is checked on the
+	// room's listing.
 	RoomCap int
+	// ReadLimit bounds how fast one connection may read (history, who):
+	// DefaultReadLimit if zero; a Burst below 1 for no limit.
+	ReadLimit RateLimit
+	// Counters keeps the limits that span connections and hosts: each
+	// person's budgets (PersonLimits), flood strikes and cool-downs
+	// (Flood), and the room cap's count. Without it those are off.
+	Counters     Counters
+	PersonLimits PersonLimits
+	Flood        FloodPolicy
 	// Reaper forgets the connections broadcasts find gone. Hosts keep one
 	// for their lifetime, so that a connection answering 410 to many
 	// broadcasts is deleted once; without it each call reaps on its own.
@@ -72,9 +82,16 @@ type Service struct {
 
 // Connect registers an anonymous connection that asks to join room under
 // name, both taken from the connection URL and possibly empty. A
-// *ProtocolError means the request is refused: room_full with HTTP 429, any
-// other code with 400. Any other error is the store's.
+// *ProtocolError means the request is refused: room_full and
+// cooling_down with HTTP 429, any other code with 400. Any other error is
+// the store's.
 func (s *Service) Connect(ctx context.Context, connectionID, name, room string) (Connection, error) {
+	return s.ConnectFrom(ctx, connectionID, name, room, "")
+}
+
+// ConnectFrom is Connect for a client at sourceIP, which the limits that
+// hold across an anonymous person's connections count by.
+func (s *Service) ConnectFrom(ctx context.Context, connectionID, name, room, sourceIP string) (Connection, error) {
 	room, err := ValidateRoom(room)
 	if err != nil {
 		return Connection{}, err
@@ -85,7 +102,7 @@ func (s *Service) Connect(ctx context.Context, connectionID, name, room string) 
 	if name == "" {
 		name = "guest-" + s.newID()[:5]
 	}
-	return s.join(ctx, Connection{ID: connectionID, Room: room, Name: name})
+	return s.join(ctx, Connection{ID: connectionID, Room: room, Name: name, Person: Person("", sourceIP)})
 }
 
 // User is a signed-in user, as the $connect authorizer found it in a token.
@@ -105,7 +122,7 @@ func (s *Service) ConnectUser(ctx context.Context, connectionID, room string, u 
 	if u.ID == "" {
 		return Connection{}, fmt.Errorf("connect %s: a signed-in user without an ID", connectionID)
 	}
-	return s.join(ctx, Connection{ID: connectionID, Room: room, Name: userName(u), UserID: u.ID})
+	return s.join(ctx, Connection{ID: connectionID, Room: room, Name: userName(u), UserID: u.ID, Person: Person(u.ID, "")})
 }
 
 // userName makes a valid display name of a token's claims.
@@ -139,15 +156,17 @@ func userName(u User) string {
 func (s *Service) join(ctx context.Context, c Connection) (Connection, error) {
 	now := s.now()
 	c.ConnectedAt, c.ExpiresAt = now, now.Add(TTL)
+	if cooling, err := s.coolingDown(ctx, c.Person); err != nil {
+		return Connection{}, fmt.Errorf("connect %s: cool-down: %w", c.ID, err)
+	} else if cooling {
+		return Connection{}, protocolError(CodeCoolingDown, "this client was cut off for flooding; try again later")
+	}
 	members, err := s.Store.Members(ctx, c.Room, now)
 	if err != nil {
 		return Connection{}, fmt.Errorf("connect %s: list room %s: %w", c.ID, c.Room, err)
 	}
-	if limit := s.roomCap(); limit > 0 && len(others(members, c.ID)) >= limit {
-		members = s.pruneDead(ctx, members)
-		if len(others(members, c.ID)) >= limit {
-			return Connection{}, protocolError(CodeRoomFull, "room %s is full (%d connections)", c.Room, limit)
-		}
+	if members, err = s.admit(ctx, c, members); err != nil {
+		return Connection{}, err
 	}
 	if err := s.Store.Put(ctx, c); err != nil {
 		s.abandon(ctx, c, nil) // a write cut short by ctx may have landed
@@ -176,6 +195,7 @@ func (s *Service) abandon(ctx context.Context, c Connection, announced []Member)
 			slog.String("connectionId", c.ID), slog.Any("error", err))
 		return
 	}
+	s.leaveRoom(ctx, c.Room)
 	if announced != nil {
 		s.announceTo(ctx, announced, c, TypeLeft)
 	}
@@ -190,7 +210,7 @@ const maxProbes = 16
 // it returns members as they are. Lost $disconnects (a crash of the
 // client's network, a mass disconnect) would otherwise keep a full room
 // closed to everyone until the members' TTL.
-func (s *Service) pruneDead(ctx context.Context, members []Member) []Member {
+func (s *Service) pruneDead(ctx context.Context, room string, members []Member) []Member {
 	prober, ok := s.Sender.(Prober)
 	if !ok {
 		return members
@@ -209,6 +229,7 @@ func (s *Service) pruneDead(ctx context.Context, members []Member) []Member {
 				return nil
 			}
 			if deleted, err := s.Store.DeleteStale(ctx, m.ID, s.now().Add(-ConnectGrace)); err == nil && deleted {
+				s.leaveRoom(ctx, room)
 				mu.Lock()
 				dead = append(dead, m)
 				mu.Unlock()
@@ -221,7 +242,7 @@ func (s *Service) pruneDead(ctx context.Context, members []Member) []Member {
 		return members
 	}
 	s.logger().InfoContext(ctx, "full room: members gone without $disconnect removed", slog.Int("removed", len(dead)))
-	s.announceGone(ctx, members, dead)
+	s.announceGone(ctx, room, members, dead)
 	return without(members, dead)
 }
 
@@ -232,6 +253,7 @@ func (s *Service) Disconnect(ctx context.Context, connectionID string) error {
 		return fmt.Errorf("disconnect %s: %w", connectionID, err)
 	}
 	if c.ID != "" {
+		s.leaveRoom(ctx, c.Room)
 		s.announce(ctx, c, TypeLeft, s.now())
 	}
 	return nil
@@ -316,7 +338,7 @@ func (s *Service) Send(ctx context.Context, senderID string, body []byte) (Deliv
 	}
 	d, goneMembers := s.broadcast(ctx, recipients, encode(msg))
 	d.Seq = msg.Seq
-	s.reapGone(ctx, members, goneMembers)
+	s.reapGone(ctx, sender.Room, members, goneMembers)
 	level := slog.LevelDebug
 	if d.Failed > 0 || d.Skipped > 0 {
 		level = slog.LevelWarn
@@ -340,6 +362,9 @@ func (s *Service) SendHistory(ctx context.Context, connectionID string, body []b
 	if err != nil {
 		return s.reject(ctx, connectionID, err)
 	}
+	if err := s.takeRead(ctx, c, req.RequestID); err != nil {
+		return s.reject(ctx, connectionID, err)
+	}
 	r, ok := req.Range()
 	var msgs []Message
 	var more bool
@@ -347,6 +372,13 @@ func (s *Service) SendHistory(ctx context.Context, connectionID string, body []b
 		msgs, more, err = s.History.Read(ctx, c.Room, r, s.now())
 		if err != nil {
 			return s.reject(ctx, connectionID, fmt.Errorf("history of %s: %w", c.Room, err))
+		}
+	}
+	if r.Before == 0 && !r.Latest {
+		// A since reply is cut by bytes as well: 1,000 messages of 2,000
+		// characters would be 2 MB for one request of 30 bytes.
+		if n := fitBytes(msgs, MaxHistorySinceBytes); n < len(msgs) {
+			msgs, more = msgs[:n], true
 		}
 	}
 	var next *HistoryCursor
@@ -362,6 +394,19 @@ func (s *Service) SendHistory(ctx context.Context, connectionID string, body []b
 		}
 	}
 	return nil
+}
+
+// fitBytes returns how many of msgs, from the first, fit in max bytes
+// as encoded (at least one).
+func fitBytes(msgs []Message, max int) int {
+	size := 0
+	for i, m := range msgs {
+		size += len(encode(m)) + 1
+		if size > max && i > 0 {
+			return i
+		}
+	}
+	return len(msgs)
 }
 
 // HistoryFrames encodes msgs as history frames of at most MaxHistoryFrame
@@ -428,7 +473,7 @@ func (s *Service) reject(ctx context.Context, connectionID string, err error) er
 		pe = &ProtocolError{Code: CodeInternal, Message: "the server could not handle this message; try again"}
 	}
 	s.post1(ctx, connectionID, ErrorFrame{Type: TypeError, Code: pe.Code, Message: pe.Message,
-		RetryAfterMs: pe.RetryAfterMs, ClientMsgID: pe.ClientMsgID})
+		RetryAfterMs: pe.RetryAfterMs, ClientMsgID: pe.ClientMsgID, RequestID: pe.RequestID})
 	return err
 }
 

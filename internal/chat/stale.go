@@ -189,13 +189,24 @@ func (r *Reaper) logger() *slog.Logger {
 // reapGone hands the members a broadcast found gone to the Reaper, and
 // tells the rest of the room (members, as the broadcast listed them) of
 // those its deletes removed.
-func (s *Service) reapGone(ctx context.Context, members, gone []Member) {
+func (s *Service) reapGone(ctx context.Context, room string, members, gone []Member) {
 	if len(gone) == 0 {
 		return
 	}
 	s.reaper().reap(ctx, gone, s.now().Add(-ConnectGrace), func(ctx context.Context, removed []Member) {
-		s.announceGone(ctx, members, removed)
+		s.forgetIn(room)(ctx, removed)
+		s.announceGone(ctx, room, members, removed)
 	})
+}
+
+// forgetIn returns what follows the deletes of gone members of room
+// without a notice: their places in the room's count are given back.
+func (s *Service) forgetIn(room string) func(context.Context, []Member) {
+	return func(ctx context.Context, removed []Member) {
+		for range removed {
+			s.leaveRoom(ctx, room)
+		}
+	}
 }
 
 // reaper returns the host's Reaper, or one for this call alone.

@@ -6,6 +6,8 @@
 //	connectedAt  (N, epoch milliseconds)
 //	typingAt     (N, epoch milliseconds: the last typing notice passed on)
 //	sendTat      (N, epoch milliseconds: the send limit's clock, see chat.RateLimit)
+//	readTat      (N, epoch milliseconds: the read limit's clock)
+//	person       (S, whose limits the connection counts against: chat.Person)
 //	userId       (S, the signed-in user's sub; absent for anonymous connections)
 //	expiresAt    (N, epoch seconds: the table's TTL attribute; always
 //	             connectedAt + chat.TTL, which Members relies on to tell a
@@ -62,6 +64,7 @@ const (
 	attrConnectedAt  = "connectedAt"
 	attrTypingAt     = "typingAt"
 	attrSendTAT      = "sendTat"
+	attrReadTAT      = "readTat"
 	attrExpiresAt    = "expiresAt"
 )
 
@@ -119,13 +122,18 @@ type item struct {
 	Name         string `dynamodbav:"name"`
 	ConnectedAt  int64  `dynamodbav:"connectedAt,omitempty"` // epoch ms
 	UserID       string `dynamodbav:"userId,omitempty"`
+	Person       string `dynamodbav:"person,omitempty"`
 	TypingAt     int64  `dynamodbav:"typingAt,omitempty"`  // epoch ms
 	SendTAT      int64  `dynamodbav:"sendTat,omitempty"`   // epoch ms
+	ReadTAT      int64  `dynamodbav:"readTat,omitempty"`   // epoch ms
 	ExpiresAt    int64  `dynamodbav:"expiresAt,omitempty"` // epoch s (TTL)
 }
 
 func toItem(c chat.Connection) item {
-	it := item{ConnectionID: c.ID, Room: c.Room, Name: c.Name, UserID: c.UserID}
+	it := item{ConnectionID: c.ID, Room: c.Room, Name: c.Name, UserID: c.UserID, Person: c.Person}
+	if !c.ReadTAT.IsZero() {
+		it.ReadTAT = c.ReadTAT.UnixMilli()
+	}
 	if !c.ConnectedAt.IsZero() {
 		it.ConnectedAt = c.ConnectedAt.UnixMilli()
 	}
@@ -142,7 +150,10 @@ func toItem(c chat.Connection) item {
 }
 
 func (it item) connection() chat.Connection {
-	c := chat.Connection{ID: it.ConnectionID, Room: it.Room, Name: it.Name, UserID: it.UserID}
+	c := chat.Connection{ID: it.ConnectionID, Room: it.Room, Name: it.Name, UserID: it.UserID, Person: it.Person}
+	if it.ReadTAT != 0 {
+		c.ReadTAT = time.UnixMilli(it.ReadTAT).UTC()
+	}
 	if it.SendTAT != 0 {
 		c.SendTAT = time.UnixMilli(it.SendTAT).UTC()
 	}
@@ -249,7 +260,7 @@ func (s *Store) Rename(ctx context.Context, id, name string) (chat.Connection, e
 }
 
 // clockAttrs are the attributes that hold the connections' clocks.
-var clockAttrs = map[chat.Clock]string{chat.TypingClock: attrTypingAt, chat.SendClock: attrSendTAT}
+var clockAttrs = map[chat.Clock]string{chat.TypingClock: attrTypingAt, chat.SendClock: attrSendTAT, chat.ReadClock: attrReadTAT}
 
 // SetClock sets the clock's attribute to next if it still holds prev (or
 // is absent and prev is zero), with one conditional UpdateItem: a lost race

@@ -318,6 +318,11 @@ func (g *Gateway) Alive(_ context.Context, connectionID string) (bool, error) {
 	return g.lookup(connectionID) != nil, nil
 }
 
+// Disconnect closes a connection as DELETE @connections does.
+func (g *Gateway) Disconnect(_ context.Context, connectionID string) error {
+	return g.Close(connectionID)
+}
+
 // Close closes a connection with status 1000, as DELETE @connections does;
 // $disconnect runs. It returns an error wrapping chat.ErrGone if the
 // connection is not open.

@@ -43,6 +43,11 @@ type Handler struct {
 	SendLimit chat.RateLimit
 	RoomCap   int
 	Origins   OriginPolicy
+	// ReadLimit, Counters, PersonLimits, Flood: see chat.Service.
+	ReadLimit    chat.RateLimit
+	Counters     chat.Counters
+	PersonLimits chat.PersonLimits
+	Flood        chat.FloodPolicy
 	// Workers bounds the concurrent posts of one broadcast (chat.DefaultWorkers if 0).
 	Workers int
 	// Reaper forgets the connections broadcasts find gone; the host keeps
@@ -76,13 +81,13 @@ func (h *Handler) Connect(ctx context.Context, req events.APIGatewayWebsocketPro
 	if user, ok := signedInUser(&req); ok {
 		c, err = svc.ConnectUser(ctx, req.RequestContext.ConnectionID, q["room"], user)
 	} else {
-		c, err = svc.Connect(ctx, req.RequestContext.ConnectionID, q["name"], q["room"])
+		c, err = svc.ConnectFrom(ctx, req.RequestContext.ConnectionID, q["name"], q["room"], req.RequestContext.Identity.SourceIP)
 	}
 	var pe *chat.ProtocolError
 	switch {
 	case errors.As(err, &pe):
 		log.InfoContext(ctx, "connection refused", slog.String("code", pe.Code), slog.String("reason", pe.Message))
-		if pe.Code == chat.CodeRoomFull {
+		if pe.Code == chat.CodeRoomFull || pe.Code == chat.CodeCoolingDown {
 			return respond(http.StatusTooManyRequests, pe.Error()), nil
 		}
 		return respond(http.StatusBadRequest, pe.Error()), nil
@@ -228,7 +233,8 @@ func (h *Handler) service(req *events.APIGatewayWebsocketProxyRequest, log *slog
 	}
 	svc := &chat.Service{Store: h.Store, History: history, Sender: h.Senders(req), Workers: h.Workers,
 		Retention: h.Retention, PresenceLimit: h.PresenceLimit, Queue: h.Queue, InlineLimit: h.InlineLimit,
-		SendLimit: h.SendLimit, RoomCap: h.RoomCap, Reaper: h.Reaper, Logger: log}
+		SendLimit: h.SendLimit, RoomCap: h.RoomCap, Reaper: h.Reaper, Logger: log,
+		ReadLimit: h.ReadLimit, Counters: h.Counters, PersonLimits: h.PersonLimits, Flood: h.Flood}
 	if h.Endpoints != nil {
 		svc.Endpoint = h.Endpoints(req)
 	}

@@ -5,6 +5,7 @@ package memstore
 
 import (
 	"context"
+	"maps"
 	"sync"
 	"time"
 
@@ -15,9 +16,10 @@ var _ chat.Store = (*Store)(nil)
 
 // Store keeps connections in memory. The zero value is not usable; call New.
 type Store struct {
-	mu     sync.RWMutex
-	byID   map[string]chat.Connection
-	byRoom map[string]map[string]struct{}
+	mu       sync.RWMutex
+	byID     map[string]chat.Connection
+	byRoom   map[string]map[string]struct{}
+	counters map[string]counter
 }
 
 // New returns an empty store.
@@ -121,4 +123,58 @@ func (s *Store) remove(id string) {
 			delete(s.byRoom, old.Room)
 		}
 	}
+}
+
+var _ chat.Counters = (*Store)(nil)
+
+type counter struct {
+	n                    int64
+	expiresAt, changedAt time.Time
+}
+
+// Add adds delta to the counter unless the result would pass max.
+func (s *Store) Add(_ context.Context, key string, delta, max int64, expiresAt, now time.Time) (int64, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.counters == nil {
+		s.counters = map[string]counter{}
+	}
+	c := s.counters[key]
+	if !c.expiresAt.IsZero() && !c.expiresAt.After(now) {
+		c = counter{}
+	}
+	if max >= 0 && c.n+delta > max {
+		return c.n, false, nil
+	}
+	c.n += delta
+	c.expiresAt, c.changedAt = expiresAt, now
+	s.counters[key] = c
+	if len(s.counters)%1024 == 0 {
+		maps.DeleteFunc(s.counters, func(_ string, c counter) bool { return !c.expiresAt.IsZero() && !c.expiresAt.After(now) })
+	}
+	return c.n, true, nil
+}
+
+// Count returns the counter's value and when it last changed.
+func (s *Store) Count(_ context.Context, key string, now time.Time) (int64, time.Time, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	c, ok := s.counters[key]
+	if !ok || (!c.expiresAt.IsZero() && !c.expiresAt.After(now)) {
+		return 0, time.Time{}, nil
+	}
+	return c.n, c.changedAt, nil
+}
+
+// Reset sets the counter to n if it has not changed since changedAt.
+func (s *Store) Reset(_ context.Context, key string, n int64, changedAt, now time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.counters[key]
+	if !c.changedAt.Equal(changedAt) {
+		return false, nil
+	}
+	c.n, c.changedAt = n, now
+	s.counters[key] = c
+	return true, nil
 }
