@@ -97,33 +97,19 @@ clean:
 
 AWS_CLI ?= aws
 SAM ?= sam
-STACK_NAME ?= serverless-chat
-# The region of samconfig.toml's deploy parameters, unless given.
-DEPLOY_REGION ?= $(shell sed -n 's/^region = "\(.*\)"/\1/p' samconfig.toml 2>/dev/null | head -n1)
-STACK_OUTPUT = $(AWS_CLI) cloudformation describe-stacks --stack-name $(STACK_NAME) \
-	$(if $(DEPLOY_REGION),--region $(DEPLOY_REGION)) --output text --query
+# samconfig.toml's environment: default (dev) or prod.
+DEPLOY_ENV ?= default
+# The environment's stack and region in samconfig.toml, unless given.
+SAMCONFIG_DEPLOY = sed -n '/^\[$(DEPLOY_ENV)\.deploy\.parameters\]/,/^\[/s/^$(1) = "\(.*\)"/\1/p' samconfig.toml 2>/dev/null | head -n1
+STACK_NAME ?= $(shell $(call SAMCONFIG_DEPLOY,stack_name))
+DEPLOY_REGION ?= $(shell $(call SAMCONFIG_DEPLOY,region))
 
-## deploy: sam build + sam deploy, then publish the page with the stack's WebSocket URL
+## deploy: sam build + sam deploy (DEPLOY_ENV=prod for production), then publish the page;
+## stops before publishing when the change set fails or is declined (deploy.sh)
 deploy:
-	$(SAM) build
-	$(SAM) deploy --stack-name $(STACK_NAME) $(if $(DEPLOY_REGION),--region $(DEPLOY_REGION)) $(SAM_DEPLOY_FLAGS)
-	@set -euo pipefail; \
-	bucket=$$($(STACK_OUTPUT) "Stacks[0].Outputs[?OutputKey=='SiteBucketName'].OutputValue"); \
-	wsurl=$$($(STACK_OUTPUT) "Stacks[0].Outputs[?OutputKey=='WebSocketURL'].OutputValue"); \
-	dist=$$($(STACK_OUTPUT) "Stacks[0].Outputs[?OutputKey=='SiteDistributionId'].OutputValue"); \
-	site=$$($(STACK_OUTPUT) "Stacks[0].Outputs[?OutputKey=='SiteURL'].OutputValue"); \
-	test -n "$$bucket" -a "$$bucket" != None || { echo "deploy: stack $(STACK_NAME) has no SiteBucketName output"; exit 1; }; \
-	test -n "$$wsurl" -a "$$wsurl" != None || { echo "deploy: stack $(STACK_NAME) has no WebSocketURL output"; exit 1; }; \
-	issuer=$$($(STACK_OUTPUT) "Stacks[0].Outputs[?OutputKey=='AuthIssuer'].OutputValue"); \
-	client=$$($(STACK_OUTPUT) "Stacks[0].Outputs[?OutputKey=='AuthClientId'].OutputValue"); \
-	if [ "$$issuer" = None ]; then issuer=; client=; fi; \
-	$(MAKE) --no-print-directory publish BUCKET="$$bucket" WEBSOCKET_URL="$$wsurl" \
-	  AUTH_ISSUER="$$issuer" AUTH_CLIENT_ID="$$client" \
-	  AWS_CLI="$(AWS_CLI)" PUBLISH_REGION="$(DEPLOY_REGION)"; \
-	if [ -n "$$dist" ] && [ "$$dist" != None ]; then \
-	  $(AWS_CLI) cloudfront create-invalidation --distribution-id "$$dist" --paths '/*' --output text --query Invalidation.Id; \
-	fi; \
-	echo "deploy: the chat is at $$site (WebSocket API $$wsurl)"
+	DEPLOY_ENV="$(DEPLOY_ENV)" STACK_NAME="$(STACK_NAME)" DEPLOY_REGION="$(DEPLOY_REGION)" \
+	  SAM="$(SAM)" AWS_CLI="$(AWS_CLI)" ENDPOINT_URL="$(ENDPOINT_URL)" SAM_DEPLOY_FLAGS="$(SAM_DEPLOY_FLAGS)" \
+	  ./deploy.sh
 
 ## publish: upload web/ to an S3 bucket: make publish BUCKET=name [ENDPOINT_URL=url] [WEBSOCKET_URL=wss://...]
 publish:
