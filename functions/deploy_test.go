@@ -129,7 +129,9 @@ func TestMakeDeploy(t *testing.T) {
 		return err == nil && strings.Contains(string(out), `"index.html"`)
 	}
 	invalidations := func() int {
-		var list struct{ InvalidationList struct{ Items []struct{ Id string } } }
+		var list struct {
+			InvalidationList struct{ Items []struct{ Id string } }
+		}
 		_ = json.Unmarshal(mustAWS("cloudfront", "list-invalidations", "--distribution-id", dist.Distribution.Id), &list)
 		return len(list.InvalidationList.Items)
 	}
