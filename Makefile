@@ -14,7 +14,7 @@ CACHE := $(CURDIR)/.cache
 DYNAMODB_SIMULATOR_VERSION := 2.9.30
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 
-.PHONY: run test test-deps lint build clean \
+.PHONY: run test test-deps lint policy build clean \
 	build-ConnectFunction build-DisconnectFunction build-MessageFunction build-DefaultFunction build-HistoryFunction build-PresenceFunction build-FanoutFunction \
 	build-AuthorizerFunction
 
@@ -30,9 +30,16 @@ test: test-deps
 	$(GO) test -count=1 -run '^TestLoadOneRoom$$' ./internal/gateway/
 	@command -v cfn-lint >/dev/null || { echo "cfn-lint not found: pip install cfn-lint"; exit 1; }
 	cfn-lint template.yaml
+	$(MAKE) --no-print-directory policy
 
-## test-deps: DynamoDB Local, aws-lambda-rie and Chromium, into .cache/ (idempotent)
-test-deps: $(CACHE)/dynamodb-local/DynamoDBLocal.jar $(CACHE)/bin/aws-lambda-rie
+## policy: the cdk-nag gate (AwsSolutions, Serverless) on the SAM-transformed template
+policy: $(CACHE)/policy/node_modules/.package-lock.json
+	@python3 -c 'import samtranslator' 2>/dev/null || { echo "policy: aws-sam-translator is missing: pip install aws-sam-translator"; exit 1; }
+	python3 policy/transform.py template.yaml > $(CACHE)/policy/template.json
+	NODE_PATH=$(CACHE)/policy/node_modules node policy/nag.js $(CACHE)/policy/template.json policy/suppressions.json
+
+## test-deps: DynamoDB Local, aws-lambda-rie, Chromium and cdk-nag, into .cache/ (idempotent)
+test-deps: $(CACHE)/dynamodb-local/DynamoDBLocal.jar $(CACHE)/bin/aws-lambda-rie $(CACHE)/policy/node_modules/.package-lock.json
 	@if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing chromium (apt-get)"; \
@@ -57,6 +64,14 @@ $(CACHE)/dynamodb-local/DynamoDBLocal.jar:
 	tar -xzf $(CACHE)/npm-pack/amplify-dynamodb-simulator-$(DYNAMODB_SIMULATOR_VERSION).tgz \
 	  -C $(CACHE)/dynamodb-local --strip-components=2 package/emulator
 	rm -rf $(CACHE)/npm-pack
+	test -f $@
+
+# cdk-nag and aws-cdk-lib at the versions of policy/package-lock.json.
+$(CACHE)/policy/node_modules/.package-lock.json: policy/package.json policy/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: install Node.js 20 (apt-get install nodejs npm) for the cdk-nag gate"; exit 1; }
+	mkdir -p $(CACHE)/policy
+	cp policy/package.json policy/package-lock.json $(CACHE)/policy/
+	cd $(CACHE)/policy && npm ci --no-audit --no-fund --ignore-scripts --silent
 	test -f $@
 
 $(CACHE)/bin/aws-lambda-rie:

@@ -565,7 +565,15 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 	}
 
 	// Nowhere: wildcard DynamoDB actions, Scan, or an Allow on every resource.
-	walk(tp, func(v any) {
+	// The permissions boundary grants nothing: it only caps the roles
+	// (TestTemplateFunctionBoundary).
+	rest := map[string]any{}
+	for id, r := range tp.resources(t) {
+		if id != "FunctionBoundary" {
+			rest[id] = r
+		}
+	}
+	walk(rest, func(v any) {
 		m, ok := v.(map[string]any)
 		if !ok || m["Effect"] == nil {
 			return
@@ -1641,5 +1649,32 @@ func TestSamconfigEnvironments(t *testing.T) {
 	}
 	if cfg["default.sync"]["watch"] != "true" {
 		t.Errorf("dev sync watch = %q, want true", cfg["default.sync"]["watch"])
+	}
+}
+
+// TestTemplateFunctionBoundary: SAM's AWSLambdaBasicExecutionRole may log
+// anywhere; the boundary every function carries narrows that to the
+// functions' own log groups.
+func TestTemplateFunctionBoundary(t *testing.T) {
+	tp := loadTemplate(t)
+	for _, f := range functions {
+		if got := str(tp.function(t, f.id)["PermissionsBoundary"]); got != "${FunctionBoundary}" {
+			t.Errorf("%s: PermissionsBoundary = %v, want ${FunctionBoundary}", f.id, got)
+		}
+	}
+	b := tp.resource(t, "FunctionBoundary", "AWS::IAM::ManagedPolicy")
+	stmts := asSlice(get(b, "PolicyDocument", "Statement"))
+	if len(stmts) != 2 || get(stmts[0], "NotAction") != "logs:*" || get(stmts[0], "Resource") != "*" {
+		t.Fatalf("boundary = %v, want everything but logs, then logs on the log groups", stmts)
+	}
+	got := fmt.Sprint(strs(get(stmts[1], "Resource")))
+	for _, f := range functions {
+		group := strings.TrimSuffix(f.id, "Function") + "LogGroup.Arn"
+		if !strings.Contains(got, group) {
+			t.Errorf("boundary lets no logs into %s: %s", group, got)
+		}
+	}
+	if fmt.Sprint(strs(get(stmts[1], "Action"))) != "[logs:CreateLogStream logs:PutLogEvents]" {
+		t.Errorf("boundary log actions = %v", get(stmts[1], "Action"))
 	}
 }
