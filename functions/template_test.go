@@ -22,6 +22,7 @@ import (
 
 	"github.com/serverless-chat/chat/internal/config"
 	"github.com/serverless-chat/chat/internal/dynamo"
+	"github.com/serverless-chat/chat/internal/metrics"
 	"github.com/serverless-chat/chat/internal/testenv"
 	"github.com/serverless-chat/chat/web"
 )
@@ -360,6 +361,7 @@ func TestTemplateFunctions(t *testing.T) {
 		config.EnvMessagesTable, config.EnvSeqIndexName, config.EnvHistoryRetention, config.EnvPresenceLimit,
 		config.EnvInlineLimit, config.EnvFanoutQueueURL, config.EnvURLSuffix,
 		config.EnvSendBurst, config.EnvSendRate, config.EnvRoomCap, config.EnvAllowedOrigins, config.EnvAllowMissingOrigin,
+		config.EnvStackName,
 		config.EnvJWTIssuer, config.EnvJWTAudience, config.EnvJWKSURL}
 
 	for _, f := range functions {
@@ -418,6 +420,7 @@ func TestTemplateFunctions(t *testing.T) {
 				config.EnvSendBurst:             "${SendBurst}",
 				config.EnvSendRate:              "${SendRatePerSecond}",
 				config.EnvRoomCap:               "${RoomCap}",
+				config.EnvStackName:             "${AWS::StackName}",
 			}
 			switch f.id {
 			case "ConnectFunction":
@@ -1676,5 +1679,56 @@ func TestTemplateFunctionBoundary(t *testing.T) {
 	}
 	if fmt.Sprint(strs(get(stmts[1], "Action"))) != "[logs:CreateLogStream logs:PutLogEvents]" {
 		t.Errorf("boundary log actions = %v", get(stmts[1], "Action"))
+	}
+}
+
+// TestTemplateDashboard: the dashboard shows every custom metric the
+// functions write (internal/metrics), under their namespace and Stack
+// dimension, and nothing they do not write; beside them, the AWS metrics
+// the alarms watch.
+func TestTemplateDashboard(t *testing.T) {
+	tp := loadTemplate(t)
+	d := tp.resource(t, "Dashboard", "AWS::CloudWatch::Dashboard")
+	body := str(d["DashboardBody"])
+	var dash struct {
+		Widgets []struct {
+			Properties struct {
+				Title   string
+				Metrics [][]any
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &dash); err != nil {
+		t.Fatalf("DashboardBody is not JSON: %v\n%s", err, body)
+	}
+	custom := map[string]bool{}
+	namespaces := map[string]bool{}
+	for _, w := range dash.Widgets {
+		for _, m := range w.Properties.Metrics {
+			if len(m) < 2 {
+				t.Errorf("widget %q: metric %v", w.Properties.Title, m)
+				continue
+			}
+			ns, name := fmt.Sprint(m[0]), fmt.Sprint(m[1])
+			namespaces[ns] = true
+			if ns != metrics.Namespace {
+				continue
+			}
+			custom[name] = true
+			if len(m) < 4 || m[2] != metrics.DimensionStack || m[3] != "${AWS::StackName}" {
+				t.Errorf("%s: dimensions %v, want %s=${AWS::StackName}", name, m[2:], metrics.DimensionStack)
+			}
+		}
+	}
+	if got, want := slices.Sorted(maps.Keys(custom)), metrics.Names(); !reflect.DeepEqual(got, want) {
+		t.Errorf("dashboard shows custom metrics %v, the functions write %v", got, want)
+	}
+	for _, ns := range []string{"AWS/ApiGateway", "AWS/Lambda", "AWS/SQS", "AWS/DynamoDB"} {
+		if !namespaces[ns] {
+			t.Errorf("dashboard shows nothing of %s", ns)
+		}
+	}
+	if got := str(get(tp["Globals"], "Function", "Environment", "Variables", config.EnvStackName)); got != "${AWS::StackName}" {
+		t.Errorf("%s = %q, want the stack's name (the dashboard's dimension)", config.EnvStackName, got)
 	}
 }
