@@ -1732,3 +1732,15 @@ func TestTemplateDashboard(t *testing.T) {
 		t.Errorf("%s = %q, want the stack's name (the dashboard's dimension)", config.EnvStackName, got)
 	}
 }
+
+// TestTemplateTracing: every function is traced by Lambda (Tracing:
+// Active); API Gateway traces REST APIs only, so the stage has no tracing
+// setting (README, "Tracing").
+func TestTemplateTracing(t *testing.T) {
+	tp := loadTemplate(t)
+	for _, f := range functions {
+		if got := tp.function(t, f.id)["Tracing"]; got != "Active" {
+			t.Errorf("%s: Tracing = %v, want Active", f.id, got)
+		}
+	}
+}
