@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -67,13 +68,18 @@ func TestFunctionMetricsUnderRIE(t *testing.T) {
 		"FANOUT_QUEUE_URL": "http://127.0.0.1:1/queue/fanout", "DYNAMODB_ENDPOINT": endpoint,
 		"MANAGEMENT_API_ENDPOINT": mgmt, "POST_WORKERS": "4",
 		// Metrics must survive Lambda's filter at WARN: their level is the function's.
-		"LOG_LEVEL": "warn", "STACK_NAME": "chat-test",
+		"LOG_LEVEL": "warn",
 		// Two frames, then one a minute: the third is rate-limited.
 		"SEND_BURST": "2", "SEND_RATE": "0.016",
 	}
-	connectURL, connectLog := startRIE(t, "connect", bins["ConnectFunction"], env)
-	messageURL, messageLog := startRIE(t, "message", bins["MessageFunction"], env)
-	fanoutURL, fanoutLog := startRIE(t, "fanout", bins["FanoutFunction"], env)
+	named := func(name string) map[string]string { // Lambda sets the function's name
+		e := maps.Clone(env)
+		e["AWS_LAMBDA_FUNCTION_NAME"] = name
+		return e
+	}
+	connectURL, connectLog := startRIE(t, "connect", bins["ConnectFunction"], named("chat-test-ConnectFunction"))
+	messageURL, messageLog := startRIE(t, "message", bins["MessageFunction"], named("chat-test-MessageFunction"))
+	fanoutURL, fanoutLog := startRIE(t, "fanout", bins["FanoutFunction"], named("chat-test-FanoutFunction"))
 
 	alice, bob, carol := "AliceEMFConn01=", "BobEMFConn0002=", "CarolEMFConn03="
 	for _, c := range []struct{ id, name string }{{alice, "alice"}, {bob, "bob"}, {carol, "carol"}} {
@@ -100,10 +106,11 @@ func TestFunctionMetricsUnderRIE(t *testing.T) {
 	}
 	conns.markGone(carol)
 
-	check := func(t *testing.T, l metrics.Line, want map[string]float64) {
+	check := func(t *testing.T, function string, l metrics.Line, want map[string]float64) {
 		t.Helper()
-		if l.Namespace != metrics.Namespace || fmt.Sprint(l.Dimensions) != "[[Stack]]" || l.Members["Stack"] != "chat-test" {
-			t.Errorf("namespace %q, dimensions %v, Stack %v; want %s, [[Stack]], chat-test", l.Namespace, l.Dimensions, l.Members["Stack"], metrics.Namespace)
+		if l.Namespace != metrics.Namespace || fmt.Sprint(l.Dimensions) != "[[FunctionName]]" || l.Members["FunctionName"] != function {
+			t.Errorf("namespace %q, dimensions %v, FunctionName %v; want %s, [[FunctionName]], %s",
+				l.Namespace, l.Dimensions, l.Members["FunctionName"], metrics.Namespace, function)
 		}
 		if l.Members["level"] != "WARN" {
 			t.Errorf("level = %v, want WARN (the function's LOG_LEVEL, so Lambda's filter keeps the line)", l.Members["level"])
@@ -144,7 +151,7 @@ func TestFunctionMetricsUnderRIE(t *testing.T) {
 		if len(lines) != 1 {
 			t.Fatalf("%d EMF lines, want 1", len(lines))
 		}
-		check(t, lines[0], map[string]float64{
+		check(t, "chat-test-MessageFunction", lines[0], map[string]float64{
 			metrics.MessagesAccepted: 1, metrics.Recipients: 2, metrics.PostsDelivered: 1, metrics.PostsGone: 1,
 			metrics.PostsThrottled: 0, metrics.BatchesQueued: 0, metrics.FanoutDuration: -1,
 		})
@@ -165,7 +172,7 @@ func TestFunctionMetricsUnderRIE(t *testing.T) {
 		if len(lines) != 3 {
 			t.Fatalf("%d EMF lines, want 3", len(lines))
 		}
-		check(t, lines[2], map[string]float64{metrics.SendersRateLimited: 1})
+		check(t, "chat-test-MessageFunction", lines[2], map[string]float64{metrics.SendersRateLimited: 1})
 	})
 	t.Run("a fan-out batch", func(t *testing.T) {
 		batch, _ := json.Marshal(chat.Batch{Room: "general", Seq: 9, Endpoint: mgmt,
@@ -178,7 +185,7 @@ func TestFunctionMetricsUnderRIE(t *testing.T) {
 		if len(lines) != 1 {
 			t.Fatalf("%d EMF lines, want 1", len(lines))
 		}
-		check(t, lines[0], map[string]float64{
+		check(t, "chat-test-FanoutFunction", lines[0], map[string]float64{
 			metrics.PostsDelivered: 2, metrics.PostsGone: 0, metrics.PostsThrottled: 0, metrics.FanoutDuration: -1,
 		})
 	})

@@ -361,7 +361,6 @@ func TestTemplateFunctions(t *testing.T) {
 		config.EnvMessagesTable, config.EnvSeqIndexName, config.EnvHistoryRetention, config.EnvPresenceLimit,
 		config.EnvInlineLimit, config.EnvFanoutQueueURL, config.EnvURLSuffix,
 		config.EnvSendBurst, config.EnvSendRate, config.EnvRoomCap, config.EnvAllowedOrigins, config.EnvAllowMissingOrigin,
-		config.EnvStackName,
 		config.EnvJWTIssuer, config.EnvJWTAudience, config.EnvJWKSURL}
 
 	for _, f := range functions {
@@ -420,7 +419,6 @@ func TestTemplateFunctions(t *testing.T) {
 				config.EnvSendBurst:             "${SendBurst}",
 				config.EnvSendRate:              "${SendRatePerSecond}",
 				config.EnvRoomCap:               "${RoomCap}",
-				config.EnvStackName:             "${AWS::StackName}",
 			}
 			switch f.id {
 			case "ConnectFunction":
@@ -1683,9 +1681,9 @@ func TestTemplateFunctionBoundary(t *testing.T) {
 }
 
 // TestTemplateDashboard: the dashboard shows every custom metric the
-// functions write (internal/metrics), under their namespace and Stack
-// dimension, and nothing they do not write; beside them, the AWS metrics
-// the alarms watch.
+// functions write (internal/metrics), under their namespace and
+// FunctionName dimension, and nothing they do not write; beside them, the
+// AWS metrics the alarms watch.
 func TestTemplateDashboard(t *testing.T) {
 	tp := loadTemplate(t)
 	d := tp.resource(t, "Dashboard", "AWS::CloudWatch::Dashboard")
@@ -1715,8 +1713,11 @@ func TestTemplateDashboard(t *testing.T) {
 				continue
 			}
 			custom[name] = true
-			if len(m) < 4 || m[2] != metrics.DimensionStack || m[3] != "${AWS::StackName}" {
-				t.Errorf("%s: dimensions %v, want %s=${AWS::StackName}", name, m[2:], metrics.DimensionStack)
+			// The functions that write them: the message function (and
+			// presence's rename for SendersRateLimited) and the fan-out.
+			if len(m) < 4 || m[2] != metrics.DimensionFunction ||
+				!slices.Contains([]any{"${MessageFunction}", "${PresenceFunction}", "${FanoutFunction}"}, m[3]) {
+				t.Errorf("%s: dimensions %v, want %s of a function that writes it", name, m[2:], metrics.DimensionFunction)
 			}
 		}
 	}
@@ -1727,9 +1728,6 @@ func TestTemplateDashboard(t *testing.T) {
 		if !namespaces[ns] {
 			t.Errorf("dashboard shows nothing of %s", ns)
 		}
-	}
-	if got := str(get(tp["Globals"], "Function", "Environment", "Variables", config.EnvStackName)); got != "${AWS::StackName}" {
-		t.Errorf("%s = %q, want the stack's name (the dashboard's dimension)", config.EnvStackName, got)
 	}
 }
 

@@ -36,7 +36,7 @@ func TestFunctionsStartWithTracing(t *testing.T) {
 		"_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
 		"TABLE_NAME":       "absent", "MESSAGES_TABLE": "absent-messages", "DYNAMODB_ENDPOINT": "http://127.0.0.1:1",
 		"MANAGEMENT_API_ENDPOINT": mgmt, "FANOUT_QUEUE_URL": "http://127.0.0.1:1/queue/fanout",
-		"STACK_NAME": "chat-test", "LOG_LEVEL": "info",
+		"AWS_LAMBDA_FUNCTION_NAME": "chat-test-function", "LOG_LEVEL": "info",
 		"JWT_ISSUER": iss.URL(), "JWT_AUDIENCE": "chat-client",
 	}
 	event := func(route string) any {

@@ -94,10 +94,10 @@ func New(ctx context.Context, lookup func(string) (string, bool)) (*handler.Hand
 		Logger:         Logger(cfg.LogLevel),
 		DeadlineMargin: DeadlineMargin,
 	}
-	if cfg.StackName != "" {
+	if cfg.FunctionName != "" {
 		// Lambda sends stdout to CloudWatch Logs, which extracts the EMF
 		// lines' metrics.
-		h.Metrics = &metrics.EMF{W: os.Stdout, Stack: cfg.StackName, Level: cfg.LogLevel.String()}
+		h.Metrics = &metrics.EMF{W: os.Stdout, Function: cfg.FunctionName, Level: cfg.LogLevel.String()}
 	}
 	if cfg.MessagesTable != "" {
 		h.Messages = dynamo.NewHistory(db, cfg.MessagesTable, cfg.SeqIndexName)

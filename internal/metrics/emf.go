@@ -16,11 +16,12 @@ import (
 	"time"
 )
 
-// Namespace is the CloudWatch namespace of every metric; DimensionStack
-// (the stack's name) tells stacks of one account apart.
+// Namespace is the CloudWatch namespace of every metric; DimensionFunction
+// (the function's name, as in AWS/Lambda) tells the functions, and so the
+// stacks, of one account apart.
 const (
-	Namespace      = "ServerlessChat"
-	DimensionStack = "Stack"
+	Namespace         = "ServerlessChat"
+	DimensionFunction = "FunctionName"
 )
 
 // The metrics the functions write. template.yaml's dashboard shows each
@@ -64,8 +65,8 @@ func Names() []string { return slices.Sorted(maps.Keys(Units)) }
 // EMF writes EMF lines to W, safe for concurrent use.
 type EMF struct {
 	W io.Writer
-	// Stack is the value of the Stack dimension.
-	Stack string
+	// Function is the value of the FunctionName dimension.
+	Function string
 	// Level is the line's "level" key. Lambda's log-level filtering
 	// (ApplicationLogLevel) counts a JSON line without one as INFO and
 	// drops it under WARN or ERROR: the function's own level keeps the
@@ -98,8 +99,8 @@ func (e *EMF) Record(values map[string]float64) error {
 	if e.Now != nil {
 		now = e.Now
 	}
-	d := directive{Namespace: Namespace, Dimensions: [][]string{{DimensionStack}}}
-	line := map[string]any{DimensionStack: e.Stack}
+	d := directive{Namespace: Namespace, Dimensions: [][]string{{DimensionFunction}}}
+	line := map[string]any{DimensionFunction: e.Function}
 	for _, name := range slices.Sorted(maps.Keys(values)) {
 		unit, ok := Units[name]
 		if !ok {

@@ -13,7 +13,7 @@ import (
 func TestEMFLine(t *testing.T) {
 	var buf bytes.Buffer
 	at := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
-	e := &metrics.EMF{W: &buf, Stack: "chat-prod", Level: "WARN", Now: func() time.Time { return at }}
+	e := &metrics.EMF{W: &buf, Function: "chat-prod-MessageFunction-AbC123", Level: "WARN", Now: func() time.Time { return at }}
 	if err := e.Record(map[string]float64{
 		metrics.MessagesAccepted: 1, metrics.Recipients: 3, metrics.FanoutDuration: 12.5, "NotAMetric": 7,
 	}); err != nil {
@@ -33,8 +33,8 @@ func TestEMFLine(t *testing.T) {
 	}{
 		{"Timestamp", l.Timestamp, at.UnixMilli()},
 		{"Namespace", l.Namespace, metrics.Namespace},
-		{"Dimensions", l.Dimensions, [][]string{{"Stack"}}},
-		{"Stack", l.Members["Stack"], "chat-prod"},
+		{"Dimensions", l.Dimensions, [][]string{{"FunctionName"}}},
+		{"FunctionName", l.Members["FunctionName"], "chat-prod-MessageFunction-AbC123"},
 		{"level (passes Lambda's log-level filter)", l.Members["level"], "WARN"},
 		{"Values", l.Values, map[string]float64{"MessagesAccepted": 1, "Recipients": 3, "FanoutDuration": 12.5}},
 		{"Units", l.Units, map[string]string{"MessagesAccepted": "Count", "Recipients": "Count", "FanoutDuration": "Milliseconds"}},
