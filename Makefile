@@ -118,12 +118,16 @@ DEPLOY_ENV ?= default
 SAMCONFIG_DEPLOY = sed -n '/^\[$(DEPLOY_ENV)\.deploy\.parameters\]/,/^\[/s/^$(1) = "\(.*\)"/\1/p' samconfig.toml 2>/dev/null | head -n1
 STACK_NAME ?= $(shell $(call SAMCONFIG_DEPLOY,stack_name))
 DEPLOY_REGION ?= $(shell $(call SAMCONFIG_DEPLOY,region))
+# Who the alarms reach (the template requires one): ALARM_EMAIL=you@example.com
+# or ALARM_TOPIC_ARN=arn:aws:sns:..., added to the environment's parameter_overrides.
+PARAMETER_OVERRIDES ?= $(shell $(call SAMCONFIG_DEPLOY,parameter_overrides))
 
 ## deploy: sam build + sam deploy (DEPLOY_ENV=prod for production), then publish the page;
 ## stops before publishing when the change set fails or is declined (deploy.sh)
 deploy:
 	DEPLOY_ENV="$(DEPLOY_ENV)" STACK_NAME="$(STACK_NAME)" DEPLOY_REGION="$(DEPLOY_REGION)" \
 	  SAM="$(SAM)" AWS_CLI="$(AWS_CLI)" ENDPOINT_URL="$(ENDPOINT_URL)" SAM_DEPLOY_FLAGS="$(SAM_DEPLOY_FLAGS)" \
+	  PARAMETER_OVERRIDES='$(PARAMETER_OVERRIDES)' ALARM_EMAIL="$(ALARM_EMAIL)" ALARM_TOPIC_ARN="$(ALARM_TOPIC_ARN)" \
 	  ./deploy.sh
 
 ## publish: upload web/ to an S3 bucket: make publish BUCKET=name [ENDPOINT_URL=url] [WEBSOCKET_URL=wss://...]

@@ -3,7 +3,12 @@
 # page with the stack's outputs and invalidates CloudFront: `make deploy`.
 #
 #   ./deploy.sh            (env: DEPLOY_ENV, STACK_NAME, DEPLOY_REGION, SAM,
-#                           AWS_CLI, ENDPOINT_URL, SAM_DEPLOY_FLAGS)
+#                           AWS_CLI, ENDPOINT_URL, SAM_DEPLOY_FLAGS,
+#                           PARAMETER_OVERRIDES, ALARM_EMAIL, ALARM_TOPIC_ARN)
+#
+# ALARM_EMAIL or ALARM_TOPIC_ARN is added to PARAMETER_OVERRIDES (the
+# environment's parameter_overrides in samconfig.toml, which a
+# --parameter-overrides on the command line would otherwise replace).
 #
 # It stops, non-zero and before publishing anything, when:
 #   - sam build or sam deploy fails (a failed or rolled-back change set);
@@ -54,6 +59,14 @@ output() {
   echo "$v"
 }
 
+# samconfig.toml's value, with its TOML escapes (\") undone.
+overrides=${PARAMETER_OVERRIDES:-}
+overrides=${overrides//\\\"/\"}
+[[ -n ${ALARM_EMAIL:-} ]] && overrides+=" AlarmEmail=\"$ALARM_EMAIL\""
+[[ -n ${ALARM_TOPIC_ARN:-} ]] && overrides+=" AlarmTopicArn=\"$ALARM_TOPIC_ARN\""
+override_flags=()
+[[ -n ${overrides// /} ]] && override_flags=(--parameter-overrides "${overrides# }")
+
 before=$(state) || exit 1
 
 "$SAM" build --config-env "$DEPLOY_ENV" || fail "sam build failed"
@@ -62,7 +75,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
 "$SAM" deploy --config-env "$DEPLOY_ENV" --stack-name "$STACK_NAME" \
-  ${DEPLOY_REGION:+--region "$DEPLOY_REGION"} "${sam_flags[@]}" 2>&1 | tee "$log"
+  ${DEPLOY_REGION:+--region "$DEPLOY_REGION"} "${override_flags[@]}" "${sam_flags[@]}" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
 ((rc == 0)) || fail "sam deploy failed (exit $rc)"

@@ -17,6 +17,7 @@ import (
 const stubSAM = `#!/usr/bin/env bash
 set -euo pipefail
 [[ $1 == build ]] && { echo "stub sam: build"; exit 0; }
+printf '%s\n' "$@" > "$STUB_ARGS"
 stack=
 while (($#)); do [[ $1 == --stack-name ]] && stack=$2; shift; done
 case $STUB_SAM in
@@ -170,11 +171,12 @@ func TestMakeDeploy(t *testing.T) {
 				existing(c.stack, c.bucket, distribution)
 			}
 			before := invalidations()
-			cmd := exec.Command(makeTool, "--no-print-directory", "deploy",
+			args := filepath.Join(t.TempDir(), "sam-args")
+			cmd := exec.Command(makeTool, "--no-print-directory", "deploy", "ALARM_EMAIL=ops@example.com",
 				"STACK_NAME="+c.stack, "DEPLOY_REGION=eu-west-1", "SAM="+sam, "AWS_CLI="+awsCLI, "ENDPOINT_URL="+endpoint)
 			cmd.Dir = testenv.RepoRoot()
 			cmd.Env = append(env, "STUB_SAM="+c.stub, "STUB_TEMPLATE="+c.template, "STUB_BUCKET="+c.bucket,
-				"STUB_DISTRIBUTION="+distribution, "STUB_AWS="+awsCLI+" --endpoint-url "+endpoint+" --region eu-west-1")
+				"STUB_DISTRIBUTION="+distribution, "STUB_ARGS="+args, "STUB_AWS="+awsCLI+" --endpoint-url "+endpoint+" --region eu-west-1")
 			out, err := cmd.CombinedOutput()
 			if ok := err == nil; ok != c.wantOK {
 				t.Errorf("make deploy: %v, want success %v\n%s", err, c.wantOK, out)
@@ -187,6 +189,16 @@ func TestMakeDeploy(t *testing.T) {
 			}
 			if got, want := invalidations()-before, map[bool]int{true: 1}[c.wantOK]; got != want {
 				t.Errorf("%d invalidations made, want %d", got, want)
+			}
+			// sam deploy got dev's parameter_overrides and the alarm email
+			// in one --parameter-overrides (a second would replace the first).
+			b, err := os.ReadFile(args)
+			if err != nil {
+				t.Fatalf("sam deploy was not run: %v", err)
+			}
+			want := "--parameter-overrides\n" + `StageName="dev" LogLevel="DEBUG" PostWorkers="32" AlarmEmail="ops@example.com"` + "\n"
+			if !strings.Contains(string(b), want) || strings.Count(string(b), "--parameter-overrides") != 1 {
+				t.Errorf("sam deploy arguments:\n%s\nwant %q", b, want)
 			}
 		})
 	}
