@@ -14,7 +14,7 @@ CACHE := $(CURDIR)/.cache
 DYNAMODB_SIMULATOR_VERSION := 2.9.30
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 
-.PHONY: run test test-deps lint build clean \
+.PHONY: run test test-deps lint policy build clean \
 	build-ConnectFunction build-DisconnectFunction build-MessageFunction build-DefaultFunction build-HistoryFunction build-PresenceFunction build-FanoutFunction \
 	build-AuthorizerFunction
 
@@ -30,9 +30,16 @@ test: test-deps
 	$(GO) test -count=1 -run '^TestLoadOneRoom$$' ./internal/gateway/
 	@command -v cfn-lint >/dev/null || { echo "cfn-lint not found: pip install cfn-lint"; exit 1; }
 	cfn-lint template.yaml
+	$(MAKE) --no-print-directory policy
 
-## test-deps: DynamoDB Local, aws-lambda-rie and Chromium, into .cache/ (idempotent)
-test-deps: $(CACHE)/dynamodb-local/DynamoDBLocal.jar $(CACHE)/bin/aws-lambda-rie
+## policy: the cdk-nag gate (AwsSolutions, Serverless) on the SAM-transformed template
+policy: $(CACHE)/policy/node_modules/.package-lock.json
+	@python3 -c 'import samtranslator' 2>/dev/null || { echo "policy: aws-sam-translator is missing: pip install aws-sam-translator"; exit 1; }
+	python3 policy/transform.py template.yaml > $(CACHE)/policy/template.json
+	NODE_PATH=$(CACHE)/policy/node_modules node policy/nag.js $(CACHE)/policy/template.json policy/suppressions.json
+
+## test-deps: DynamoDB Local, aws-lambda-rie, Chromium and cdk-nag, into .cache/ (idempotent)
+test-deps: $(CACHE)/dynamodb-local/DynamoDBLocal.jar $(CACHE)/bin/aws-lambda-rie $(CACHE)/policy/node_modules/.package-lock.json
 	@if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing chromium (apt-get)"; \
@@ -57,6 +64,14 @@ $(CACHE)/dynamodb-local/DynamoDBLocal.jar:
 	tar -xzf $(CACHE)/npm-pack/amplify-dynamodb-simulator-$(DYNAMODB_SIMULATOR_VERSION).tgz \
 	  -C $(CACHE)/dynamodb-local --strip-components=2 package/emulator
 	rm -rf $(CACHE)/npm-pack
+	test -f $@
+
+# cdk-nag and aws-cdk-lib at the versions of policy/package-lock.json.
+$(CACHE)/policy/node_modules/.package-lock.json: policy/package.json policy/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: install Node.js 20 (apt-get install nodejs npm) for the cdk-nag gate"; exit 1; }
+	mkdir -p $(CACHE)/policy
+	cp policy/package.json policy/package-lock.json $(CACHE)/policy/
+	cd $(CACHE)/policy && npm ci --no-audit --no-fund --ignore-scripts --silent
 	test -f $@
 
 $(CACHE)/bin/aws-lambda-rie:
@@ -97,33 +112,23 @@ clean:
 
 AWS_CLI ?= aws
 SAM ?= sam
-STACK_NAME ?= serverless-chat
-# The region of samconfig.toml's deploy parameters, unless given.
-DEPLOY_REGION ?= $(shell sed -n 's/^region = "\(.*\)"/\1/p' samconfig.toml 2>/dev/null | head -n1)
-STACK_OUTPUT = $(AWS_CLI) cloudformation describe-stacks --stack-name $(STACK_NAME) \
-	$(if $(DEPLOY_REGION),--region $(DEPLOY_REGION)) --output text --query
+# samconfig.toml's environment: default (dev) or prod.
+DEPLOY_ENV ?= default
+# The environment's stack and region in samconfig.toml, unless given.
+SAMCONFIG_DEPLOY = sed -n '/^\[$(DEPLOY_ENV)\.deploy\.parameters\]/,/^\[/s/^$(1) = "\(.*\)"/\1/p' samconfig.toml 2>/dev/null | head -n1
+STACK_NAME ?= $(shell $(call SAMCONFIG_DEPLOY,stack_name))
+DEPLOY_REGION ?= $(shell $(call SAMCONFIG_DEPLOY,region))
+# Who the alarms reach (the template requires one): ALARM_EMAIL=you@example.com
+# or ALARM_TOPIC_ARN=arn:aws:sns:..., added to the environment's parameter_overrides.
+PARAMETER_OVERRIDES ?= $(shell $(call SAMCONFIG_DEPLOY,parameter_overrides))
 
-## deploy: sam build + sam deploy, then publish the page with the stack's WebSocket URL
+## deploy: sam build + sam deploy (DEPLOY_ENV=prod for production), then publish the page;
+## stops before publishing when the change set fails or is declined (deploy.sh)
 deploy:
-	$(SAM) build
-	$(SAM) deploy --stack-name $(STACK_NAME) $(if $(DEPLOY_REGION),--region $(DEPLOY_REGION)) $(SAM_DEPLOY_FLAGS)
-	@set -euo pipefail; \
-	bucket=$$($(STACK_OUTPUT) "Stacks[0].Outputs[?OutputKey=='SiteBucketName'].OutputValue"); \
-	wsurl=$$($(STACK_OUTPUT) "Stacks[0].Outputs[?OutputKey=='WebSocketURL'].OutputValue"); \
-	dist=$$($(STACK_OUTPUT) "Stacks[0].Outputs[?OutputKey=='SiteDistributionId'].OutputValue"); \
-	site=$$($(STACK_OUTPUT) "Stacks[0].Outputs[?OutputKey=='SiteURL'].OutputValue"); \
-	test -n "$$bucket" -a "$$bucket" != None || { echo "deploy: stack $(STACK_NAME) has no SiteBucketName output"; exit 1; }; \
-	test -n "$$wsurl" -a "$$wsurl" != None || { echo "deploy: stack $(STACK_NAME) has no WebSocketURL output"; exit 1; }; \
-	issuer=$$($(STACK_OUTPUT) "Stacks[0].Outputs[?OutputKey=='AuthIssuer'].OutputValue"); \
-	client=$$($(STACK_OUTPUT) "Stacks[0].Outputs[?OutputKey=='AuthClientId'].OutputValue"); \
-	if [ "$$issuer" = None ]; then issuer=; client=; fi; \
-	$(MAKE) --no-print-directory publish BUCKET="$$bucket" WEBSOCKET_URL="$$wsurl" \
-	  AUTH_ISSUER="$$issuer" AUTH_CLIENT_ID="$$client" \
-	  AWS_CLI="$(AWS_CLI)" PUBLISH_REGION="$(DEPLOY_REGION)"; \
-	if [ -n "$$dist" ] && [ "$$dist" != None ]; then \
-	  $(AWS_CLI) cloudfront create-invalidation --distribution-id "$$dist" --paths '/*' --output text --query Invalidation.Id; \
-	fi; \
-	echo "deploy: the chat is at $$site (WebSocket API $$wsurl)"
+	DEPLOY_ENV="$(DEPLOY_ENV)" STACK_NAME="$(STACK_NAME)" DEPLOY_REGION="$(DEPLOY_REGION)" \
+	  SAM="$(SAM)" AWS_CLI="$(AWS_CLI)" ENDPOINT_URL="$(ENDPOINT_URL)" SAM_DEPLOY_FLAGS="$(SAM_DEPLOY_FLAGS)" \
+	  PARAMETER_OVERRIDES='$(PARAMETER_OVERRIDES)' ALARM_EMAIL="$(ALARM_EMAIL)" ALARM_TOPIC_ARN="$(ALARM_TOPIC_ARN)" \
+	  ./deploy.sh
 
 ## publish: upload web/ to an S3 bucket: make publish BUCKET=name [ENDPOINT_URL=url] [WEBSOCKET_URL=wss://...]
 publish:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path"
@@ -12,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -20,6 +22,7 @@ import (
 
 	"github.com/serverless-chat/chat/internal/config"
 	"github.com/serverless-chat/chat/internal/dynamo"
+	"github.com/serverless-chat/chat/internal/metrics"
 	"github.com/serverless-chat/chat/internal/testenv"
 	"github.com/serverless-chat/chat/web"
 )
@@ -563,7 +566,15 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 	}
 
 	// Nowhere: wildcard DynamoDB actions, Scan, or an Allow on every resource.
-	walk(tp, func(v any) {
+	// The permissions boundary grants nothing: it only caps the roles
+	// (TestTemplateFunctionBoundary).
+	rest := map[string]any{}
+	for id, r := range tp.resources(t) {
+		if id != "FunctionBoundary" {
+			rest[id] = r
+		}
+	}
+	walk(rest, func(v any) {
 		m, ok := v.(map[string]any)
 		if !ok || m["Effect"] == nil {
 			return
@@ -1079,6 +1090,655 @@ func TestTemplateAuthorizer(t *testing.T) {
 		// API Gateway only runs authorizers on $connect.
 		if authType != "NONE" || r["AuthorizerId"] != nil {
 			t.Errorf("%s: AuthorizationType %s, AuthorizerId %v; want NONE", id, authType, r["AuthorizerId"])
+		}
+	}
+}
+
+// ---- Production safety (issue 20) ----------------------------------------
+
+// alarmAction is what every alarm notifies: the stack's topic, or the one
+// given.
+const alarmAction = "${if CreateAlarmTopic: ${AlarmTopic} | ${AlarmTopicArn}}"
+
+// TestTemplateStatefulResources: an update never replaces or deletes a table
+// silently. Named from the stack (CloudFormation refuses to replace a named
+// resource), deletion protection, retained on delete and on replace; the
+// messages table with point-in-time recovery.
+func TestTemplateStatefulResources(t *testing.T) {
+	tp := loadTemplate(t)
+	res := tp.resources(t)
+	for _, c := range []struct {
+		id, name string
+		pitr     bool
+	}{
+		{"ConnectionsTable", "${AWS::StackName}-connections", false},
+		{"MessagesTable", "${AWS::StackName}-messages", true},
+	} {
+		t.Run(c.id, func(t *testing.T) {
+			r := res[c.id]
+			table := tp.resource(t, c.id, "AWS::DynamoDB::Table")
+			for _, k := range []string{"DeletionPolicy", "UpdateReplacePolicy"} {
+				if got := r[k]; got != "Retain" {
+					t.Errorf("%s = %v, want Retain", k, got)
+				}
+			}
+			if got := table["DeletionProtectionEnabled"]; got != true {
+				t.Errorf("DeletionProtectionEnabled = %v, want true", got)
+			}
+			if got := str(table["TableName"]); got != c.name {
+				t.Errorf("TableName = %q, want %q (a replacing change set then fails)", got, c.name)
+			}
+			if got := get(table, "PointInTimeRecoverySpecification", "PointInTimeRecoveryEnabled"); got != c.pitr {
+				t.Errorf("PointInTimeRecoveryEnabled = %v, want %v", got, c.pitr)
+			}
+		})
+	}
+	params := asMap(t, tp["Parameters"], "Parameters")
+	if got, _ := get(params, "HistoryRetentionHours", "MaxValue").(int); got == 0 || got > 168 {
+		t.Errorf("HistoryRetentionHours MaxValue = %v, want at most 168 (BENCHMARKS.md, History storage: a room's 10 GB)", got)
+	}
+}
+
+// TestTemplateLogGroups: every log group has a retention and outlives the
+// stack (logs are evidence after an incident).
+func TestTemplateLogGroups(t *testing.T) {
+	tp := loadTemplate(t)
+	res := tp.resources(t)
+	groups := tp.ofType(t, "AWS::Logs::LogGroup")
+	if len(groups) < len(functions)+1 {
+		t.Errorf("%d log groups, want one per function and the access log", len(groups))
+	}
+	for id, g := range groups {
+		if str(g["RetentionInDays"]) != "${LogRetentionInDays}" {
+			t.Errorf("%s: RetentionInDays = %v", id, g["RetentionInDays"])
+		}
+		if res[id]["DeletionPolicy"] != "Retain" || res[id]["UpdateReplacePolicy"] != "Retain" {
+			t.Errorf("%s: DeletionPolicy %v, UpdateReplacePolicy %v, want Retain", id, res[id]["DeletionPolicy"], res[id]["UpdateReplacePolicy"])
+		}
+	}
+}
+
+// TestTemplateAlarms: the alarms the issue lists exist, watch the right
+// thing, and every alarm of the template notifies someone.
+func TestTemplateAlarms(t *testing.T) {
+	tp := loadTemplate(t)
+	res := tp.resources(t)
+	alarms := tp.ofType(t, "AWS::CloudWatch::Alarm")
+	for id, a := range alarms {
+		if got := strs(a["AlarmActions"]); !reflect.DeepEqual(got, []string{alarmAction}) {
+			t.Errorf("%s: AlarmActions = %v, want [%s]", id, got, alarmAction)
+		}
+	}
+	// metricOf renders an alarm's metrics: "namespace metric dim=value ...".
+	metricOf := func(a map[string]any) []string {
+		one := func(ns, name any, dims any) string {
+			s := fmt.Sprintf("%v %v", ns, name)
+			for _, d := range asSlice(dims) {
+				s += fmt.Sprintf(" %v=%s", get(d, "Name"), str(get(d, "Value")))
+			}
+			return s
+		}
+		if a["MetricName"] != nil {
+			return []string{one(a["Namespace"], a["MetricName"], a["Dimensions"])}
+		}
+		var out []string
+		for _, m := range asSlice(a["Metrics"]) {
+			if ms := get(m, "MetricStat", "Metric"); ms != nil {
+				out = append(out, one(get(ms, "Namespace"), get(ms, "MetricName"), get(ms, "Dimensions")))
+			}
+		}
+		return out
+	}
+	want := map[string][]string{
+		"ApiIntegrationErrorAlarm": {"AWS/ApiGateway IntegrationError ApiId=${Api} Stage=${StageName}"},
+		"ApiExecutionErrorAlarm":   {"AWS/ApiGateway ExecutionError ApiId=${Api} Stage=${StageName}"},
+		"ConnectionsTableThrottleAlarm": {
+			"AWS/DynamoDB ReadThrottleEvents TableName=${ConnectionsTable}",
+			"AWS/DynamoDB WriteThrottleEvents TableName=${ConnectionsTable}",
+		},
+		"MessagesTableThrottleAlarm": {
+			"AWS/DynamoDB ReadThrottleEvents TableName=${MessagesTable}",
+			"AWS/DynamoDB WriteThrottleEvents TableName=${MessagesTable}",
+		},
+		"FanoutQueueAgeAlarm":   {"AWS/SQS ApproximateAgeOfOldestMessage QueueName=${FanoutQueue.QueueName}"},
+		"FanoutDeadLetterAlarm": {"AWS/SQS ApproximateNumberOfMessagesVisible QueueName=${FanoutDeadLetterQueue.QueueName}"},
+	}
+	for _, f := range functions {
+		for _, m := range []string{"Errors", "Throttles"} {
+			want[f.id+m+"Alarm"] = []string{fmt.Sprintf("AWS/Lambda %s FunctionName=${%s}", m, f.id)}
+		}
+	}
+	for id, w := range want {
+		a, ok := alarms[id]
+		if !ok {
+			t.Errorf("no alarm %s (%v)", id, w)
+			continue
+		}
+		if got := metricOf(a); !reflect.DeepEqual(got, w) {
+			t.Errorf("%s watches %v, want %v", id, got, w)
+		}
+		if a["ComparisonOperator"] != "GreaterThanThreshold" || a["TreatMissingData"] != "notBreaching" {
+			t.Errorf("%s: %v with missing data %v", id, a["ComparisonOperator"], a["TreatMissingData"])
+		}
+	}
+	for _, id := range []string{"AuthorizerFunctionErrorsAlarm", "AuthorizerFunctionThrottlesAlarm"} {
+		if got := res[id]["Condition"]; got != "UseJwt" {
+			t.Errorf("%s: Condition = %v, want UseJwt (the function's)", id, got)
+		}
+	}
+
+	// The topic: created unless one is given, mailing AlarmEmail, and
+	// publishable by CloudWatch over TLS.
+	for _, id := range []string{"AlarmTopic", "AlarmTopicPolicy", "AlarmEmailSubscription"} {
+		if got := res[id]["Condition"]; got != "CreateAlarmTopic" {
+			t.Errorf("%s: Condition = %v, want CreateAlarmTopic", id, got)
+		}
+	}
+	sub := tp.resource(t, "AlarmEmailSubscription", "AWS::SNS::Subscription")
+	if sub["Protocol"] != "email" || str(sub["Endpoint"]) != "${AlarmEmail}" || str(sub["TopicArn"]) != "${AlarmTopic}" {
+		t.Errorf("AlarmEmailSubscription = %v", sub)
+	}
+	policy := fmt.Sprint(tp.resource(t, "AlarmTopicPolicy", "AWS::SNS::TopicPolicy"))
+	for _, w := range []string{"cloudwatch.amazonaws.com", "aws:SecureTransport:false"} {
+		if !strings.Contains(policy, w) {
+			t.Errorf("AlarmTopicPolicy lacks %s: %s", w, policy)
+		}
+	}
+	if got := fmt.Sprint(get(tp["Conditions"], "CreateAlarmTopic")); got != "map[Fn::Equals:[map[Ref:AlarmTopicArn] ]]" {
+		t.Errorf("CreateAlarmTopic = %v", got)
+	}
+}
+
+// TestTemplateFanoutQueues: a batch reaches the dead-letter queue long
+// before it can expire, the dead-letter queue accepts only the fan-out
+// queue, and both refuse requests without TLS.
+func TestTemplateFanoutQueues(t *testing.T) {
+	tp := loadTemplate(t)
+	q := tp.resource(t, "FanoutQueue", "AWS::SQS::Queue")
+	dlq := tp.resource(t, "FanoutDeadLetterQueue", "AWS::SQS::Queue")
+	vis, _ := q["VisibilityTimeout"].(int)
+	receives, _ := get(q, "RedrivePolicy", "maxReceiveCount").(int)
+	retention, _ := q["MessageRetentionPeriod"].(int)
+	dlqRetention, _ := dlq["MessageRetentionPeriod"].(int)
+	// Failing every receive takes receives x visibility; a backlog the age
+	// alarm reports (300 s) comes on top. Ten times that leaves room.
+	if minimum := 10 * (receives*vis + 300); retention < minimum {
+		t.Errorf("fan-out queue retention %d s < %d s: a failing batch can expire before it reaches the dead-letter queue", retention, minimum)
+	}
+	// SQS keeps a message's original enqueue time when it moves it: the
+	// dead-letter queue must keep messages longer than the source does.
+	if dlqRetention <= retention {
+		t.Errorf("dead-letter retention %d s <= the queue's %d s", dlqRetention, retention)
+	}
+	name := str(q["QueueName"])
+	allow := get(dlq, "RedriveAllowPolicy")
+	if get(allow, "redrivePermission") != "byQueue" || len(asSlice(get(allow, "sourceQueueArns"))) != 1 {
+		t.Fatalf("RedriveAllowPolicy = %v, want byQueue with the fan-out queue", allow)
+	}
+	// Both spell the queue name from the stack ID's UUID.
+	if src := fmt.Sprint(asSlice(get(allow, "sourceQueueArns"))[0]); !strings.Contains(src, "fanout-") || !strings.Contains(name, "fanout-") ||
+		!strings.Contains(src, "AWS::StackId") || !strings.Contains(name, "AWS::StackId") {
+		t.Errorf("RedriveAllowPolicy source %s, queue name %s: want the same name", src, name)
+	}
+	pol := tp.resource(t, "FanoutQueuePolicy", "AWS::SQS::QueuePolicy")
+	if got := strs(pol["Queues"]); !reflect.DeepEqual(got, []string{"${FanoutQueue}", "${FanoutDeadLetterQueue}"}) {
+		t.Errorf("queue policy applies to %v", got)
+	}
+	deny := asSlice(get(pol, "PolicyDocument", "Statement"))
+	if len(deny) != 1 || get(deny[0], "Effect") != "Deny" || get(deny[0], "Condition", "Bool", "aws:SecureTransport") != "false" {
+		t.Errorf("queue policy = %v, want a TLS-only deny", deny)
+	}
+}
+
+// TestTemplateStageLogging: JSON access logs without the query string,
+// detailed metrics, execution logs at ERROR, and the account's logging role.
+func TestTemplateStageLogging(t *testing.T) {
+	tp := loadTemplate(t)
+	stage := tp.resource(t, "Stage", "AWS::ApiGatewayV2::Stage")
+	settings := asMap(t, stage["DefaultRouteSettings"], "DefaultRouteSettings")
+	if settings["DetailedMetricsEnabled"] != true || settings["DataTraceEnabled"] != false {
+		t.Errorf("DefaultRouteSettings = %v, want detailed metrics and no data trace", settings)
+	}
+	if got := str(settings["LoggingLevel"]); got != "${if HasExecutionLogs: ${ExecutionLogLevel} | OFF}" {
+		t.Errorf("LoggingLevel = %v", got)
+	}
+	if got := get(tp["Parameters"], "ExecutionLogLevel", "Default"); got != "ERROR" {
+		t.Errorf("ExecutionLogLevel default = %v, want ERROR", got)
+	}
+	if got := str(get(stage, "AccessLogSettings", "DestinationArn")); got != "${ApiAccessLogGroup.Arn}" {
+		t.Errorf("access log destination = %v", got)
+	}
+	format, _ := get(stage, "AccessLogSettings", "Format").(string)
+	var fields map[string]string
+	if err := json.Unmarshal([]byte(format), &fields); err != nil {
+		t.Fatalf("access log format is not one JSON object: %v\n%s", err, format)
+	}
+	for k, v := range map[string]string{
+		"requestId":          "$context.requestId",
+		"connectionId":       "$context.connectionId",
+		"routeKey":           "$context.routeKey",
+		"status":             "$context.status",
+		"integrationError":   "$context.integration.error",
+		"integrationLatency": "$context.integration.latency",
+	} {
+		if fields[k] != v {
+			t.Errorf("access log %s = %q, want %q", k, fields[k], v)
+		}
+	}
+	// ?token= carries the sign-in token: nothing of the request's URL or
+	// query string, nor of its body.
+	for k, v := range fields {
+		if low := strings.ToLower(v); strings.Contains(low, "querystring") || strings.Contains(low, "$request") || strings.Contains(low, "$input") || strings.Contains(low, "path") {
+			t.Errorf("access log field %s = %s can carry the query string", k, v)
+		}
+	}
+	// The stage waits for the account's role when this stack sets it.
+	if got := str(stage["Description"]); !strings.Contains(got, "${ApiGatewayAccount}") {
+		t.Errorf("Stage Description = %v, want it to reference ApiGatewayAccount (ordering)", got)
+	}
+	account := tp.resource(t, "ApiGatewayAccount", "AWS::ApiGateway::Account")
+	if got := str(account["CloudWatchRoleArn"]); got != "${ApiGatewayCloudWatchLogsRole.Arn}" {
+		t.Errorf("ApiGatewayAccount role = %v", got)
+	}
+	res := tp.resources(t)
+	for _, id := range []string{"ApiGatewayAccount", "ApiGatewayCloudWatchLogsRole"} {
+		if res[id]["Condition"] != "CreateApiGatewayRole" || res[id]["DeletionPolicy"] != "Retain" {
+			t.Errorf("%s: Condition %v, DeletionPolicy %v; want CreateApiGatewayRole, Retain", id, res[id]["Condition"], res[id]["DeletionPolicy"])
+		}
+	}
+}
+
+// TestTemplateProductionSite: the page's bucket keeps versions and both it
+// and the distribution write access logs.
+func TestTemplateProductionSite(t *testing.T) {
+	tp := loadTemplate(t)
+	bucket := tp.resource(t, "SiteBucket", "AWS::S3::Bucket")
+	if got := get(bucket, "VersioningConfiguration", "Status"); got != "Enabled" {
+		t.Errorf("SiteBucket versioning = %v", got)
+	}
+	if got := str(get(bucket, "LoggingConfiguration", "DestinationBucketName")); got != "${SiteLogBucket}" {
+		t.Errorf("SiteBucket access logs go to %v", got)
+	}
+	dist := get(tp.resource(t, "SiteDistribution", "AWS::CloudFront::Distribution"), "DistributionConfig")
+	if got := str(get(dist, "Logging", "Bucket")); got != "${SiteLogBucket.DomainName}" {
+		t.Errorf("distribution logs go to %v", got)
+	}
+	logs := tp.resource(t, "SiteLogBucket", "AWS::S3::Bucket")
+	if got := fmt.Sprint(get(logs, "OwnershipControls", "Rules")); got != "[map[ObjectOwnership:BucketOwnerPreferred]]" {
+		t.Errorf("SiteLogBucket ownership = %v (CloudFront's standard logs need ACLs)", got)
+	}
+	if len(asSlice(get(dist, "CustomErrorResponses"))) == 0 {
+		t.Errorf("no CustomErrorResponses: errors are cached CloudFront's default 5 minutes")
+	}
+}
+
+// TestTemplateProductionOutputs: what an operator needs during an incident.
+func TestTemplateProductionOutputs(t *testing.T) {
+	tp := loadTemplate(t)
+	outputs := asMap(t, tp["Outputs"], "Outputs")
+	for name, w := range map[string]string{
+		"MessagesTableName":         "${MessagesTable}",
+		"FanoutQueueUrl":            "${FanoutQueue}",
+		"FanoutDeadLetterQueueUrl":  "${FanoutDeadLetterQueue}",
+		"FanoutDeadLetterQueueArn":  "${FanoutDeadLetterQueue.Arn}",
+		"AlarmTopicArn":             alarmAction,
+		"FanoutDeadLetterAlarmName": "${FanoutDeadLetterAlarm}",
+		"FanoutQueueAgeAlarmName":   "${FanoutQueueAgeAlarm}",
+		"DashboardName":             "${Dashboard}",
+		"ApiAccessLogGroupName":     "${ApiAccessLogGroup}",
+		"SiteDistributionId":        "${SiteDistribution}",
+	} {
+		if got := str(get(outputs, name, "Value")); got != w {
+			t.Errorf("output %s = %q, want %q", name, got, w)
+		}
+	}
+}
+
+// parameterCases are values that deploy and then break the chat (issue 20),
+// and good values of the same parameters, which must still deploy.
+var parameterCases = []struct {
+	name   string
+	values map[string]string
+	broken bool
+}{
+	{"send rate 0 fails every function's start", map[string]string{"SendRatePerSecond": "0"}, true},
+	{"send rate over internal/config's 1000", map[string]string{"SendRatePerSecond": "1001"}, true},
+	{"room cap 0 fails every function's start", map[string]string{"RoomCap": "0"}, true},
+	{"room cap below -1", map[string]string{"RoomCap": "-2"}, true},
+	{"origin without a scheme: nobody can connect", map[string]string{"AllowedOrigins": "example.com"}, true},
+	{"origin with a path", map[string]string{"AllowedOrigins": "https://example.com/chat"}, true},
+	{"jwt with an empty issuer: the change set fails", map[string]string{"AuthMode": "jwt", "JwtAudience": "client"}, true},
+	{"jwt with an empty audience", map[string]string{"AuthMode": "jwt", "JwtIssuer": "https://issuer.example.com"}, true},
+	{"non-https issuer kills the authorizer", map[string]string{"AuthMode": "jwt", "JwtIssuer": "http://issuer.example.com", "JwtAudience": "client"}, true},
+	{"issuer with a trailing slash never matches iss", map[string]string{"AuthMode": "jwt", "JwtIssuer": "https://issuer.example.com/", "JwtAudience": "client"}, true},
+	{"non-https JWKS", map[string]string{"JwksUrl": "http://issuer.example.com/jwks.json"}, true},
+	{"a year of history overflows a busy room's 10 GB", map[string]string{"HistoryRetentionHours": "8784"}, true},
+	{"alarms that notify nobody", map[string]string{"AlarmEmail": ""}, true},
+	{"alarm email that is not one", map[string]string{"AlarmEmail": "ops"}, true},
+
+	{"defaults with an alarm email", nil, false},
+	{"alarm topic instead of an email", map[string]string{"AlarmEmail": "", "AlarmTopicArn": "arn:aws:sns:eu-west-1:123456789012:pager"}, false},
+	{"fractional send rate, no room cap", map[string]string{"SendRatePerSecond": "0.5", "RoomCap": "-1"}, false},
+	{"origins with schemes and ports", map[string]string{"AllowedOrigins": "https://chat.example.com, http://localhost:8080"}, false},
+	{"any origin", map[string]string{"AllowedOrigins": "*"}, false},
+	{"Cognito sign-in", map[string]string{"AuthMode": "jwt", "JwtIssuer": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdE", "JwtAudience": "3n4b5urk1ft4fl3mg5e62d9ado"}, false},
+}
+
+// TestTemplateParametersRefuseBrokenValues feeds each value through what
+// CloudFormation checks before it changes anything: the parameter's own
+// constraints (MinValue, MaxValue, AllowedPattern), checked by cfn-lint on a
+// template whose parameter defaults to the value, then the template's Rules,
+// evaluated here (cfn-lint does not evaluate Rules, nor does the SAM
+// translator).
+func TestTemplateParametersRefuseBrokenValues(t *testing.T) {
+	tp := loadTemplate(t)
+	params := asMap(t, tp["Parameters"], "Parameters")
+	defaults := map[string]string{}
+	for name, p := range params {
+		defaults[name] = fmt.Sprint(get(p, "Default"))
+		if get(p, "Default") == nil {
+			defaults[name] = ""
+		}
+	}
+	defaults["AlarmEmail"] = "ops@example.com" // no default: every deploy names one
+
+	// One cfn-lint run: a copy of each parameter a case sets, named for the
+	// case, defaulting to the case's value.
+	copies := map[string]any{}
+	owner := map[string]int{} // copy name -> case
+	for i, c := range parameterCases {
+		for name, v := range c.values {
+			p := map[string]any{}
+			for k, e := range asMap(t, params[name], name) {
+				p[k] = e
+			}
+			p["Default"] = v
+			// cfn-lint checks MinValue and MaxValue of numbers only.
+			if n, err := strconv.ParseFloat(v, 64); err == nil && p["Type"] == "Number" {
+				p["Default"] = n
+			}
+			copyName := fmt.Sprintf("Case%d%s", i, name)
+			copies[copyName] = p
+			owner[copyName] = i
+		}
+	}
+	doc := map[string]any{
+		"AWSTemplateFormatVersion": "2010-09-09",
+		"Parameters":               copies,
+		"Resources":                map[string]any{"Nothing": map[string]any{"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "parameters.json")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lint := testenv.Tool(t, "cfn-lint", "pip install cfn-lint")
+	out, _ := exec.Command(lint, "-f", "json", "--", path).Output()
+	var findings []struct {
+		Level    string
+		Message  string
+		Location struct{ Path []any }
+	}
+	if err := json.Unmarshal(out, &findings); err != nil {
+		t.Fatalf("cfn-lint -f json: %v\n%s", err, out)
+	}
+	refused := map[int][]string{}
+	for _, f := range findings {
+		if f.Level != "Error" || len(f.Location.Path) < 2 || f.Location.Path[0] != "Parameters" {
+			continue
+		}
+		if i, ok := owner[fmt.Sprint(f.Location.Path[1])]; ok {
+			refused[i] = append(refused[i], "cfn-lint: "+f.Message)
+		}
+	}
+
+	for i, c := range parameterCases {
+		t.Run(c.name, func(t *testing.T) {
+			values := maps.Clone(defaults)
+			maps.Copy(values, c.values)
+			why := refused[i]
+			// cfn-lint compares integers only with MinValue and MaxValue;
+			// CloudFormation compares any number (SendRatePerSecond's 0.01).
+			for name, v := range c.values {
+				n, err := strconv.ParseFloat(v, 64)
+				if get(params[name], "Type") != "Number" || err != nil {
+					continue
+				}
+				if lo, ok := get(params[name], "MinValue").(float64); ok && n < lo {
+					why = append(why, fmt.Sprintf("%s %v < MinValue %v", name, n, lo))
+				}
+				if hi, ok := get(params[name], "MaxValue").(float64); ok && n > hi {
+					why = append(why, fmt.Sprintf("%s %v > MaxValue %v", name, n, hi))
+				}
+			}
+			for name, rule := range asMap(t, tp["Rules"], "Rules") {
+				if cond := get(rule, "RuleCondition"); cond != nil && !ruleTrue(t, cond, values) {
+					continue
+				}
+				for _, a := range asSlice(get(rule, "Assertions")) {
+					if !ruleTrue(t, get(a, "Assert"), values) {
+						why = append(why, fmt.Sprintf("rule %s: %v", name, get(a, "AssertDescription")))
+					}
+				}
+			}
+			switch {
+			case c.broken && len(why) == 0:
+				t.Errorf("%v deploys: nothing refuses it", c.values)
+			case !c.broken && len(why) > 0:
+				t.Errorf("%v is refused: %v", c.values, why)
+			}
+		})
+	}
+}
+
+// ruleTrue evaluates a Rules condition or assertion: Ref of a parameter,
+// Fn::Equals, Fn::Not, Fn::And, Fn::Or (what the template's Rules use).
+func ruleTrue(t *testing.T, v any, params map[string]string) bool {
+	t.Helper()
+	val := func(v any) string {
+		if r, ok := get(v, "Ref").(string); ok {
+			p, ok := params[r]
+			if !ok {
+				t.Fatalf("rule refers to %s, not a parameter", r)
+			}
+			return p
+		}
+		return fmt.Sprint(v)
+	}
+	m := asMap(t, v, "rule condition")
+	for fn, args := range m {
+		list := asSlice(args)
+		switch fn {
+		case "Fn::Equals":
+			return len(list) == 2 && val(list[0]) == val(list[1])
+		case "Fn::Not":
+			return len(list) == 1 && !ruleTrue(t, list[0], params)
+		case "Fn::And":
+			for _, e := range list {
+				if !ruleTrue(t, e, params) {
+					return false
+				}
+			}
+			return true
+		case "Fn::Or":
+			for _, e := range list {
+				if ruleTrue(t, e, params) {
+					return true
+				}
+			}
+			return false
+		}
+		t.Fatalf("rule function %s is not evaluated by this test", fn)
+	}
+	t.Fatalf("empty rule condition")
+	return false
+}
+
+// samconfig reads samconfig.toml's [env.command.parameters] tables into
+// "env.command" -> key -> value (strings unquoted; the file uses no nested
+// tables or multi-line values).
+func samconfig(t *testing.T) map[string]map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "samconfig.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]map[string]string{}
+	section := ""
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "" || strings.HasPrefix(line, "#"):
+		case strings.HasPrefix(line, "["):
+			name := strings.Trim(line, "[]")
+			env, rest, _ := strings.Cut(name, ".")
+			cmd, _, _ := strings.Cut(rest, ".")
+			section = env + "." + cmd
+			out[section] = map[string]string{}
+		default:
+			k, v, ok := strings.Cut(line, "=")
+			if !ok {
+				t.Fatalf("samconfig.toml:%d: %q", i+1, line)
+			}
+			if section != "" {
+				out[section][strings.TrimSpace(k)] = strings.Trim(strings.TrimSpace(v), `"`)
+			}
+		}
+	}
+	return out
+}
+
+// TestSamconfigEnvironments: dev and prod are separate stacks; `sam sync`
+// (which deploys without a change set) can only ever reach dev, and prod's
+// deploys always show their change set.
+func TestSamconfigEnvironments(t *testing.T) {
+	cfg := samconfig(t)
+	const dev, prod = "serverless-chat-dev", "serverless-chat"
+	if got := cfg["default.deploy"]["stack_name"]; got != dev {
+		t.Errorf("default (dev) deploy stack = %q, want %q", got, dev)
+	}
+	if got := cfg["prod.deploy"]["stack_name"]; got != prod {
+		t.Errorf("prod deploy stack = %q, want %q", got, prod)
+	}
+	if got := cfg["prod.deploy"]["confirm_changeset"]; got != "true" {
+		t.Errorf("prod confirm_changeset = %q, want true", got)
+	}
+	envs := map[string]bool{}
+	for section, kv := range cfg {
+		env, cmd, _ := strings.Cut(section, ".")
+		envs[env] = true
+		if kv["stack_name"] == prod && section != "prod.deploy" {
+			t.Errorf("[%s] names the prod stack: only prod's deploy may", section)
+		}
+		if cmd == "sync" && kv["stack_name"] != "" && kv["stack_name"] != dev {
+			t.Errorf("[%s.sync] targets %q, want %q", env, kv["stack_name"], dev)
+		}
+	}
+	// What sam sync --config-env <env> would target: its sync section's
+	// stack, else its global one.
+	for env := range envs {
+		target := cfg[env+".sync"]["stack_name"]
+		if target == "" {
+			target = cfg[env+".global"]["stack_name"]
+		}
+		if target != "" && target != dev {
+			t.Errorf("sam sync --config-env %s targets %q, want %q or none", env, target, dev)
+		}
+	}
+	if cfg["default.sync"]["watch"] != "true" {
+		t.Errorf("dev sync watch = %q, want true", cfg["default.sync"]["watch"])
+	}
+}
+
+// TestTemplateFunctionBoundary: SAM's AWSLambdaBasicExecutionRole may log
+// anywhere; the boundary every function carries narrows that to the
+// functions' own log groups.
+func TestTemplateFunctionBoundary(t *testing.T) {
+	tp := loadTemplate(t)
+	for _, f := range functions {
+		if got := str(tp.function(t, f.id)["PermissionsBoundary"]); got != "${FunctionBoundary}" {
+			t.Errorf("%s: PermissionsBoundary = %v, want ${FunctionBoundary}", f.id, got)
+		}
+	}
+	b := tp.resource(t, "FunctionBoundary", "AWS::IAM::ManagedPolicy")
+	stmts := asSlice(get(b, "PolicyDocument", "Statement"))
+	if len(stmts) != 2 || get(stmts[0], "NotAction") != "logs:*" || get(stmts[0], "Resource") != "*" {
+		t.Fatalf("boundary = %v, want everything but logs, then logs on the log groups", stmts)
+	}
+	got := fmt.Sprint(strs(get(stmts[1], "Resource")))
+	for _, f := range functions {
+		group := strings.TrimSuffix(f.id, "Function") + "LogGroup.Arn"
+		if !strings.Contains(got, group) {
+			t.Errorf("boundary lets no logs into %s: %s", group, got)
+		}
+	}
+	if fmt.Sprint(strs(get(stmts[1], "Action"))) != "[logs:CreateLogStream logs:PutLogEvents]" {
+		t.Errorf("boundary log actions = %v", get(stmts[1], "Action"))
+	}
+}
+
+// TestTemplateDashboard: the dashboard shows every custom metric the
+// functions write (internal/metrics), under their namespace and
+// FunctionName dimension, and nothing they do not write; beside them, the
+// AWS metrics the alarms watch.
+func TestTemplateDashboard(t *testing.T) {
+	tp := loadTemplate(t)
+	d := tp.resource(t, "Dashboard", "AWS::CloudWatch::Dashboard")
+	body := str(d["DashboardBody"])
+	var dash struct {
+		Widgets []struct {
+			Properties struct {
+				Title   string
+				Metrics [][]any
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &dash); err != nil {
+		t.Fatalf("DashboardBody is not JSON: %v\n%s", err, body)
+	}
+	custom := map[string]bool{}
+	namespaces := map[string]bool{}
+	for _, w := range dash.Widgets {
+		for _, m := range w.Properties.Metrics {
+			if len(m) < 2 {
+				t.Errorf("widget %q: metric %v", w.Properties.Title, m)
+				continue
+			}
+			ns, name := fmt.Sprint(m[0]), fmt.Sprint(m[1])
+			namespaces[ns] = true
+			if ns != metrics.Namespace {
+				continue
+			}
+			custom[name] = true
+			// The functions that write them: the message function (and
+			// presence's rename for SendersRateLimited) and the fan-out.
+			if len(m) < 4 || m[2] != metrics.DimensionFunction ||
+				!slices.Contains([]any{"${MessageFunction}", "${PresenceFunction}", "${FanoutFunction}"}, m[3]) {
+				t.Errorf("%s: dimensions %v, want %s of a function that writes it", name, m[2:], metrics.DimensionFunction)
+			}
+		}
+	}
+	if got, want := slices.Sorted(maps.Keys(custom)), metrics.Names(); !reflect.DeepEqual(got, want) {
+		t.Errorf("dashboard shows custom metrics %v, the functions write %v", got, want)
+	}
+	for _, ns := range []string{"AWS/ApiGateway", "AWS/Lambda", "AWS/SQS", "AWS/DynamoDB"} {
+		if !namespaces[ns] {
+			t.Errorf("dashboard shows nothing of %s", ns)
+		}
+	}
+}
+
+// TestTemplateTracing: every function is traced by Lambda (Tracing:
+// Active); API Gateway traces REST APIs only, so the stage has no tracing
+// setting (README, "Tracing").
+func TestTemplateTracing(t *testing.T) {
+	tp := loadTemplate(t)
+	for _, f := range functions {
+		if got := tp.function(t, f.id)["Tracing"]; got != "Active" {
+			t.Errorf("%s: Tracing = %v, want Active", f.id, got)
 		}
 	}
 }

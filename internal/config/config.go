@@ -38,6 +38,7 @@ const (
 	EnvJWTIssuer             = "JWT_ISSUER"
 	EnvJWTAudience           = "JWT_AUDIENCE"
 	EnvJWKSURL               = "JWKS_URL"
+	EnvFunctionName          = "AWS_LAMBDA_FUNCTION_NAME"
 )
 
 // Defaults of the optional variables.
@@ -117,6 +118,9 @@ type Config struct {
 	// clients without an Origin header (not browsers) in.
 	AllowedOrigins     []string
 	AllowMissingOrigin bool
+	// FunctionName is the function's name, set by Lambda: the FunctionName
+	// dimension of its custom metrics (internal/metrics); "" writes none.
+	FunctionName string
 }
 
 // Load reads the configuration through lookup (os.LookupEnv in the mains).
@@ -142,6 +146,7 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 		MessagesTable: get(EnvMessagesTable),
 		URLSuffix:     get(EnvURLSuffix),
 		SeqIndexName:  get(EnvSeqIndexName),
+		FunctionName:  get(EnvFunctionName),
 		// chat.DefaultRetention; not imported, to keep config a leaf.
 		HistoryRetention: 24 * time.Hour,
 	}

@@ -3,10 +3,12 @@ package handler
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/serverless-chat/chat/internal/chat"
+	"github.com/serverless-chat/chat/internal/metrics"
 	"github.com/serverless-chat/chat/internal/sqsqueue"
 )
 
@@ -20,8 +22,13 @@ const MaxBatchAttempts = 10
 // if nothing): the consumer of the in-process queue.
 func (h *Handler) DeliverBatch(ctx context.Context, b chat.Batch) *chat.Batch {
 	log := h.logger().With(slog.String("room", b.Room), slog.Int64("seq", b.Seq))
-	svc := &chat.Service{Store: h.Store, History: noHistory{}, Sender: h.SenderAt(b.Endpoint), Workers: h.Workers, Reaper: h.Reaper, Logger: log}
+	// Counters and RoomCap: a member the batch finds gone gives its place
+	// in the room's count back.
+	svc := &chat.Service{Store: h.Store, History: noHistory{}, Sender: h.SenderAt(b.Endpoint), Workers: h.Workers,
+		Reaper: h.Reaper, Counters: h.Counters, RoomCap: h.RoomCap, Logger: log}
+	start := time.Now()
 	d, rest := svc.DeliverBatch(ctx, b)
+	h.recordBatch(d, time.Since(start))
 	level := slog.LevelDebug
 	if d.Failed > 0 || rest != nil {
 		level = slog.LevelWarn
@@ -65,7 +72,9 @@ func (h *Handler) Fanout(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		if err := h.Queue.Enqueue(context.WithoutCancel(ctx), []chat.Batch{*rest}); err != nil {
 			log.ErrorContext(ctx, "rest of batch not sent on", slog.Any("error", err))
 			fail(rec.MessageId)
+			continue
 		}
+		h.record(map[string]float64{metrics.BatchesQueued: 1})
 	}
 	return resp, nil
 }

@@ -57,6 +57,9 @@ type Handler struct {
 	// DeadlineMargin is kept free before the context's deadline so that a
 	// broadcast cut short still logs what it did and returns cleanly.
 	DeadlineMargin time.Duration
+	// Metrics, when set, takes the custom metrics of each message and
+	// fan-out batch (metrics.go).
+	Metrics Recorder
 }
 
 // Connect is the $connect route: it checks the page's origin, takes the
@@ -123,7 +126,9 @@ func (h *Handler) Message(ctx context.Context, req events.APIGatewayWebsocketPro
 	log := h.log(&req)
 	ctx, cancel := h.withMargin(ctx)
 	defer cancel()
-	_, err := h.service(&req, log).Send(ctx, req.RequestContext.ConnectionID, []byte(req.Body))
+	start := time.Now()
+	d, err := h.service(&req, log).Send(ctx, req.RequestContext.ConnectionID, []byte(req.Body))
+	h.recordSend(d, time.Since(start), err)
 	return h.result(ctx, log, "message", err), nil
 }
 
@@ -159,7 +164,9 @@ func (h *Handler) Direct(ctx context.Context, req events.APIGatewayWebsocketProx
 	log := h.log(&req)
 	ctx, cancel := h.withMargin(ctx)
 	defer cancel()
-	_, err := h.service(&req, log).Direct(ctx, req.RequestContext.ConnectionID, []byte(req.Body))
+	start := time.Now()
+	d, err := h.service(&req, log).Direct(ctx, req.RequestContext.ConnectionID, []byte(req.Body))
+	h.recordSend(d, time.Since(start), err)
 	return h.result(ctx, log, "direct message", err), nil
 }
 
@@ -170,6 +177,7 @@ func (h *Handler) Rename(ctx context.Context, req events.APIGatewayWebsocketProx
 	ctx, cancel := h.withMargin(ctx)
 	defer cancel()
 	err := h.service(&req, log).Rename(ctx, req.RequestContext.ConnectionID, []byte(req.Body))
+	h.recordFrame(err)
 	return h.result(ctx, log, "rename", err), nil
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/serverless-chat/chat/internal/config"
 	"github.com/serverless-chat/chat/internal/dynamo"
 	"github.com/serverless-chat/chat/internal/handler"
+	"github.com/serverless-chat/chat/internal/metrics"
 	"github.com/serverless-chat/chat/internal/sqsqueue"
 )
 
@@ -101,6 +102,11 @@ func New(ctx context.Context, lookup func(string) (string, bool)) (*handler.Hand
 		Origins:        handler.OriginPolicy{Allowed: cfg.AllowedOrigins, AllowMissing: cfg.AllowMissingOrigin},
 		Logger:         Logger(cfg.LogLevel),
 		DeadlineMargin: DeadlineMargin,
+	}
+	if cfg.FunctionName != "" {
+		// Lambda sends stdout to CloudWatch Logs, which extracts the EMF
+		// lines' metrics.
+		h.Metrics = &metrics.EMF{W: os.Stdout, Function: cfg.FunctionName, Level: cfg.LogLevel.String()}
 	}
 	if cfg.MessagesTable != "" {
 		h.Messages = dynamo.NewHistory(db, cfg.MessagesTable, cfg.SeqIndexName)
