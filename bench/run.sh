@@ -105,7 +105,7 @@ start_server() { # server run-name
 	case $server in
 	apigw)
 		port_free "$APIGW_PORT" || return 1
-		local args=(-addr "127.0.0.1:$APIGW_PORT")
+		local args=(-addr "127.0.0.1:$APIGW_PORT" -stage local)
 		if [[ $PROFILE == 1 ]]; then args+=(-cpuprofile "$OUT/$name.cpu.pprof"); fi
 		LOG_LEVEL=${LOG_LEVEL:-warn} "$OUT/bin/local" "${args[@]}" >"$OUT/$name.server.log" 2>&1 &
 		SERVER_PID=$!

@@ -26,7 +26,10 @@ import (
 type config struct {
 	addr  string
 	stage string
-	apiID string
+	// stageSet says -stage (or CHAT_STAGE) named the stage; else a
+	// template's StageName is served.
+	stageSet bool
+	apiID    string
 
 	// Store: in memory unless dynamoEndpoint (DynamoDB Local) or dynamoAWS
 	// (the real DynamoDB, default credentials) is set.
@@ -161,7 +164,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&cfg.addr, "addr", env("CHAT_ADDR", "127.0.0.1:8080"), "listen address (env CHAT_ADDR)")
-	fs.StringVar(&cfg.stage, "stage", env("CHAT_STAGE", "local"), "stage name, the URL's first path segment (env CHAT_STAGE)")
+	fs.StringVar(&cfg.stage, "stage", env("CHAT_STAGE", "local"), "stage name, the URL's first path segment (env CHAT_STAGE; default: the template's StageName, else local)")
 	fs.StringVar(&cfg.apiID, "api-id", env("CHAT_API_ID", ""), "requestContext.apiId (env CHAT_API_ID; default: random, 10 characters)")
 	fs.StringVar(&cfg.dynamoEndpoint, "dynamodb-endpoint", env("CHAT_DYNAMODB_ENDPOINT", ""),
 		"store connections in DynamoDB at this endpoint, e.g. DynamoDB Local's http://127.0.0.1:8000, with access key \"local\" (env CHAT_DYNAMODB_ENDPOINT; default: in memory). DynamoDB Local keeps one database per access key and region: give Lambda functions sharing the table AWS_ACCESS_KEY_ID=local and the same -region, or run it with -sharedDb")
@@ -212,7 +215,11 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
-	fs.Visit(func(f *flag.Flag) { cfg.templateSet = cfg.templateSet || f.Name == "template" })
+	fs.Visit(func(f *flag.Flag) {
+		cfg.templateSet = cfg.templateSet || f.Name == "template"
+		cfg.stageSet = cfg.stageSet || f.Name == "stage"
+	})
+	cfg.stageSet = cfg.stageSet || getenv("CHAT_STAGE") != ""
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}

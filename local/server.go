@@ -68,6 +68,10 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 	if err != nil {
 		return err
 	}
+	if tpl != nil && !cfg.stageSet {
+		// The template's stage is the one served, as deployed.
+		cfg.stage = tpl.APIs[0].Stage.Name
+	}
 	stage := stageOf(tpl)
 	api, err := servedAPI(ctx, cfg, tpl, routes, signIn, ln.Addr().String(), h.Origins.Allowed, log)
 	if err != nil {
@@ -79,7 +83,7 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 		WriteQueue: cfg.writeQueue, WriteBuffer: cfg.writeBuffer, RequireSignature: cfg.requireSigV4, Credentials: sigv4Credentials(cfg.sigv4Key), Logger: log,
 		Authorizer: api.authorizer, Region: cfg.region,
 		Throttle: stage.throttle, RouteThrottles: stage.routeThrottles, StageVariables: stage.variables,
-		RouteSelection: api.selection, TwoWay: api.twoWay,
+		RouteSelection: api.selection, TwoWay: api.twoWay, RouteTimeouts: api.timeouts,
 	})
 	if err != nil {
 		return err

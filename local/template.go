@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/serverless-chat/chat/internal/gateway"
 	"github.com/serverless-chat/chat/local/runtimeapi"
@@ -155,7 +156,7 @@ func servedAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, handl
 	if err != nil {
 		return nil, err
 	}
-	api.routes, api.selection, api.twoWay = routes, tpl.APIs[0].RouteSelectionPath, twoWayRoutes(tpl)
+	api.routes, api.selection, api.twoWay, api.timeouts = routes, tpl.APIs[0].RouteSelectionExpression, twoWayRoutes(tpl), routeTimeouts(tpl)
 	if a := tpl.APIs[0].Routes["$connect"].Authorizer; a != nil && sign.authorizer == nil {
 		s, err := templateSignIn(a, tpl.Functions[a.Function], log)
 		if err != nil {
@@ -191,6 +192,17 @@ func inProcessRoutes(tpl *samtemplate.Template, handlers map[string]gateway.Inte
 	return routes, nil
 }
 
+// routeTimeouts are the integrations' TimeoutInMillis, by route key.
+func routeTimeouts(tpl *samtemplate.Template) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	for key, r := range tpl.APIs[0].Routes {
+		if r.Integration != nil {
+			out[key] = r.Integration.Timeout
+		}
+	}
+	return out
+}
+
 func twoWayRoutes(tpl *samtemplate.Template) map[string]bool {
 	out := map[string]bool{}
 	for key, r := range tpl.APIs[0].Routes {
@@ -202,13 +214,15 @@ func twoWayRoutes(tpl *samtemplate.Template) map[string]bool {
 }
 
 // templateAPI is what the gateway serves: its routes, how they are
-// selected, the two-way ones, the $connect authorizer, and the bootstrap
-// pools behind them, if any.
+// selected (the route selection expression), the two-way ones, their
+// integration timeouts, the $connect authorizer, and the bootstrap pools
+// behind them, if any.
 type templateAPI struct {
 	routes     map[string]gateway.Integration
 	authorizer *gateway.Authorizer
-	selection  []string
+	selection  string
 	twoWay     map[string]bool
+	timeouts   map[string]time.Duration
 	pools      map[string]*runtimeapi.Pool // by function
 }
 
@@ -222,8 +236,8 @@ func (a *templateAPI) close() {
 // (building them first with -build) and maps its routes onto them.
 func bootstrapAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, endpoint string, origins []string, log *slog.Logger) (*templateAPI, error) {
 	api := tpl.APIs[0]
-	out := &templateAPI{routes: map[string]gateway.Integration{}, selection: api.RouteSelectionPath, twoWay: map[string]bool{},
-		pools: map[string]*runtimeapi.Pool{}}
+	out := &templateAPI{routes: map[string]gateway.Integration{}, selection: api.RouteSelectionExpression, twoWay: map[string]bool{},
+		timeouts: routeTimeouts(tpl), pools: map[string]*runtimeapi.Pool{}}
 	envVars, err := readEnvVars(cfg.envVarsPath)
 	if err != nil {
 		return nil, err

@@ -207,3 +207,21 @@ func TestWarnings(t *testing.T) {
 		}
 	}
 }
+
+// TestSelectionOfSeveralVariables: AWS documents route selection
+// expressions of several variables with text between them; they load,
+// with the expression kept as written for the gateway.
+func TestSelectionOfSeveralVariables(t *testing.T) {
+	src := strings.Replace(inline("", inlineFn), "RouteSelectionExpression: $request.body.action",
+		`RouteSelectionExpression: "${request.body.service}/${request.body.action}"`, 1)
+	tpl, err := Parse([]byte(src), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := tpl.APIs[0].RouteSelectionExpression, "${request.body.service}/${request.body.action}"; got != want {
+		t.Errorf("RouteSelectionExpression %q, want %q", got, want)
+	}
+	if tpl.APIs[0].RouteSelectionPath != nil {
+		t.Errorf("RouteSelectionPath %q, want nil for several variables", tpl.APIs[0].RouteSelectionPath)
+	}
+}

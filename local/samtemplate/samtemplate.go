@@ -60,10 +60,13 @@ type Template struct {
 // AWS::Serverless::WebSocketApi).
 type API struct {
 	LogicalID string
-	// RouteSelectionExpression as written, e.g. "$request.body.action".
+	// RouteSelectionExpression as written, e.g. "$request.body.action" or
+	// "${request.body.service}/${request.body.action}" (see
+	// gateway.ParseRouteSelection).
 	RouteSelectionExpression string
-	// RouteSelectionPath is the JSON path into the message body the
-	// expression selects by: ["meta", "kind"] for $request.body.meta.kind.
+	// RouteSelectionPath is the JSON path into the message body an
+	// expression of one variable selects by: ["meta", "kind"] for
+	// $request.body.meta.kind; nil for an expression of several.
 	RouteSelectionPath []string
 	// Stage is the API's one stage.
 	Stage Stage
