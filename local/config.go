@@ -80,11 +80,13 @@ type config struct {
 	// functions is how route integrations run: auto, in-process or
 	// bootstrap; build builds the bootstraps first; envVarsPath is a
 	// SAM-style env.json; maxProcs bounds each function's processes.
-	functions   string
-	build       bool
-	watch       bool
-	envVarsPath string
-	maxProcs    int
+	functions string
+	// functionModes are -function ID=MODE: how one function runs.
+	functionModes functionFlag
+	build         bool
+	watch         bool
+	envVarsPath   string
+	maxProcs      int
 
 	limits       gateway.Limits
 	writeQueue   int
@@ -154,7 +156,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 		}
 		return def
 	}
-	cfg := config{lambdaRoutes: routeFlag{}}
+	cfg := config{lambdaRoutes: routeFlag{}, functionModes: functionFlag{}}
 	fs := flag.NewFlagSet("local", flag.ContinueOnError)
 	fs.SetOutput(output)
 	fs.Usage = func() {
@@ -180,7 +182,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.DurationVar(&cfg.historyRetention, "history-retention", chat.DefaultRetention, "how long messages are kept for history and clientMsgId deduplication")
 	fs.StringVar(&cfg.region, "region", env("AWS_REGION", env("AWS_DEFAULT_REGION", "us-east-1")), "AWS region for the SDK clients (env AWS_REGION)")
 	fs.StringVar(&cfg.lambdaEndpoint, "lambda-endpoint", env("CHAT_LAMBDA_ENDPOINT", ""),
-		"invoke every route's Lambda function at this Lambda API endpoint, e.g. the http://127.0.0.1:3001 of sam local start-lambda, with the template's function names (env CHAT_LAMBDA_ENDPOINT)")
+		"invoke every function of the template's API (routes and authorizer) through the Lambda Invoke API at this endpoint, by logical ID, e.g. the http://127.0.0.1:3001 of sam local start-lambda; the template's routes, selection, MOCK integrations and authorizer still apply (env CHAT_LAMBDA_ENDPOINT)")
 	fs.Var(routeFlag(cfg.lambdaRoutes), "lambda-route",
 		"routeKey=URL: invoke this route's function at its own aws-lambda-rie (function name \"function\", one invocation at a time); repeatable, wins over -lambda-endpoint")
 	fs.IntVar(&cfg.sendBurst, "send-burst", chat.DefaultSendLimit.Burst, "frames (chat messages, direct messages, renames) one connection may send at once before -send-rate applies; 0 for no send limit")
@@ -195,7 +197,8 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.StringVar(&cfg.jwksURL, "jwks-url", env("CHAT_JWKS_URL", ""), "with -auth jwt: the issuer's JWKS (default: ISSUER/.well-known/jwks.json)")
 	fs.StringVar(&cfg.templatePath, "template", "template.yaml", "SAM template whose WebSocket API stage settings apply (throttling); \"\" for none")
 	fs.StringVar(&cfg.parameterOverrides, "parameter-overrides", env("CHAT_PARAMETER_OVERRIDES", ""), "template parameters, in SAM's syntax: Key=Value Key2=\"a value\" (env CHAT_PARAMETER_OVERRIDES)")
-	fs.StringVar(&cfg.functions, "functions", functionsAuto, "how the template's functions run: in-process (this project's handlers), bootstrap (each function's .aws-sam/build/ID/bootstrap under the built-in Lambda Runtime API), or auto (in-process for this project's template)")
+	fs.StringVar(&cfg.functions, "functions", functionsAuto, "how the template's functions run: in-process (this project's handlers), bootstrap (the template's own functions, each as -function says: by default its built bootstrap, or node or python3, under the built-in Lambda Runtime API), or auto (in-process for this project's template)")
+	fs.Var(cfg.functionModes, "function", "LogicalId=MODE: run one of the template's functions as bootstrap (its .aws-sam/build/ID/bootstrap), native (Node.js, Python: the machine's node or python3) or endpoint (-lambda-endpoint); repeatable. Default: endpoint with -lambda-endpoint, else by the function's runtime")
 	fs.BoolVar(&cfg.build, "build", false, "with bootstrap functions: build them first (BuildMethod makefile: make build-ID ARTIFACTS_DIR=.aws-sam/build/ID)")
 	fs.BoolVar(&cfg.watch, "watch", false, "with bootstrap functions: rebuild (with -build) and restart a function when its files change; connections stay open")
 	fs.StringVar(&cfg.envVarsPath, "env-vars", "", "SAM-style env.json for bootstrap functions: {\"Parameters\": {...}, \"FunctionId\": {...}}")

@@ -25,7 +25,7 @@ import (
 const (
 	functionsAuto      = "auto"       // in process for this project's template, bootstrap for any other
 	functionsInProcess = "in-process" // this project's handlers, in process
-	functionsBootstrap = "bootstrap"  // each function's built bootstrap, under the built-in Runtime API
+	functionsBootstrap = "bootstrap"  // the template's own functions, each by functionMode
 )
 
 // isChatFunction reports whether a template's function is one of this
@@ -122,19 +122,21 @@ func runsInProcess(cfg config, tpl *samtemplate.Template) bool {
 }
 
 // servedAPI decides what the gateway serves. Without a template, or with
-// this project's in Lambda-invoke mode: the chat's routes (handlers) and
-// -auth's authorizer. With this project's template in process: its routes,
-// each by the handler of its key, and its authorizer with its function's
-// issuer unless -auth gave one (sign is then updated, for the page). With
-// any other template: its functions' bootstraps.
+// this project's and -lambda-route: the chat's routes (handlers, or the
+// routes' own endpoints) and -auth's authorizer. With this project's
+// template in process: its routes, each by the handler of its key, and its
+// authorizer with its function's issuer unless -auth gave one (sign is then
+// updated, for the page). With any other template, or any template and
+// -lambda-endpoint: its routes, selection, MOCK integrations and authorizer,
+// onto its functions (functionsAPI).
 func servedAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, handlers map[string]gateway.Integration,
 	sign *signIn, addr string, origins []string, log *slog.Logger) (*templateAPI, error) {
 	api := &templateAPI{routes: handlers, authorizer: sign.authorizer}
 	switch {
 	case tpl == nil:
 		return api, nil
-	case !runsInProcess(cfg, tpl):
-		b, err := bootstrapAPI(ctx, cfg, tpl, "http://"+addr+"/"+cfg.stage, origins, log)
+	case !runsInProcess(cfg, tpl) || cfg.lambdaEndpoint != "":
+		b, err := functionsAPI(ctx, cfg, tpl, "http://"+addr+"/"+cfg.stage, origins, log)
 		if err != nil {
 			return nil, err
 		}
@@ -149,7 +151,7 @@ func servedAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, handl
 			go watch(ctx, cfg, tpl, b.pools, log)
 		}
 		return b, nil
-	case cfg.lambdaEndpoint != "" || len(cfg.lambdaRoutes) > 0:
+	case len(cfg.lambdaRoutes) > 0:
 		return api, nil
 	}
 	routes, err := inProcessRoutes(tpl, handlers)
@@ -232,9 +234,11 @@ func (a *templateAPI) close() {
 	}
 }
 
-// bootstrapAPI starts a Runtime API pool per function of the template's API
-// (building them first with -build) and maps its routes onto them.
-func bootstrapAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, endpoint string, origins []string, log *slog.Logger) (*templateAPI, error) {
+// functionsAPI runs the template's functions, each as functionMode says
+// (a Runtime API pool per local function, built first with -build; the
+// Lambda Invoke API at -lambda-endpoint for the others), and maps the
+// template's routes, MOCK integrations and authorizer onto them.
+func functionsAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, endpoint string, origins []string, log *slog.Logger) (*templateAPI, error) {
 	api := tpl.APIs[0]
 	out := &templateAPI{routes: map[string]gateway.Integration{}, selection: api.RouteSelectionExpression, twoWay: map[string]bool{},
 		timeouts: routeTimeouts(tpl), pools: map[string]*runtimeapi.Pool{}}
@@ -243,9 +247,19 @@ func bootstrapAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, en
 		return nil, err
 	}
 	dir := filepath.Dir(cfg.templatePath)
-	pools := out.pools
+	invokers := map[string]gateway.LambdaAPI{}
 	for _, id := range slices.Sorted(maps.Keys(tpl.Functions)) {
 		fn := tpl.Functions[id]
+		mode, err := functionMode(cfg, fn)
+		if err != nil {
+			out.close()
+			return nil, err
+		}
+		if mode == modeEndpoint {
+			invokers[id] = lambdaClient(cfg)(cfg.lambdaEndpoint)
+			log.Info("function", slog.String("function", id), slog.String("mode", mode), slog.String("endpoint", cfg.lambdaEndpoint))
+			continue
+		}
 		bootstrap := filepath.Join(dir, ".aws-sam", "build", id, "bootstrap")
 		if cfg.build {
 			if err := build(ctx, dir, fn, filepath.Dir(bootstrap), log); err != nil {
@@ -260,10 +274,11 @@ func bootstrapAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, en
 		})
 		if err != nil {
 			out.close()
-			return nil, fmt.Errorf("function %s: %w (build it with -build, or sam build)", id, err)
+			return nil, fmt.Errorf("function %s: %w (build it with -build, or sam build; or run it elsewhere: -lambda-endpoint, -function %s=endpoint)", id, err, id)
 		}
-		pools[id] = pool
-		log.Info("function", slog.String("function", id), slog.String("bootstrap", bootstrap), slog.Any("env", env))
+		out.pools[id] = pool
+		invokers[id] = pool
+		log.Info("function", slog.String("function", id), slog.String("mode", mode), slog.String("bootstrap", bootstrap), slog.Any("env", env))
 	}
 	for key, r := range api.Routes {
 		if r.RouteResponse {
@@ -273,10 +288,10 @@ func bootstrapAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, en
 		case samtemplate.Mock:
 			out.routes[key] = gateway.Mock{StatusCode: in.MockStatus, Body: in.MockBody}
 		default:
-			out.routes[key] = gateway.NewLambda(pools[in.Function], in.Function, 0)
+			out.routes[key] = gateway.NewLambda(invokers[in.Function], in.Function, 0)
 		}
 		if a := r.Authorizer; a != nil {
-			out.authorizer = &gateway.Authorizer{IdentitySource: a.IdentitySource, Function: gateway.NewLambda(pools[a.Function], a.Function, 0)}
+			out.authorizer = &gateway.Authorizer{IdentitySource: a.IdentitySource, Function: gateway.NewLambda(invokers[a.Function], a.Function, 0)}
 		}
 	}
 	return out, nil
