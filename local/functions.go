@@ -1,10 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
+	"github.com/serverless-chat/chat/local/runtimeapi"
 	"github.com/serverless-chat/chat/local/samtemplate"
 )
 
@@ -77,6 +82,39 @@ func functionMode(cfg config, fn *samtemplate.Function) (string, error) {
 }
 
 // nativeRuntime reports whether the adapter runs a runtime natively.
-func nativeRuntime(runtime string) bool {
-	return false
+func nativeRuntime(runtime string) bool { return runtimeapi.NativeRuntime(runtime) }
+
+// codeDir is where a function's code is: .aws-sam/build/<LogicalId> when
+// sam build made it (with its dependencies), else its CodeUri.
+func codeDir(templateDir string, fn *samtemplate.Function) string {
+	built := filepath.Join(templateDir, ".aws-sam", "build", fn.LogicalID)
+	if info, err := os.Stat(built); err == nil && info.IsDir() {
+		return built
+	}
+	return filepath.Join(templateDir, fn.CodeURI)
+}
+
+// startNative starts a Runtime API pool running a Node.js or Python
+// function with this machine's interpreter and the adapter's runtime
+// client; what may make it run differently from Lambda (another version, a
+// missing dependency) is said at start.
+func startNative(ctx context.Context, cfg config, fn *samtemplate.Function, templateDir string, env map[string]string, log *slog.Logger) (*runtimeapi.Pool, string, error) {
+	code := codeDir(templateDir, fn)
+	native, warnings, err := runtimeapi.Native(runtimeapi.Function{
+		Name: fn.LogicalID, Env: env, Timeout: fn.Timeout, MemoryMB: fn.MemoryMB,
+		MaxProcs: cfg.maxProcs, Logger: log, Region: cfg.region,
+	}, fn.Runtime, fn.Handler, code)
+	if err != nil {
+		return nil, "", fmt.Errorf("function %s: %w", fn.LogicalID, err)
+	}
+	for _, w := range warnings {
+		log.Warn(w)
+	}
+	pool, err := runtimeapi.Start(ctx, native)
+	if err != nil {
+		return nil, "", fmt.Errorf("function %s: %w", fn.LogicalID, err)
+	}
+	log.Info("function", slog.String("function", fn.LogicalID), slog.String("mode", modeNative),
+		slog.String("runtime", fn.Runtime), slog.String("handler", fn.Handler), slog.String("code", code), slog.Any("env", env))
+	return pool, code, nil
 }

@@ -148,7 +148,7 @@ func servedAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, handl
 			b.authorizer = sign.authorizer
 		}
 		if cfg.watch {
-			go watch(ctx, cfg, tpl, b.pools, log)
+			go watch(ctx, cfg, tpl, b.pools, b.codeDirs, log)
 		}
 		return b, nil
 	case len(cfg.lambdaRoutes) > 0:
@@ -226,6 +226,7 @@ type templateAPI struct {
 	twoWay     map[string]bool
 	timeouts   map[string]time.Duration
 	pools      map[string]*runtimeapi.Pool // by function
+	codeDirs   map[string]string           // the code of native functions, by function
 }
 
 func (a *templateAPI) close() {
@@ -241,7 +242,7 @@ func (a *templateAPI) close() {
 func functionsAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, endpoint string, origins []string, log *slog.Logger) (*templateAPI, error) {
 	api := tpl.APIs[0]
 	out := &templateAPI{routes: map[string]gateway.Integration{}, selection: api.RouteSelectionExpression, twoWay: map[string]bool{},
-		timeouts: routeTimeouts(tpl), pools: map[string]*runtimeapi.Pool{}}
+		timeouts: routeTimeouts(tpl), pools: map[string]*runtimeapi.Pool{}, codeDirs: map[string]string{}}
 	envVars, err := readEnvVars(cfg.envVarsPath)
 	if err != nil {
 		return nil, err
@@ -260,6 +261,17 @@ func functionsAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, en
 			log.Info("function", slog.String("function", id), slog.String("mode", mode), slog.String("endpoint", cfg.lambdaEndpoint))
 			continue
 		}
+		env := functionEnv(fn, envVars, cfg, endpoint, origins)
+		if mode == modeNative {
+			pool, code, err := startNative(ctx, cfg, fn, dir, env, log)
+			if err != nil {
+				out.close()
+				return nil, err
+			}
+			out.pools[id], out.codeDirs[id] = pool, code
+			invokers[id] = pool
+			continue
+		}
 		bootstrap := filepath.Join(dir, ".aws-sam", "build", id, "bootstrap")
 		if cfg.build {
 			if err := build(ctx, dir, fn, filepath.Dir(bootstrap), log); err != nil {
@@ -267,7 +279,6 @@ func functionsAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, en
 				return nil, err
 			}
 		}
-		env := functionEnv(fn, envVars, cfg, endpoint, origins)
 		pool, err := runtimeapi.Start(ctx, runtimeapi.Function{
 			Name: id, Bootstrap: bootstrap, Env: env, Timeout: fn.Timeout, MemoryMB: fn.MemoryMB,
 			MaxProcs: cfg.maxProcs, Logger: log, Region: cfg.region,

@@ -74,6 +74,14 @@ type Function struct {
 	MaxProcs  int               // max concurrent processes (default 4); each runs one invocation at a time
 	Logger    *slog.Logger      // the process's stdout/stderr lines are logged through it, with attribute function=<Name>
 	Region    string            // AWS_REGION / AWS_DEFAULT_REGION (default us-east-1)
+
+	// For a managed runtime's interpreter (see Native): Args follow
+	// Bootstrap on its command line; TaskRoot is the code's directory (the
+	// working directory and LAMBDA_TASK_ROOT; default: Bootstrap's
+	// directory); Handler is _HANDLER (default "bootstrap").
+	Args     []string
+	TaskRoot string
+	Handler  string
 }
 
 // Pool runs a function's processes and serves the Runtime API to each. Its
@@ -116,6 +124,15 @@ func Start(ctx context.Context, fn Function) (*Pool, error) {
 		return nil, fmt.Errorf("runtimeapi: start %s: %w", fn.Name, err)
 	}
 	fn.Bootstrap = bootstrap
+	if fn.TaskRoot == "" {
+		fn.TaskRoot = filepath.Dir(bootstrap)
+	}
+	if fn.TaskRoot, err = filepath.Abs(fn.TaskRoot); err != nil {
+		return nil, fmt.Errorf("runtimeapi: start %s: %w", fn.Name, err)
+	}
+	if fn.Handler == "" {
+		fn.Handler = "bootstrap"
+	}
 	if fn.Timeout <= 0 {
 		fn.Timeout = defaultTimeout
 	}

@@ -195,13 +195,13 @@ func TestWarnings(t *testing.T) {
 	tpl, err := Parse([]byte(inline("", `
   Fn:
     Type: AWS::Serverless::Function
-    Properties: {CodeUri: x, Handler: app.handler, Runtime: python3.12, Layers: [arn:aws:lambda:us-east-1:1:layer:l:1]}
+    Properties: {CodeUri: x, Handler: app.handler, Runtime: ruby3.3, Layers: [arn:aws:lambda:us-east-1:1:layer:l:1]}
 `)), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := strings.Join(tpl.Warnings, "\n")
-	for _, w := range []string{"Runtime \"python3.12\"", "Layers: layers are not mounted"} {
+	for _, w := range []string{"Runtime \"ruby3.3\"", "need -lambda-endpoint", "Layers: layers are not mounted"} {
 		if !strings.Contains(got, w) {
 			t.Errorf("warnings lack %q: %q", w, tpl.Warnings)
 		}
