@@ -247,6 +247,9 @@ func functionsAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, en
 	if err != nil {
 		return nil, err
 	}
+	if err := createTables(ctx, cfg, tpl, log); err != nil {
+		return nil, err
+	}
 	dir := filepath.Dir(cfg.templatePath)
 	invokers := map[string]gateway.LambdaAPI{}
 	for _, id := range slices.Sorted(maps.Keys(tpl.Functions)) {
@@ -311,7 +314,9 @@ func functionsAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, en
 // functionEnv is what a function's process sees: its template environment,
 // then -env-vars (SAM's file: "Parameters" for every function, then one
 // object per logical ID; as in SAM, only variables the template declares
-// are set), then the local endpoints, and local credentials.
+// are set), then the local endpoints (this project's variables where
+// declared, the SDKs' AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_SQS),
+// and local credentials.
 func functionEnv(fn *samtemplate.Function, envVars map[string]map[string]string, cfg config, endpoint string, origins []string) map[string]string {
 	env := maps.Clone(fn.Env)
 	if env == nil {
@@ -330,6 +335,14 @@ func functionEnv(fn *samtemplate.Function, envVars map[string]map[string]string,
 			if _, declared := env[k]; declared {
 				env[k] = v
 			}
+		}
+	}
+	// SDK clients made with only a region reach the local services: the
+	// AWS SDKs read service endpoints from AWS_ENDPOINT_URL_<SERVICE>.
+	sdk := map[string]string{"AWS_ENDPOINT_URL_DYNAMODB": cfg.dynamoEndpoint, "AWS_ENDPOINT_URL_SQS": cfg.sqsEndpoint}
+	for k, v := range sdk {
+		if _, declared := env[k]; !declared && v != "" {
+			env[k] = v
 		}
 	}
 	// DynamoDB Local keeps one database per access key: the adapter's.

@@ -50,6 +50,9 @@ type Template struct {
 	// integrations and authorizers), by logical ID; other functions of the
 	// template are not read.
 	Functions map[string]*Function
+	// Tables are the template's DynamoDB tables (AWS::DynamoDB::Table and
+	// AWS::Serverless::SimpleTable), by logical ID order.
+	Tables []*Table
 	// Warnings are things the emulator may do differently from AWS that
 	// do not stop it running the template (a function runtime it cannot
 	// run natively, a custom domain, VTL text in a MOCK response...).
@@ -236,6 +239,7 @@ func parse(name string, data []byte, opts Options) (*Template, error) {
 			t.Functions[id] = f
 		}
 	}
+	t.Tables = d.buildTables(rp)
 	t.Warnings = rp.warns
 	if len(rp.errs) > 0 {
 		return nil, errors.Join(rp.errs...)
