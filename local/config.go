@@ -98,6 +98,10 @@ type config struct {
 
 	// cpuProfile, if set, is where a CPU profile from start to shutdown goes.
 	cpuProfile string
+
+	// caEnv is set at start, not by a flag: the variables that make
+	// function processes trust the adapter's TLS certificate (tls.go).
+	caEnv map[string]string
 }
 
 // samFunctions are the template's logical IDs, the function names under

@@ -35,6 +35,13 @@ const shutdownTimeout = 30 * time.Second
 // serve runs the local adapter on ln until ctx ends, then closes every
 // connection with 1001, waits for their $disconnect, and returns.
 func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log *slog.Logger) error {
+	host, _, _ := net.SplitHostPort(ln.Addr().String())
+	certs, err := newLocalTLS(host)
+	if err != nil {
+		return fmt.Errorf("TLS certificate for @connections over https: %w", err)
+	}
+	defer certs.close()
+	cfg.caEnv = certs.env()
 	store, history, err := newStores(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -105,11 +112,12 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 	fmt.Fprintf(out, "chat page:         %s/\n", base)
 	fmt.Fprintf(out, "WebSocket URL:     ws://%s/%s\n", ln.Addr(), cfg.stage)
 	fmt.Fprintf(out, "@connections API:  %s/%s/@connections/{connectionId}  (MANAGEMENT_API_ENDPOINT=%s/%s)\n", base, cfg.stage, base, cfg.stage)
+	fmt.Fprintf(out, "                   https://%s/%s/@connections/{connectionId} too, as functions build it from the event (CA: %s)\n", ln.Addr(), cfg.stage, certs.caFile)
 	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("stage", cfg.stage),
 		slog.String("apiId", gw.APIID()), slog.String("store", storeName(cfg)), slog.Int("lambdaRoutes", lambdaRoutes(cfg)))
 
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(newSniffListener(ln, certs.config, cfg.maxHTTPConns)) }()
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)

@@ -345,6 +345,12 @@ func functionEnv(fn *samtemplate.Function, envVars map[string]map[string]string,
 			env[k] = v
 		}
 	}
+	// @connections over https at the events' domainName: the adapter's CA.
+	for k, v := range cfg.caEnv {
+		if _, declared := env[k]; !declared {
+			env[k] = v
+		}
+	}
 	// DynamoDB Local keeps one database per access key: the adapter's.
 	env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = "local", "local"
 	return env

@@ -448,7 +448,11 @@ func (g *Gateway) connectEvent(c *conn, r *http.Request, now time.Time) events.A
 		multi["X-Forwarded-For"] = []string{c.sourceIP}
 	}
 	multi["X-Forwarded-Port"] = []string{port(r)}
-	multi["X-Forwarded-Proto"] = []string{"http"}
+	proto := "http"
+	if r.TLS != nil {
+		proto = "https"
+	}
+	multi["X-Forwarded-Proto"] = []string{proto}
 	multi["X-Amzn-Trace-Id"] = []string{traceID(now)}
 	req := events.APIGatewayWebsocketProxyRequest{
 		Headers:           lastValues(multi),
