@@ -36,6 +36,17 @@ func isChatFunction(id string) bool {
 	return id == "AuthorizerFunction" || slices.Contains(slices.Collect(maps.Values(samFunctions)), id)
 }
 
+// isChatTemplate reports whether every function a template's API calls is
+// one of this project's.
+func isChatTemplate(tpl *samtemplate.Template) bool {
+	for id := range tpl.Functions {
+		if !isChatFunction(id) {
+			return false
+		}
+	}
+	return true
+}
+
 // loadTemplate reads cfg.templatePath. A missing template is no error when
 // the path is the default one (the adapter may run from another
 // directory): it returns nil, and the adapter says so.
@@ -47,22 +58,28 @@ func loadTemplate(cfg config, addr string, log *slog.Logger) (*samtemplate.Templ
 	if err != nil {
 		return nil, fmt.Errorf("-parameter-overrides: %w", err)
 	}
-	tpl, err := samtemplate.Load(cfg.templatePath, samtemplate.Options{
-		Parameters: params, Region: cfg.region,
-		Resource: func(id, typ, attr string) (string, bool) {
-			switch {
-			case typ == "AWS::CloudFront::Distribution" && attr == "DomainName":
-				return addr, true // the page is this adapter's own
-			case typ == "AWS::DynamoDB::Table" && attr == "" && id == "ConnectionsTable":
-				return cfg.table, true // the tables the adapter creates
-			case typ == "AWS::DynamoDB::Table" && attr == "" && id == "MessagesTable":
-				return cfg.messagesTable, true
-			case typ == "AWS::SQS::Queue" && attr == "" && id == "FanoutQueue":
-				return cfg.fanoutQueueURL, true // "" delivers every room inline
-			}
-			return "", false
-		},
-	})
+	// This project's tables are -table and -messages-table, created by the
+	// adapter; another template's keep their own names (createTables).
+	chatTables := false
+	resources := func(id, typ, attr string) (string, bool) {
+		switch {
+		case typ == "AWS::CloudFront::Distribution" && attr == "DomainName":
+			return addr, true // the page is this adapter's own
+		case chatTables && typ == "AWS::DynamoDB::Table" && attr == "" && id == "ConnectionsTable":
+			return cfg.table, true
+		case chatTables && typ == "AWS::DynamoDB::Table" && attr == "" && id == "MessagesTable":
+			return cfg.messagesTable, true
+		case typ == "AWS::SQS::Queue" && attr == "" && id == "FanoutQueue":
+			return cfg.fanoutQueueURL, true // "" delivers every room inline
+		}
+		return "", false
+	}
+	opts := samtemplate.Options{Parameters: params, Region: cfg.region, Resource: resources}
+	tpl, err := samtemplate.Load(cfg.templatePath, opts)
+	if err == nil && isChatTemplate(tpl) {
+		chatTables = true
+		tpl, err = samtemplate.Load(cfg.templatePath, opts)
+	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !cfg.templateSet:
 		log.Info("no template: the chat's routes, unthrottled", slog.String("template", cfg.templatePath))
@@ -113,12 +130,7 @@ func runsInProcess(cfg config, tpl *samtemplate.Template) bool {
 	case cfg.functions == functionsBootstrap:
 		return false
 	}
-	for id := range tpl.Functions {
-		if !isChatFunction(id) {
-			return false
-		}
-	}
-	return true
+	return isChatTemplate(tpl)
 }
 
 // servedAPI decides what the gateway serves. Without a template, or with
