@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strconv"
 	"syscall"
 )
 
@@ -35,7 +36,7 @@ func run() int {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "local:", err)
+		fmt.Fprintf(os.Stderr, "local: %v\n%s\n", err, flagHint)
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
@@ -55,7 +56,7 @@ func run() int {
 	defer stop()
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
-		log.Error("listen", slog.Any("error", err))
+		log.Error("listen", slog.Any("error", err), slog.String("hint", listenHint(cfg.addr, err)))
 		return 1
 	}
 	if err := serve(ctx, cfg, ln, os.Stdout, log); err != nil {
@@ -82,4 +83,19 @@ func startCPUProfile(path string) (stop func() error, err error) {
 		}
 		return nil
 	}, nil
+}
+
+// listenHint says how to get past a failed listen: another port when this
+// one is taken.
+func listenHint(addr string, err error) string {
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		return "check -addr (env CHAT_ADDR): want host:port, e.g. 127.0.0.1:8080"
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	next := "8081"
+	if p, perr := strconv.Atoi(port); perr == nil && p > 0 && p < 65535 {
+		next = strconv.Itoa(p + 1)
+	}
+	return fmt.Sprintf("%s is in use by another program (another adapter?): choose another port with -addr %s or CHAT_ADDR=%s, or stop that program",
+		addr, net.JoinHostPort(host, next), net.JoinHostPort(host, next))
 }

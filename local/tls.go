@@ -134,10 +134,10 @@ type sniffListener struct {
 	net.Listener
 	config  *tls.Config
 	pending chan struct{}
-	conns  chan net.Conn
-	errs   chan error
-	done   chan struct{}
-	once   sync.Once
+	conns   chan net.Conn
+	errs    chan error
+	done    chan struct{}
+	once    sync.Once
 }
 
 // sniffTimeout bounds the wait for a new connection's first byte.
