@@ -374,12 +374,8 @@ func (p *Pool) run(proc *process, inv *invocation) (outcome, runEnd) {
 		return closed, failed
 	}
 
-	// The /next that took inv has signalled nextCalled; forget it, so that
-	// settle sees the next one.
-	select {
-	case <-proc.nextCalled:
-	default:
-	}
+	// (The /next that took inv has forgotten its own nextCalled token, so
+	// settle sees the one of the next /next.)
 
 	// Invoke: until the runtime posts a response or an error.
 	timer := time.NewTimer(time.Until(inv.deadline))
