@@ -1,15 +1,18 @@
 // Command local runs the whole chat on one machine, without AWS: an
 // emulated API Gateway WebSocket API (internal/gateway) in front of the same
 // handlers the Lambda functions run, with connections in memory or in
-// DynamoDB (Local), and the chat page.
+// DynamoDB (Local), and the chat page. It runs any SAM template's
+// WebSocket API too: its functions as built bootstraps, Node.js and Python
+// natively (local/runtimeapi), or through a Lambda endpoint.
 //
 //	go run ./local                       # http://127.0.0.1:8080/
 //	go run ./local -dynamodb-endpoint http://127.0.0.1:8000
-//	go run ./local -lambda-endpoint http://127.0.0.1:3001          # sam local start-lambda
+//	go run ./local -template app/template.yaml -dynamodb-endpoint http://127.0.0.1:8000
+//	go run ./local -template app/template.yaml -lambda-endpoint http://127.0.0.1:3001  # sam local start-lambda
 //	go run ./local -lambda-route '$connect=http://127.0.0.1:9001'  # aws-lambda-rie, per route
 //	go run ./local -cpuprofile local.pprof                         # profile until shutdown
 //
-// Run `go run ./local -h` for every flag. SIGINT or SIGTERM closes every
+// Run `go run ./local -h` for every flag, by group. SIGINT or SIGTERM closes every
 // connection with 1001, runs each $disconnect, and exits.
 package main
 
