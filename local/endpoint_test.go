@@ -108,6 +108,21 @@ func TestLambdaEndpointWithAnyTemplate(t *testing.T) {
 		t.Errorf("a Java function without -lambda-endpoint: %v, want a refusal naming the runtime and -lambda-endpoint", err)
 	}
 
+	// A container image function is refused the same way.
+	image := strings.Replace(java, "      Runtime: java21\n      Handler: bootstrap\n      CodeUri: fn/\n      Timeout: 5\n",
+		"      PackageType: Image\n      ImageUri: game:latest\n      Timeout: 5\n", 1)
+	if image == java {
+		t.Fatal("the image variant of the template did not change it")
+	}
+	imageTpl := filepath.Join(dir, "image.yaml")
+	if err := os.WriteFile(imageTpl, []byte(image), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ = parseConfig([]string{"-template", imageTpl}, func(string) string { return "" }, io.Discard)
+	if err := serveOnce(t, cfg); err == nil || !strings.Contains(err.Error(), "no local code") || !strings.Contains(err.Error(), "-lambda-endpoint") {
+		t.Errorf("an image function without -lambda-endpoint: %v, want a refusal naming -lambda-endpoint", err)
+	}
+
 	lambdaAPI := newLambdaInvokeServer(t)
 	s := start(t, "-template", tpl, "-lambda-endpoint", lambdaAPI.URL)
 	url := "ws://" + s.addr + "/play"

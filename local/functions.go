@@ -64,6 +64,9 @@ func functionMode(cfg config, fn *samtemplate.Function) (string, error) {
 	case chosen:
 	case cfg.lambdaEndpoint != "":
 		mode = modeEndpoint
+	case fn.CodeURI == "":
+		return "", fmt.Errorf("function %s has no local code (a container image, inline code or code in S3): run it with `sam local start-lambda` and -lambda-endpoint http://127.0.0.1:3001 (or -function %s=endpoint)",
+			fn.LogicalID, fn.LogicalID)
 	case runsAsBootstrap(fn.Runtime):
 		mode = modeBootstrap
 	case nativeRuntime(fn.Runtime):

@@ -262,15 +262,21 @@ func functionsAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, en
 	if err := createTables(ctx, cfg, tpl, log); err != nil {
 		return nil, err
 	}
+	// How each function runs, every refusal at once.
+	modes := map[string]string{}
+	var refused []error
+	for _, id := range slices.Sorted(maps.Keys(tpl.Functions)) {
+		mode, err := functionMode(cfg, tpl.Functions[id])
+		refused = append(refused, err)
+		modes[id] = mode
+	}
+	if err := errors.Join(refused...); err != nil {
+		return nil, err
+	}
 	dir := filepath.Dir(cfg.templatePath)
 	invokers := map[string]gateway.LambdaAPI{}
 	for _, id := range slices.Sorted(maps.Keys(tpl.Functions)) {
-		fn := tpl.Functions[id]
-		mode, err := functionMode(cfg, fn)
-		if err != nil {
-			out.close()
-			return nil, err
-		}
+		fn, mode := tpl.Functions[id], modes[id]
 		if mode == modeEndpoint {
 			invokers[id] = lambdaClient(cfg)(cfg.lambdaEndpoint)
 			log.Info("function", slog.String("function", id), slog.String("mode", mode), slog.String("endpoint", cfg.lambdaEndpoint))

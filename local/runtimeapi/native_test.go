@@ -214,9 +214,16 @@ func TestNativeLogs(t *testing.T) {
 		t.Run(rt.runtime, func(t *testing.T) {
 			p, logs := startNative(t, rt.runtime, rt.dir, "app.handler", Function{Name: "Logger"})
 			invoke(t, p, `{"do":"log"}`)
+			out := invoke(t, p, `{"do":"logging"}`)
 			p.Close()
 			if !strings.Contains(logs.String(), "hello from Logger") {
 				t.Errorf("log lacks the function's line:\n%s", logs)
+			}
+			if rt.dir == "nodejs" && !strings.Contains(logs.String(), "\\tINFO\\thello from Logger") {
+				t.Errorf("console.log's line is not in Lambda's form (time, request ID, INFO, message):\n%s", logs)
+			}
+			if rt.dir == "python" && (!strings.Contains(logs.String(), "[INFO]") || !strings.Contains(logs.String(), "logged by Logger")) {
+				t.Errorf("logging's INFO line, with the root logger at INFO, is not in Lambda's form (%s):\n%s", out.Payload, logs)
 			}
 		})
 	}

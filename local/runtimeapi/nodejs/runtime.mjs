@@ -15,6 +15,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
+import { format } from "node:util";
 
 const api = process.env.AWS_LAMBDA_RUNTIME_API;
 const taskRoot = process.env.LAMBDA_TASK_ROOT || process.cwd();
@@ -140,7 +141,7 @@ let currentRequestId;
 // Console lines as Lambda writes them: time, request ID, level, message.
 for (const [method, level] of [["log", "INFO"], ["info", "INFO"], ["warn", "WARN"], ["error", "ERROR"], ["debug", "DEBUG"], ["trace", "TRACE"]]) {
   const original = console[method].bind(console);
-  console[method] = (...args) => original(`${new Date().toISOString()}\t${currentRequestId || "undefined"}\t${level}\t`, ...args);
+  console[method] = (...args) => original(`${new Date().toISOString()}\t${currentRequestId || "undefined"}\t${level}\t${format(...args)}`);
 }
 
 function makeContext(headers, done) {

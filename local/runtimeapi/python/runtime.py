@@ -112,8 +112,37 @@ class LambdaContext:
         return max(self._deadline_ms - int(time.time() * 1000), 0)
 
 
+class _RequestIdFilter:
+    """Gives log records the current request's ID, as Lambda's runtime does."""
+
+    request_id = None
+
+    def filter(self, record):
+        record.aws_request_id = self.request_id
+        return True
+
+
+_request_ids = _RequestIdFilter()
+
+
+def _setup_logging():
+    """The root logger of Lambda's Python runtime: a handler on stdout in
+    Lambda's format, at WARNING unless AWS_LAMBDA_LOG_LEVEL says otherwise
+    (a function's logger.setLevel(logging.INFO) then shows its INFO lines)."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s", "%Y-%m-%dT%H:%M:%S"))
+    handler.formatter.converter = time.gmtime
+    handler.addFilter(_request_ids)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "WARNING").upper())
+
+
 def main():
     sys.path.insert(0, TASK_ROOT)
+    _setup_logging()
     conn = _Connection()
     try:
         handler = _load_handler(os.environ.get("_HANDLER", ""))
@@ -127,6 +156,7 @@ def main():
         resp, body = conn.call("GET", "/invocation/next")
         headers = resp.headers
         request_id = headers.get("Lambda-Runtime-Aws-Request-Id")
+        _request_ids.request_id = request_id
         if headers.get("Lambda-Runtime-Trace-Id"):
             os.environ["_X_AMZN_TRACE_ID"] = headers.get("Lambda-Runtime-Trace-Id")
         try:

@@ -1,5 +1,6 @@
 """Handlers of the runtime client tests (runtimeapi's native_test.go)."""
 import decimal
+import logging
 import os
 import time
 
@@ -28,6 +29,11 @@ def handler(event, context):
         return "x" * event["bytes"]
     if do == "log":
         print("hello from", context.function_name)
+        return None
+    if do == "logging":
+        logger = logging.getLogger()
+        logger.setLevel(logging.INFO)
+        logger.info("logged by %s", context.function_name)
         return None
     if do == "decimal":
         return {"n": decimal.Decimal("3"), "f": decimal.Decimal("1.5")}
