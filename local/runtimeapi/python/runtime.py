@@ -90,6 +90,11 @@ def _load_handler(handler):
     return fn
 
 
+class _Obj:
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+
 class LambdaContext:
     """The context object of Lambda's Python runtime."""
 
@@ -103,10 +108,16 @@ class LambdaContext:
         self.log_group_name = env.get("AWS_LAMBDA_LOG_GROUP_NAME")
         self.log_stream_name = env.get("AWS_LAMBDA_LOG_STREAM_NAME")
         self._deadline_ms = int(headers.get("Lambda-Runtime-Deadline-Ms") or 0)
+        # Objects with attributes, as awslambdaric makes them.
         cc = headers.get("Lambda-Runtime-Client-Context")
-        self.client_context = json.loads(cc) if cc else None
+        cc = json.loads(cc) if cc else None
+        self.client_context = None
+        if cc is not None:
+            self.client_context = _Obj(custom=cc.get("custom"), env=cc.get("env"), client=cc.get("client"))
         ident = headers.get("Lambda-Runtime-Cognito-Identity")
-        self.identity = json.loads(ident) if ident else None
+        ident = json.loads(ident) if ident else {}
+        self.identity = _Obj(cognito_identity_id=ident.get("cognitoIdentityId"),
+                             cognito_identity_pool_id=ident.get("cognitoIdentityPoolId"))
 
     def get_remaining_time_in_millis(self):
         return max(self._deadline_ms - int(time.time() * 1000), 0)
