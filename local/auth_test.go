@@ -168,7 +168,7 @@ func TestSignInFromTheTemplate(t *testing.T) {
 	s := start(t, "-template", "../template.yaml",
 		"-parameter-overrides", "AuthMode=jwt JwtIssuer="+iss.URL()+" JwtAudience=my-client")
 	token, _ := iss.Sign(jwt.MapClaims{"iss": iss.URL(), "aud": "my-client", "sub": "u-9", "exp": time.Now().Add(time.Hour).Unix(), "name": "Dana"})
-	signedInScenario(t, "ws://"+s.addr+"/prod", token, "Dana")
+	signedInScenario(t, "ws://"+s.addr+"/local", token, "Dana")
 	var page struct {
 		Auth struct{ Issuer, ClientID string }
 	}

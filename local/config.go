@@ -167,7 +167,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	fs.StringVar(&cfg.addr, "addr", env("CHAT_ADDR", "127.0.0.1:8080"), "listen address (env CHAT_ADDR)")
-	fs.StringVar(&cfg.stage, "stage", env("CHAT_STAGE", "local"), "stage name, the URL's first path segment (env CHAT_STAGE; a template's StageName wins over the default)")
+	fs.StringVar(&cfg.stage, "stage", env("CHAT_STAGE", "local"), "stage name, the URL's first path segment (env CHAT_STAGE; default: a template's StageName, local for this project's)")
 	fs.StringVar(&cfg.apiID, "api-id", env("CHAT_API_ID", ""), "requestContext.apiId (env CHAT_API_ID; default: random, 10 characters)")
 	fs.StringVar(&cfg.dynamoEndpoint, "dynamodb-endpoint", env("CHAT_DYNAMODB_ENDPOINT", ""),
 		"store connections in DynamoDB at this endpoint, e.g. DynamoDB Local's http://127.0.0.1:8000, with access key \"local\" (env CHAT_DYNAMODB_ENDPOINT; default: in memory). DynamoDB Local keeps one database per access key and region: give Lambda functions sharing the table AWS_ACCESS_KEY_ID=local and the same -region, or run it with -sharedDb")

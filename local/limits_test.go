@@ -171,7 +171,7 @@ func (c *chatClient) send(text string) {
 // parameters overridden as sam deploy takes them, applies locally.
 func TestStageThrottleFromTheTemplate(t *testing.T) {
 	s := start(t, "-template", "../template.yaml", "-parameter-overrides", "ThrottlingBurstLimit=2 ThrottlingRateLimit=1", "-send-burst", "0")
-	url := "ws://" + s.addr + "/prod"
+	url := "ws://" + s.addr + "/local"
 	// $connect's bucket: 2 at once, then 429.
 	a := dial(t, url, "a", "throttled")
 	dial(t, url, "b", "throttled")

@@ -75,8 +75,11 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 	if err != nil {
 		return err
 	}
-	if tpl != nil && !cfg.stageSet {
-		// The template's stage is the one served, as deployed.
+	if tpl != nil && !cfg.stageSet && !isChatTemplate(tpl) {
+		// The template's stage is the one served, as deployed. This
+		// project's own template keeps the local stage ("local"): its
+		// StageName is the deployed one (prod), and the page learns the
+		// URL from /config.json anyway.
 		cfg.stage = tpl.APIs[0].Stage.Name
 	}
 	stage := stageOf(tpl)

@@ -175,8 +175,8 @@ func TestChatTemplateWithItsBootstraps(t *testing.T) {
 	}
 	s := start(t, "-template", filepath.Join(dir, "template.yaml"), "-functions", "bootstrap",
 		"-dynamodb-endpoint", endpoint, "-table", table, "-messages-table", table+"-messages")
-	chatScenario(t, "ws://"+s.addr+"/prod", "bootstrap-room")
-	presenceScenario(t, "ws://"+s.addr+"/prod", "bootstrap-presence")
+	chatScenario(t, "ws://"+s.addr+"/local", "bootstrap-room")
+	presenceScenario(t, "ws://"+s.addr+"/local", "bootstrap-presence")
 	client := dynamoClient(t, endpoint)
 	if n := scanCount(t, client, table); n != 5 {
 		t.Errorf("table holds %d connections, want 5 (stored by ConnectFunction's bootstrap)", n)
@@ -206,7 +206,7 @@ func TestTemplateRoutesInProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := start(t, "-template", path)
-	c := dial(t, "ws://"+s.addr+"/prod", "alice", "routes")
+	c := dial(t, "ws://"+s.addr+"/local", "alice", "routes")
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	if err := c.ws.Write(ctx, websocket.MessageText, []byte(`{"action":"who"}`)); err != nil {
