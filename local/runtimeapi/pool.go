@@ -2,7 +2,10 @@
 // provided.al2023, such as a Go program that calls aws-lambda-go's
 // lambda.Start) as child processes and serves each of them the Lambda
 // Runtime API, so the local API Gateway emulator can invoke the functions it
-// builds for Lambda without Docker and without aws-lambda-rie.
+// builds for Lambda without Docker and without aws-lambda-rie. Node.js and
+// Python functions run the same way (Native, native.go): the machine's node
+// or python3 runs a small runtime client embedded in this package
+// (nodejs/runtime.mjs, python/runtime.py) that loads the handler.
 //
 // A Pool plays the part of Lambda's execution environments for one function:
 // each process handles one invocation at a time and is reused while it stays
