@@ -219,9 +219,14 @@ func TestFunctionModes(t *testing.T) {
 			t.Errorf("%q: accepted", args)
 		}
 	}
-	cfg, _ := parseConfig([]string{"-template", gameTemplate(t, "template.yaml"), "-function", "GameFunction=endpoint"}, func(string) string { return "" }, io.Discard)
+	game := gameTemplate(t, "template.yaml")
+	cfg, _ := parseConfig([]string{"-template", game, "-function", "GameFunction=endpoint"}, func(string) string { return "" }, io.Discard)
 	if err := serveOnce(t, cfg); err == nil || !strings.Contains(err.Error(), "needs -lambda-endpoint") {
 		t.Errorf("-function X=endpoint without -lambda-endpoint: %v, want a refusal", err)
+	}
+	cfg, _ = parseConfig([]string{"-template", game, "-lambda-route", "$connect=" + lambdaAPI.URL}, func(string) string { return "" }, io.Discard)
+	if err := serveOnce(t, cfg); err == nil || !strings.Contains(err.Error(), "-lambda-route names this project's routes") {
+		t.Errorf("-lambda-route with another template: %v, want a refusal naming -function", err)
 	}
 }
 

@@ -147,6 +147,12 @@ func servedAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, handl
 	switch {
 	case tpl == nil:
 		return api, nil
+	case len(cfg.lambdaRoutes) > 0 && !isChatTemplate(tpl):
+		return nil, errors.New("-lambda-route names this project's routes; with another template, run a function elsewhere with -function ID=endpoint and -lambda-endpoint")
+	case len(cfg.lambdaRoutes) > 0:
+		// This project's routes, some at their own endpoints (newRoutes);
+		// -lambda-route wins over -lambda-endpoint.
+		return api, nil
 	case !runsInProcess(cfg, tpl) || cfg.lambdaEndpoint != "":
 		b, err := functionsAPI(ctx, cfg, tpl, "http://"+addr+"/"+cfg.stage, origins, log)
 		if err != nil {
@@ -163,8 +169,6 @@ func servedAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, handl
 			go watch(ctx, cfg, tpl, b.pools, b.codeDirs, log)
 		}
 		return b, nil
-	case len(cfg.lambdaRoutes) > 0:
-		return api, nil
 	}
 	routes, err := inProcessRoutes(tpl, handlers)
 	if err != nil {
