@@ -13,6 +13,8 @@ ARTIFACTS_DIR ?= $(CURDIR)/.build
 CACHE := $(CURDIR)/.cache
 DYNAMODB_SIMULATOR_VERSION := 2.9.30
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
+# The AWS SDK for JavaScript v3 of local/testdata/nodeapp (local/apps_test.go).
+AWS_SDK_JS_VERSION := 3.1178.0
 
 .PHONY: run test test-deps lint policy build clean \
 	build-ConnectFunction build-DisconnectFunction build-MessageFunction build-DefaultFunction build-HistoryFunction build-PresenceFunction build-FanoutFunction \
@@ -38,8 +40,8 @@ policy: $(CACHE)/policy/node_modules/.package-lock.json
 	python3 policy/transform.py template.yaml > $(CACHE)/policy/template.json
 	NODE_PATH=$(CACHE)/policy/node_modules node policy/nag.js $(CACHE)/policy/template.json policy/suppressions.json
 
-## test-deps: DynamoDB Local, aws-lambda-rie, Chromium and cdk-nag, into .cache/ (idempotent)
-test-deps: $(CACHE)/dynamodb-local/DynamoDBLocal.jar $(CACHE)/bin/aws-lambda-rie $(CACHE)/policy/node_modules/.package-lock.json
+## test-deps: DynamoDB Local, aws-lambda-rie, cdk-nag, the AWS SDK for JavaScript and Chromium, into .cache/ (idempotent)
+test-deps: $(CACHE)/dynamodb-local/DynamoDBLocal.jar $(CACHE)/bin/aws-lambda-rie $(CACHE)/policy/node_modules/.package-lock.json $(CACHE)/node/.sdk-$(AWS_SDK_JS_VERSION)
 	@if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing chromium (apt-get)"; \
@@ -73,6 +75,17 @@ $(CACHE)/policy/node_modules/.package-lock.json: policy/package.json policy/pack
 	cp policy/package.json policy/package-lock.json $(CACHE)/policy/
 	cd $(CACHE)/policy && npm ci --no-audit --no-fund --ignore-scripts --silent
 	test -f $@
+
+# The Node.js test app's dependencies (Lambda's Node.js runtimes include the
+# SDK; node here does not); the Python app uses the machine's boto3.
+$(CACHE)/node/.sdk-$(AWS_SDK_JS_VERSION):
+	@command -v npm >/dev/null || { echo "npm is missing: install Node.js 18 or later"; exit 1; }
+	mkdir -p $(CACHE)/node
+	npm install --prefix $(CACHE)/node --no-save --no-audit --no-fund --loglevel=error \
+	  @aws-sdk/client-dynamodb@$(AWS_SDK_JS_VERSION) @aws-sdk/lib-dynamodb@$(AWS_SDK_JS_VERSION) \
+	  @aws-sdk/client-apigatewaymanagementapi@$(AWS_SDK_JS_VERSION)
+	@python3 -c 'import boto3' 2>/dev/null || echo "boto3 is missing: pip install boto3 (for local/testdata/pyapp)"
+	touch $@
 
 $(CACHE)/bin/aws-lambda-rie:
 	GOBIN=$(CACHE)/bin $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Compares the local adapter (go run ./local) with the Socket.IO chat
 # tutorial's server (bench/socketio) under identical load from
-# local/loadgen: the same N clients in one room, the same S senders, the same
+# bench/loadgen: the same N clients in one room, the same S senders, the same
 # offered message rates, the same duration and text size.
 #
 # Usage: bench/run.sh                       # the default sweep (N=1000, S=10)
@@ -50,7 +50,7 @@ log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 # Files beyond the default 1024: N client sockets here, N in the server.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-log "building ./local and ./local/loadgen into $OUT/bin"
+log "building ./local and ./bench/loadgen into $OUT/bin"
 if [[ " $SERVERS " == *" apigw "* ]]; then
 	if [[ -n "${LOCAL_BIN:-}" ]]; then
 		cp "$LOCAL_BIN" "$OUT/bin/local" # a modified build to compare
@@ -58,7 +58,7 @@ if [[ " $SERVERS " == *" apigw "* ]]; then
 		go build -o "$OUT/bin/local" ./local
 	fi
 fi
-go build -o "$OUT/bin/loadgen" ./local/loadgen
+go build -o "$OUT/bin/loadgen" ./bench/loadgen
 
 if [[ " $SERVERS " == *" socketio "* ]]; then
 	if [[ ! -d bench/socketio/node_modules ]]; then
@@ -105,7 +105,7 @@ start_server() { # server run-name
 	case $server in
 	apigw)
 		port_free "$APIGW_PORT" || return 1
-		local args=(-addr "127.0.0.1:$APIGW_PORT")
+		local args=(-addr "127.0.0.1:$APIGW_PORT" -stage local)
 		if [[ $PROFILE == 1 ]]; then args+=(-cpuprofile "$OUT/$name.cpu.pprof"); fi
 		LOG_LEVEL=${LOG_LEVEL:-warn} "$OUT/bin/local" "${args[@]}" >"$OUT/$name.server.log" 2>&1 &
 		SERVER_PID=$!

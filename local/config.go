@@ -26,7 +26,10 @@ import (
 type config struct {
 	addr  string
 	stage string
-	apiID string
+	// stageSet says -stage (or CHAT_STAGE) named the stage; else a
+	// template's StageName is served.
+	stageSet bool
+	apiID    string
 
 	// Store: in memory unless dynamoEndpoint (DynamoDB Local) or dynamoAWS
 	// (the real DynamoDB, default credentials) is set.
@@ -82,11 +85,13 @@ type config struct {
 	// functions is how route integrations run: auto, in-process or
 	// bootstrap; build builds the bootstraps first; envVarsPath is a
 	// SAM-style env.json; maxProcs bounds each function's processes.
-	functions   string
-	build       bool
-	watch       bool
-	envVarsPath string
-	maxProcs    int
+	functions string
+	// functionModes are -function ID=MODE: how one function runs.
+	functionModes functionFlag
+	build         bool
+	watch         bool
+	envVarsPath   string
+	maxProcs      int
 
 	limits       gateway.Limits
 	writeQueue   int
@@ -98,6 +103,10 @@ type config struct {
 
 	// cpuProfile, if set, is where a CPU profile from start to shutdown goes.
 	cpuProfile string
+
+	// caEnv is set at start, not by a flag: the variables that make
+	// function processes trust the adapter's TLS certificate (tls.go).
+	caEnv map[string]string
 }
 
 // samFunctions are the template's logical IDs, the function names under
@@ -156,17 +165,14 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 		}
 		return def
 	}
-	cfg := config{lambdaRoutes: routeFlag{}}
+	cfg := config{lambdaRoutes: routeFlag{}, functionModes: functionFlag{}}
 	fs := flag.NewFlagSet("local", flag.ContinueOnError)
-	fs.SetOutput(output)
-	fs.Usage = func() {
-		fmt.Fprintf(output, "Usage: go run ./local [flags]\n\n"+
-			"Runs the chat locally behind an emulated API Gateway WebSocket API: the page at /,\n"+
-			"the WebSocket API at /{stage}, the @connections API at /{stage}/@connections/{id}.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
+	// A wrong flag is one line (the caller prints it with flagHint), not
+	// the error and the whole usage; -h prints the usage by group.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	fs.StringVar(&cfg.addr, "addr", env("CHAT_ADDR", "127.0.0.1:8080"), "listen address (env CHAT_ADDR)")
-	fs.StringVar(&cfg.stage, "stage", env("CHAT_STAGE", "local"), "stage name, the URL's first path segment (env CHAT_STAGE)")
+	fs.StringVar(&cfg.stage, "stage", env("CHAT_STAGE", "local"), "stage name, the URL's first path segment (env CHAT_STAGE; default: a template's StageName, local for this project's)")
 	fs.StringVar(&cfg.apiID, "api-id", env("CHAT_API_ID", ""), "requestContext.apiId (env CHAT_API_ID; default: random, 10 characters)")
 	fs.StringVar(&cfg.dynamoEndpoint, "dynamodb-endpoint", env("CHAT_DYNAMODB_ENDPOINT", ""),
 		"store connections in DynamoDB at this endpoint, e.g. DynamoDB Local's http://127.0.0.1:8000, with access key \"local\" (env CHAT_DYNAMODB_ENDPOINT; default: in memory). DynamoDB Local keeps one database per access key and region: give Lambda functions sharing the table AWS_ACCESS_KEY_ID=local and the same -region, or run it with -sharedDb")
@@ -182,9 +188,9 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.DurationVar(&cfg.historyRetention, "history-retention", chat.DefaultRetention, "how long messages are kept for history and clientMsgId deduplication")
 	fs.StringVar(&cfg.region, "region", env("AWS_REGION", env("AWS_DEFAULT_REGION", "us-east-1")), "AWS region for the SDK clients (env AWS_REGION)")
 	fs.StringVar(&cfg.lambdaEndpoint, "lambda-endpoint", env("CHAT_LAMBDA_ENDPOINT", ""),
-		"invoke every route's Lambda function at this Lambda API endpoint, e.g. the http://127.0.0.1:3001 of sam local start-lambda, with the template's function names (env CHAT_LAMBDA_ENDPOINT)")
+		"invoke every function of the template's API (routes and authorizer) through the Lambda Invoke API at this endpoint, by logical ID, e.g. the http://127.0.0.1:3001 of sam local start-lambda; the template's routes, selection, MOCK integrations and authorizer still apply (env CHAT_LAMBDA_ENDPOINT)")
 	fs.Var(routeFlag(cfg.lambdaRoutes), "lambda-route",
-		"routeKey=URL: invoke this route's function at its own aws-lambda-rie (function name \"function\", one invocation at a time); repeatable, wins over -lambda-endpoint")
+		"`routeKey=URL`: invoke this route's function at its own aws-lambda-rie (function name \"function\", one invocation at a time); repeatable, wins over -lambda-endpoint")
 	fs.IntVar(&cfg.sendBurst, "send-burst", chat.DefaultSendLimit.Burst, "frames (chat messages, direct messages, renames) one connection may send at once before -send-rate applies; 0 for no send limit")
 	fs.Float64Var(&cfg.sendRate, "send-rate", 1/chat.DefaultSendLimit.Every.Seconds(), "frames a second one connection may send after its burst")
 	fs.IntVar(&cfg.readBurst, "read-burst", chat.DefaultReadLimit.Burst, "reads (history, who) one connection may make at once before -read-rate applies; 0 for no read limit")
@@ -199,13 +205,14 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.StringVar(&cfg.jwtAudience, "jwt-audience", env("CHAT_JWT_AUDIENCE", ""), "with -auth jwt: the client ID the tokens are for (env CHAT_JWT_AUDIENCE)")
 	fs.DurationVar(&cfg.devTokenTTL, "dev-token-ttl", devissuer.DefaultTokenTTL, "with -auth dev: how long its tokens are valid (the page refreshes them a minute before)")
 	fs.StringVar(&cfg.jwksURL, "jwks-url", env("CHAT_JWKS_URL", ""), "with -auth jwt: the issuer's JWKS (default: ISSUER/.well-known/jwks.json)")
-	fs.StringVar(&cfg.templatePath, "template", "template.yaml", "SAM template whose WebSocket API stage settings apply (throttling); \"\" for none")
+	fs.StringVar(&cfg.templatePath, "template", "template.yaml", "SAM template whose WebSocket API is served: routes, selection, authorizer, stage (name, throttling, variables), tables; \"\" for none")
 	fs.StringVar(&cfg.parameterOverrides, "parameter-overrides", env("CHAT_PARAMETER_OVERRIDES", ""), "template parameters, in SAM's syntax: Key=Value Key2=\"a value\" (env CHAT_PARAMETER_OVERRIDES)")
-	fs.StringVar(&cfg.functions, "functions", functionsAuto, "how the template's functions run: in-process (this project's handlers), bootstrap (each function's .aws-sam/build/ID/bootstrap under the built-in Lambda Runtime API), or auto (in-process for this project's template)")
+	fs.StringVar(&cfg.functions, "functions", functionsAuto, "how the template's functions run: in-process (this project's handlers), bootstrap (the template's own functions, each as -function says: by default its built bootstrap, or node or python3, under the built-in Lambda Runtime API), or auto (in-process for this project's template)")
+	fs.Var(cfg.functionModes, "function", "`ID=MODE`: run one of the template's functions as bootstrap (its .aws-sam/build/ID/bootstrap), native (Node.js, Python: the machine's node or python3) or endpoint (-lambda-endpoint); repeatable. Default: endpoint with -lambda-endpoint, else by the function's runtime")
 	fs.BoolVar(&cfg.build, "build", false, "with bootstrap functions: build them first (BuildMethod makefile: make build-ID ARTIFACTS_DIR=.aws-sam/build/ID)")
-	fs.BoolVar(&cfg.watch, "watch", false, "with bootstrap functions: rebuild (with -build) and restart a function when its files change; connections stay open")
-	fs.StringVar(&cfg.envVarsPath, "env-vars", "", "SAM-style env.json for bootstrap functions: {\"Parameters\": {...}, \"FunctionId\": {...}}")
-	fs.IntVar(&cfg.maxProcs, "max-procs", 4, "most processes of one bootstrap function at once (each runs one invocation at a time)")
+	fs.BoolVar(&cfg.watch, "watch", false, "with the template's functions: restart a function when its files change (rebuilding a bootstrap first with -build); connections stay open")
+	fs.StringVar(&cfg.envVarsPath, "env-vars", "", "SAM-style env.json for the template's functions: {\"Parameters\": {...}, \"FunctionId\": {...}}")
+	fs.IntVar(&cfg.maxProcs, "max-procs", 4, "most processes of one of the template's functions at once (each runs one invocation at a time)")
 	fs.Int64Var(&cfg.limits.MaxMessageSize, "max-message-size", gateway.DefaultMaxMessageSize, "message size limit in bytes (closes with 1009; 413 on @connections)")
 	fs.Int64Var(&cfg.limits.MaxFrameSize, "max-frame-size", gateway.DefaultMaxFrameSize, "frame size limit in bytes (closes with 1009)")
 	fs.DurationVar(&cfg.limits.IdleTimeout, "idle-timeout", gateway.DefaultIdleTimeout, "close connections without data messages for this long (1001)")
@@ -219,9 +226,16 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) from start to shutdown to this file")
 	level := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printUsage(output, fs)
+		}
 		return cfg, err
 	}
-	fs.Visit(func(f *flag.Flag) { cfg.templateSet = cfg.templateSet || f.Name == "template" })
+	fs.Visit(func(f *flag.Flag) {
+		cfg.templateSet = cfg.templateSet || f.Name == "template"
+		cfg.stageSet = cfg.stageSet || f.Name == "stage"
+	})
+	cfg.stageSet = cfg.stageSet || getenv("CHAT_STAGE") != ""
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}

@@ -1,15 +1,18 @@
 // Command local runs the whole chat on one machine, without AWS: an
 // emulated API Gateway WebSocket API (internal/gateway) in front of the same
 // handlers the Lambda functions run, with connections in memory or in
-// DynamoDB (Local), and the chat page.
+// DynamoDB (Local), and the chat page. It runs any SAM template's
+// WebSocket API too: its functions as built bootstraps, Node.js and Python
+// natively (local/runtimeapi), or through a Lambda endpoint.
 //
 //	go run ./local                       # http://127.0.0.1:8080/
 //	go run ./local -dynamodb-endpoint http://127.0.0.1:8000
-//	go run ./local -lambda-endpoint http://127.0.0.1:3001          # sam local start-lambda
+//	go run ./local -template app/template.yaml -dynamodb-endpoint http://127.0.0.1:8000
+//	go run ./local -template app/template.yaml -lambda-endpoint http://127.0.0.1:3001  # sam local start-lambda
 //	go run ./local -lambda-route '$connect=http://127.0.0.1:9001'  # aws-lambda-rie, per route
 //	go run ./local -cpuprofile local.pprof                         # profile until shutdown
 //
-// Run `go run ./local -h` for every flag. SIGINT or SIGTERM closes every
+// Run `go run ./local -h` for every flag, by group. SIGINT or SIGTERM closes every
 // connection with 1001, runs each $disconnect, and exits.
 package main
 
@@ -23,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strconv"
 	"syscall"
 )
 
@@ -35,7 +39,7 @@ func run() int {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "local:", err)
+		fmt.Fprintf(os.Stderr, "local: %v\n%s\n", err, flagHint)
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
@@ -55,7 +59,7 @@ func run() int {
 	defer stop()
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
-		log.Error("listen", slog.Any("error", err))
+		log.Error("listen", slog.Any("error", err), slog.String("hint", listenHint(cfg.addr, err)))
 		return 1
 	}
 	if err := serve(ctx, cfg, ln, os.Stdout, log); err != nil {
@@ -82,4 +86,19 @@ func startCPUProfile(path string) (stop func() error, err error) {
 		}
 		return nil
 	}, nil
+}
+
+// listenHint says how to get past a failed listen: another port when this
+// one is taken.
+func listenHint(addr string, err error) string {
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		return "check -addr (env CHAT_ADDR): want host:port, e.g. 127.0.0.1:8080"
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	next := "8081"
+	if p, perr := strconv.Atoi(port); perr == nil && p > 0 && p < 65535 {
+		next = strconv.Itoa(p + 1)
+	}
+	return fmt.Sprintf("%s is in use by another program (another adapter?): choose another port with -addr %s or CHAT_ADDR=%s, or stop that program",
+		addr, net.JoinHostPort(host, next), net.JoinHostPort(host, next))
 }

@@ -35,6 +35,13 @@ const shutdownTimeout = 30 * time.Second
 // serve runs the local adapter on ln until ctx ends, then closes every
 // connection with 1001, waits for their $disconnect, and returns.
 func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log *slog.Logger) error {
+	host, _, _ := net.SplitHostPort(ln.Addr().String())
+	certs, err := newLocalTLS(host)
+	if err != nil {
+		return fmt.Errorf("TLS certificate for @connections over https: %w", err)
+	}
+	defer certs.close()
+	cfg.caEnv = certs.env()
 	store, history, err := newStores(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -78,6 +85,13 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 	if err != nil {
 		return err
 	}
+	if tpl != nil && !cfg.stageSet && !isChatTemplate(tpl) {
+		// The template's stage is the one served, as deployed. This
+		// project's own template keeps the local stage ("local"): its
+		// StageName is the deployed one (prod), and the page learns the
+		// URL from /config.json anyway.
+		cfg.stage = tpl.APIs[0].Stage.Name
+	}
 	stage := stageOf(tpl)
 	api, err := servedAPI(ctx, cfg, tpl, routes, signIn, ln.Addr().String(), h.Origins.Allowed, log)
 	if err != nil {
@@ -89,7 +103,7 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 		WriteQueue: cfg.writeQueue, WriteBuffer: cfg.writeBuffer, RequireSignature: cfg.requireSigV4, Credentials: sigv4Credentials(cfg.sigv4Key), Logger: log,
 		Authorizer: api.authorizer, Region: cfg.region,
 		Throttle: stage.throttle, RouteThrottles: stage.routeThrottles, StageVariables: stage.variables,
-		RouteSelection: api.selection, TwoWay: api.twoWay,
+		RouteSelection: api.selection, TwoWay: api.twoWay, RouteTimeouts: api.timeouts,
 	})
 	if err != nil {
 		return err
@@ -111,11 +125,12 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 	fmt.Fprintf(out, "chat page:         %s/\n", base)
 	fmt.Fprintf(out, "WebSocket URL:     ws://%s/%s\n", ln.Addr(), cfg.stage)
 	fmt.Fprintf(out, "@connections API:  %s/%s/@connections/{connectionId}  (MANAGEMENT_API_ENDPOINT=%s/%s)\n", base, cfg.stage, base, cfg.stage)
+	fmt.Fprintf(out, "                   https://%s/%s/@connections/{connectionId} too, as functions build it from the event (CA: %s)\n", ln.Addr(), cfg.stage, certs.caFile)
 	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("stage", cfg.stage),
 		slog.String("apiId", gw.APIID()), slog.String("store", storeName(cfg)), slog.Int("lambdaRoutes", lambdaRoutes(cfg)))
 
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(newSniffListener(ln, certs.config, cfg.maxHTTPConns)) }()
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/serverless-chat/chat/internal/gateway"
 	"github.com/serverless-chat/chat/local/runtimeapi"
@@ -24,7 +25,7 @@ import (
 const (
 	functionsAuto      = "auto"       // in process for this project's template, bootstrap for any other
 	functionsInProcess = "in-process" // this project's handlers, in process
-	functionsBootstrap = "bootstrap"  // each function's built bootstrap, under the built-in Runtime API
+	functionsBootstrap = "bootstrap"  // the template's own functions, each by functionMode
 )
 
 // isChatFunction reports whether a template's function is one of this
@@ -33,6 +34,17 @@ const (
 // only these runs in process by default.
 func isChatFunction(id string) bool {
 	return id == "AuthorizerFunction" || slices.Contains(slices.Collect(maps.Values(samFunctions)), id)
+}
+
+// isChatTemplate reports whether every function a template's API calls is
+// one of this project's.
+func isChatTemplate(tpl *samtemplate.Template) bool {
+	for id := range tpl.Functions {
+		if !isChatFunction(id) {
+			return false
+		}
+	}
+	return true
 }
 
 // loadTemplate reads cfg.templatePath. A missing template is no error when
@@ -46,22 +58,28 @@ func loadTemplate(cfg config, addr string, log *slog.Logger) (*samtemplate.Templ
 	if err != nil {
 		return nil, fmt.Errorf("-parameter-overrides: %w", err)
 	}
-	tpl, err := samtemplate.Load(cfg.templatePath, samtemplate.Options{
-		Parameters: params, Region: cfg.region,
-		Resource: func(id, typ, attr string) (string, bool) {
-			switch {
-			case typ == "AWS::CloudFront::Distribution" && attr == "DomainName":
-				return addr, true // the page is this adapter's own
-			case typ == "AWS::DynamoDB::Table" && attr == "" && id == "ConnectionsTable":
-				return cfg.table, true // the tables the adapter creates
-			case typ == "AWS::DynamoDB::Table" && attr == "" && id == "MessagesTable":
-				return cfg.messagesTable, true
-			case typ == "AWS::SQS::Queue" && attr == "" && id == "FanoutQueue":
-				return cfg.fanoutQueueURL, true // "" delivers every room inline
-			}
-			return "", false
-		},
-	})
+	// This project's tables are -table and -messages-table, created by the
+	// adapter; another template's keep their own names (createTables).
+	chatTables := false
+	resources := func(id, typ, attr string) (string, bool) {
+		switch {
+		case typ == "AWS::CloudFront::Distribution" && attr == "DomainName":
+			return addr, true // the page is this adapter's own
+		case chatTables && typ == "AWS::DynamoDB::Table" && attr == "" && id == "ConnectionsTable":
+			return cfg.table, true
+		case chatTables && typ == "AWS::DynamoDB::Table" && attr == "" && id == "MessagesTable":
+			return cfg.messagesTable, true
+		case typ == "AWS::SQS::Queue" && attr == "" && id == "FanoutQueue":
+			return cfg.fanoutQueueURL, true // "" delivers every room inline
+		}
+		return "", false
+	}
+	opts := samtemplate.Options{Parameters: params, Region: cfg.region, Resource: resources}
+	tpl, err := samtemplate.Load(cfg.templatePath, opts)
+	if err == nil && isChatTemplate(tpl) {
+		chatTables = true
+		tpl, err = samtemplate.Load(cfg.templatePath, opts)
+	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !cfg.templateSet:
 		log.Info("no template: the chat's routes, unthrottled", slog.String("template", cfg.templatePath))
@@ -112,28 +130,31 @@ func runsInProcess(cfg config, tpl *samtemplate.Template) bool {
 	case cfg.functions == functionsBootstrap:
 		return false
 	}
-	for id := range tpl.Functions {
-		if !isChatFunction(id) {
-			return false
-		}
-	}
-	return true
+	return isChatTemplate(tpl)
 }
 
 // servedAPI decides what the gateway serves. Without a template, or with
-// this project's in Lambda-invoke mode: the chat's routes (handlers) and
-// -auth's authorizer. With this project's template in process: its routes,
-// each by the handler of its key, and its authorizer with its function's
-// issuer unless -auth gave one (sign is then updated, for the page). With
-// any other template: its functions' bootstraps.
+// this project's and -lambda-route: the chat's routes (handlers, or the
+// routes' own endpoints) and -auth's authorizer. With this project's
+// template in process: its routes, each by the handler of its key, and its
+// authorizer with its function's issuer unless -auth gave one (sign is then
+// updated, for the page). With any other template, or any template and
+// -lambda-endpoint: its routes, selection, MOCK integrations and authorizer,
+// onto its functions (functionsAPI).
 func servedAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, handlers map[string]gateway.Integration,
 	sign *signIn, addr string, origins []string, log *slog.Logger) (*templateAPI, error) {
 	api := &templateAPI{routes: handlers, authorizer: sign.authorizer}
 	switch {
 	case tpl == nil:
 		return api, nil
-	case !runsInProcess(cfg, tpl):
-		b, err := bootstrapAPI(ctx, cfg, tpl, "http://"+addr+"/"+cfg.stage, origins, log)
+	case len(cfg.lambdaRoutes) > 0 && !isChatTemplate(tpl):
+		return nil, errors.New("-lambda-route names this project's routes; with another template, run a function elsewhere with -function ID=endpoint and -lambda-endpoint")
+	case len(cfg.lambdaRoutes) > 0:
+		// This project's routes, some at their own endpoints (newRoutes);
+		// -lambda-route wins over -lambda-endpoint.
+		return api, nil
+	case !runsInProcess(cfg, tpl) || cfg.lambdaEndpoint != "":
+		b, err := functionsAPI(ctx, cfg, tpl, "http://"+addr+"/"+cfg.stage, origins, log)
 		if err != nil {
 			return nil, err
 		}
@@ -145,17 +166,15 @@ func servedAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, handl
 			b.authorizer = sign.authorizer
 		}
 		if cfg.watch {
-			go watch(ctx, cfg, tpl, b.pools, log)
+			go watch(ctx, cfg, tpl, b.pools, b.codeDirs, log)
 		}
 		return b, nil
-	case cfg.lambdaEndpoint != "" || len(cfg.lambdaRoutes) > 0:
-		return api, nil
 	}
 	routes, err := inProcessRoutes(tpl, handlers)
 	if err != nil {
 		return nil, err
 	}
-	api.routes, api.selection, api.twoWay = routes, tpl.APIs[0].RouteSelectionPath, twoWayRoutes(tpl)
+	api.routes, api.selection, api.twoWay, api.timeouts = routes, tpl.APIs[0].RouteSelectionExpression, twoWayRoutes(tpl), routeTimeouts(tpl)
 	if a := tpl.APIs[0].Routes["$connect"].Authorizer; a != nil && sign.authorizer == nil {
 		s, err := templateSignIn(a, tpl.Functions[a.Function], log)
 		if err != nil {
@@ -191,6 +210,17 @@ func inProcessRoutes(tpl *samtemplate.Template, handlers map[string]gateway.Inte
 	return routes, nil
 }
 
+// routeTimeouts are the integrations' TimeoutInMillis, by route key.
+func routeTimeouts(tpl *samtemplate.Template) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	for key, r := range tpl.APIs[0].Routes {
+		if r.Integration != nil {
+			out[key] = r.Integration.Timeout
+		}
+	}
+	return out
+}
+
 func twoWayRoutes(tpl *samtemplate.Template) map[string]bool {
 	out := map[string]bool{}
 	for key, r := range tpl.APIs[0].Routes {
@@ -202,14 +232,17 @@ func twoWayRoutes(tpl *samtemplate.Template) map[string]bool {
 }
 
 // templateAPI is what the gateway serves: its routes, how they are
-// selected, the two-way ones, the $connect authorizer, and the bootstrap
-// pools behind them, if any.
+// selected (the route selection expression), the two-way ones, their
+// integration timeouts, the $connect authorizer, and the bootstrap pools
+// behind them, if any.
 type templateAPI struct {
 	routes     map[string]gateway.Integration
 	authorizer *gateway.Authorizer
-	selection  []string
+	selection  string
 	twoWay     map[string]bool
+	timeouts   map[string]time.Duration
 	pools      map[string]*runtimeapi.Pool // by function
+	codeDirs   map[string]string           // the code of native functions, by function
 }
 
 func (a *templateAPI) close() {
@@ -218,20 +251,52 @@ func (a *templateAPI) close() {
 	}
 }
 
-// bootstrapAPI starts a Runtime API pool per function of the template's API
-// (building them first with -build) and maps its routes onto them.
-func bootstrapAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, endpoint string, origins []string, log *slog.Logger) (*templateAPI, error) {
+// functionsAPI runs the template's functions, each as functionMode says
+// (a Runtime API pool per local function, built first with -build; the
+// Lambda Invoke API at -lambda-endpoint for the others), and maps the
+// template's routes, MOCK integrations and authorizer onto them.
+func functionsAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, endpoint string, origins []string, log *slog.Logger) (*templateAPI, error) {
 	api := tpl.APIs[0]
-	out := &templateAPI{routes: map[string]gateway.Integration{}, selection: api.RouteSelectionPath, twoWay: map[string]bool{},
-		pools: map[string]*runtimeapi.Pool{}}
+	out := &templateAPI{routes: map[string]gateway.Integration{}, selection: api.RouteSelectionExpression, twoWay: map[string]bool{},
+		timeouts: routeTimeouts(tpl), pools: map[string]*runtimeapi.Pool{}, codeDirs: map[string]string{}}
 	envVars, err := readEnvVars(cfg.envVarsPath)
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Dir(cfg.templatePath)
-	pools := out.pools
+	if err := createTables(ctx, cfg, tpl, log); err != nil {
+		return nil, err
+	}
+	// How each function runs, every refusal at once.
+	modes := map[string]string{}
+	var refused []error
 	for _, id := range slices.Sorted(maps.Keys(tpl.Functions)) {
-		fn := tpl.Functions[id]
+		mode, err := functionMode(cfg, tpl.Functions[id])
+		refused = append(refused, err)
+		modes[id] = mode
+	}
+	if err := errors.Join(refused...); err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(cfg.templatePath)
+	invokers := map[string]gateway.LambdaAPI{}
+	for _, id := range slices.Sorted(maps.Keys(tpl.Functions)) {
+		fn, mode := tpl.Functions[id], modes[id]
+		if mode == modeEndpoint {
+			invokers[id] = lambdaClient(cfg)(cfg.lambdaEndpoint)
+			log.Info("function", slog.String("function", id), slog.String("mode", mode), slog.String("endpoint", cfg.lambdaEndpoint))
+			continue
+		}
+		env := functionEnv(fn, envVars, cfg, endpoint, origins)
+		if mode == modeNative {
+			pool, code, err := startNative(ctx, cfg, fn, dir, env, log)
+			if err != nil {
+				out.close()
+				return nil, err
+			}
+			out.pools[id], out.codeDirs[id] = pool, code
+			invokers[id] = pool
+			continue
+		}
 		bootstrap := filepath.Join(dir, ".aws-sam", "build", id, "bootstrap")
 		if cfg.build {
 			if err := build(ctx, dir, fn, filepath.Dir(bootstrap), log); err != nil {
@@ -239,17 +304,17 @@ func bootstrapAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, en
 				return nil, err
 			}
 		}
-		env := functionEnv(fn, envVars, cfg, endpoint, origins)
 		pool, err := runtimeapi.Start(ctx, runtimeapi.Function{
 			Name: id, Bootstrap: bootstrap, Env: env, Timeout: fn.Timeout, MemoryMB: fn.MemoryMB,
 			MaxProcs: cfg.maxProcs, Logger: log, Region: cfg.region,
 		})
 		if err != nil {
 			out.close()
-			return nil, fmt.Errorf("function %s: %w (build it with -build, or sam build)", id, err)
+			return nil, fmt.Errorf("function %s: %w (build it with -build, or sam build; or run it elsewhere: -lambda-endpoint, -function %s=endpoint)", id, err, id)
 		}
-		pools[id] = pool
-		log.Info("function", slog.String("function", id), slog.String("bootstrap", bootstrap), slog.Any("env", env))
+		out.pools[id] = pool
+		invokers[id] = pool
+		log.Info("function", slog.String("function", id), slog.String("mode", mode), slog.String("bootstrap", bootstrap), slog.Any("env", env))
 	}
 	for key, r := range api.Routes {
 		if r.RouteResponse {
@@ -259,10 +324,10 @@ func bootstrapAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, en
 		case samtemplate.Mock:
 			out.routes[key] = gateway.Mock{StatusCode: in.MockStatus, Body: in.MockBody}
 		default:
-			out.routes[key] = gateway.NewLambda(pools[in.Function], in.Function, 0)
+			out.routes[key] = gateway.NewLambda(invokers[in.Function], in.Function, 0)
 		}
 		if a := r.Authorizer; a != nil {
-			out.authorizer = &gateway.Authorizer{IdentitySource: a.IdentitySource, Function: gateway.NewLambda(pools[a.Function], a.Function, 0)}
+			out.authorizer = &gateway.Authorizer{IdentitySource: a.IdentitySource, Function: gateway.NewLambda(invokers[a.Function], a.Function, 0)}
 		}
 	}
 	return out, nil
@@ -271,7 +336,9 @@ func bootstrapAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, en
 // functionEnv is what a function's process sees: its template environment,
 // then -env-vars (SAM's file: "Parameters" for every function, then one
 // object per logical ID; as in SAM, only variables the template declares
-// are set), then the local endpoints, and local credentials.
+// are set), then the local endpoints (this project's variables where
+// declared, the SDKs' AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_SQS),
+// and local credentials.
 func functionEnv(fn *samtemplate.Function, envVars map[string]map[string]string, cfg config, endpoint string, origins []string) map[string]string {
 	env := maps.Clone(fn.Env)
 	if env == nil {
@@ -290,6 +357,20 @@ func functionEnv(fn *samtemplate.Function, envVars map[string]map[string]string,
 			if _, declared := env[k]; declared {
 				env[k] = v
 			}
+		}
+	}
+	// SDK clients made with only a region reach the local services: the
+	// AWS SDKs read service endpoints from AWS_ENDPOINT_URL_<SERVICE>.
+	sdk := map[string]string{"AWS_ENDPOINT_URL_DYNAMODB": cfg.dynamoEndpoint, "AWS_ENDPOINT_URL_SQS": cfg.sqsEndpoint}
+	for k, v := range sdk {
+		if _, declared := env[k]; !declared && v != "" {
+			env[k] = v
+		}
+	}
+	// @connections over https at the events' domainName: the adapter's CA.
+	for k, v := range cfg.caEnv {
+		if _, declared := env[k]; !declared {
+			env[k] = v
 		}
 	}
 	// DynamoDB Local keeps one database per access key: the adapter's.

@@ -102,6 +102,35 @@ func runGame(t *testing.T, tpl string) {
 	}
 }
 
+// TestTemplateStageAndTimeout: without -stage the template's StageName is
+// served (another stage answers 403, as API Gateway does), and a route's
+// TimeoutInMillis (1 s, on a function that takes 3 s) sends the Internal
+// server error frame after it.
+func TestTemplateStageAndTimeout(t *testing.T) {
+	s := start(t, "-template", gameTemplate(t, "template.yaml"))
+	if got := handshake(t, "ws://"+s.addr+"/local?token=good", nil); got != http.StatusForbidden {
+		t.Errorf("/local: status %d, want 403 (the template's stage is play)", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws://"+s.addr+"/play?token=good", nil)
+	if err != nil {
+		t.Fatalf("/play: %v", err)
+	}
+	defer ws.CloseNow()
+	c := &chatClient{t: t, ws: ws}
+	sent := time.Now()
+	if err := ws.Write(ctx, websocket.MessageText, []byte(`{"meta":{"kind":"slow"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if m := c.nextAny(); m["message"] != "Internal server error" {
+		t.Errorf("slow route: %v, want the Internal server error frame", m)
+	}
+	if took := time.Since(sent); took < 900*time.Millisecond || took > 2900*time.Millisecond {
+		t.Errorf("Internal server error after %v, want about the route's TimeoutInMillis (1 s)", took)
+	}
+}
+
 // TestUnsupportedTemplate: something the emulator cannot honour stops it
 // at start, naming the resource and the property.
 func TestUnsupportedTemplate(t *testing.T) {

@@ -25,18 +25,24 @@ type watched struct {
 	source    string // its CodeUri directory (with -build), else its bootstrap
 	artifacts string
 	last      string // the fingerprint of source when last built
+	native    bool   // source is a Node.js or Python function's code: nothing to build
 }
 
 // watch rebuilds (with -build) and restarts a function when its files
 // change, until ctx ends. Connections stay open: the next invocation runs
 // the new code, as the next invocation after a deploy does.
-func watch(ctx context.Context, cfg config, tpl *samtemplate.Template, pools map[string]*runtimeapi.Pool, log *slog.Logger) {
+//
+// A native function (codeDirs: Node.js, Python) has nothing to build: a
+// change in its code's directory restarts it.
+func watch(ctx context.Context, cfg config, tpl *samtemplate.Template, pools map[string]*runtimeapi.Pool, codeDirs map[string]string, log *slog.Logger) {
 	dir := filepath.Dir(cfg.templatePath)
 	var fns []*watched
 	for id, pool := range pools {
 		w := &watched{fn: tpl.Functions[id], pool: pool, artifacts: filepath.Join(dir, ".aws-sam", "build", id)}
 		w.source = filepath.Join(w.artifacts, "bootstrap")
-		if cfg.build {
+		if code, native := codeDirs[id]; native {
+			w.source, w.native = code, true
+		} else if cfg.build {
 			w.source = filepath.Join(dir, w.fn.CodeURI)
 		}
 		w.last = fingerprint(w.source)
@@ -57,7 +63,7 @@ func watch(ctx context.Context, cfg config, tpl *samtemplate.Template, pools map
 				continue
 			}
 			w.last = now
-			if cfg.build {
+			if cfg.build && !w.native {
 				if err := build(ctx, dir, w.fn, w.artifacts, log); err != nil {
 					// The old code keeps running until a build succeeds.
 					log.Error("rebuild failed", slog.String("function", w.fn.LogicalID), slog.Any("error", err))

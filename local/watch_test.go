@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/serverless-chat/chat/internal/testenv"
 )
 
 const watchFunction = `package main
@@ -118,6 +121,64 @@ func TestWatch(t *testing.T) {
 	}
 	write("fn/main.go", strings.Replace(watchFunction, "VERSION", "two", 1))
 	for got := version(); got != "two"; got = version() {
+		if got != "one" {
+			t.Fatalf("version %q, want one then two", got)
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the new code never ran")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestWatchNative: with -watch, a change to a Node.js function's code runs
+// on the next message (nothing to build).
+func TestWatchNative(t *testing.T) {
+	if _, err := exec.LookPath("node"); err != nil {
+		testenv.Missing(t, "node", "install Node.js 18 or later (apt-get install nodejs)")
+	}
+	dir := t.TempDir()
+	write := func(name, content string) {
+		t.Helper()
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tpl := strings.Replace(watchTemplate, "    Metadata:\n      BuildMethod: makefile\n", "", 1)
+	tpl = strings.Replace(tpl, "Runtime: provided.al2023\n      Handler: bootstrap", "Runtime: nodejs20.x\n      Handler: index.handler", 1)
+	write("template.yaml", tpl)
+	const code = `exports.handler = async () => ({ statusCode: 200, body: "VERSION" });`
+	write("fn/index.js", strings.Replace(code, "VERSION", "one", 1))
+
+	s := start(t, "-template", filepath.Join(dir, "template.yaml"), "-watch")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws://"+s.addr+"/local", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	version := func() string {
+		t.Helper()
+		if err := ws.Write(ctx, websocket.MessageText, []byte(`{"action":"version"}`)); err != nil {
+			t.Fatal(err)
+		}
+		_, b, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if got := version(); got != "one" {
+		t.Fatalf("first version %q, want one", got)
+	}
+	// A different size too, so that a same-second write is seen.
+	write("fn/index.js", strings.Replace(code, "VERSION", "two, changed", 1))
+	for got := version(); got != "two, changed"; got = version() {
 		if got != "one" {
 			t.Fatalf("version %q, want one then two", got)
 		}

@@ -38,7 +38,7 @@ func main() {
 	addr := freeAddr()
 	// Info logs: the clients' connection IDs are read from the $connect lines.
 	logs := &syncBuffer{}
-	cmd := exec.Command(*bin, append([]string{"-addr", addr, "-log-level", "info"}, flag.Args()...)...)
+	cmd := exec.Command(*bin, append([]string{"-addr", addr, "-stage", "local", "-log-level", "info"}, flag.Args()...)...)
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		panic(err)

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,7 +23,9 @@ import (
 // event of the connection.
 type Authorizer struct {
 	// IdentitySource are API Gateway's selection expressions:
-	// route.request.querystring.NAME and route.request.header.NAME.
+	// route.request.querystring.NAME, route.request.header.NAME,
+	// stageVariables.NAME and context.NAME (a requestContext field, e.g.
+	// context.routeKey or context.identity.sourceIp).
 	IdentitySource []string
 	Function       AuthorizerFunction
 }
@@ -92,10 +95,61 @@ func (l *Lambda) Authorize(ctx context.Context, req AuthorizerRequest) (events.A
 	if err != nil {
 		return resp, err
 	}
-	if err := json.Unmarshal(payload, &resp); err != nil {
+	resp, err = decodeAuthorizerResponse(payload)
+	if err != nil {
 		return resp, fmt.Errorf("invoke %s: malformed authorizer response %q: %w", l.function, truncate(payload, 128), err)
 	}
 	return resp, nil
+}
+
+// decodeAuthorizerResponse decodes an authorizer's answer as IAM reads its
+// policy: a statement's Action and Resource may each be one string or a
+// list of them, and Statement one statement or a list (AWS's own
+// authorizer examples write "Action": "execute-api:Invoke").
+func decodeAuthorizerResponse(payload []byte) (events.APIGatewayCustomAuthorizerResponse, error) {
+	var doc struct {
+		PrincipalID    string         `json:"principalId"`
+		Context        map[string]any `json:"context,omitempty"`
+		PolicyDocument struct {
+			Version   string
+			Statement oneOrMany[struct {
+				Action   oneOrMany[string]
+				Effect   string
+				Resource oneOrMany[string]
+			}]
+		} `json:"policyDocument"`
+		UsageIdentifierKey string `json:"usageIdentifierKey,omitempty"`
+	}
+	if err := json.Unmarshal(payload, &doc); err != nil {
+		return events.APIGatewayCustomAuthorizerResponse{}, err
+	}
+	resp := events.APIGatewayCustomAuthorizerResponse{
+		PrincipalID:        doc.PrincipalID,
+		Context:            doc.Context,
+		UsageIdentifierKey: doc.UsageIdentifierKey,
+		PolicyDocument:     events.APIGatewayCustomAuthorizerPolicy{Version: doc.PolicyDocument.Version},
+	}
+	for _, s := range doc.PolicyDocument.Statement {
+		resp.PolicyDocument.Statement = append(resp.PolicyDocument.Statement,
+			events.IAMPolicyStatement{Action: s.Action, Effect: s.Effect, Resource: s.Resource})
+	}
+	return resp, nil
+}
+
+// oneOrMany is a JSON value that is either one T or a list of them, as
+// IAM policy elements are.
+type oneOrMany[T any] []T
+
+func (o *oneOrMany[T]) UnmarshalJSON(b []byte) error {
+	if b = bytes.TrimSpace(b); len(b) > 0 && b[0] == '[' {
+		return json.Unmarshal(b, (*[]T)(o))
+	}
+	var one T
+	if err := json.Unmarshal(b, &one); err != nil {
+		return err
+	}
+	*o = oneOrMany[T]{one}
+	return nil
 }
 
 // authorize runs the authorizer for a handshake. It returns the
@@ -104,7 +158,7 @@ func (l *Lambda) Authorize(ctx context.Context, req AuthorizerRequest) (events.A
 func (g *Gateway) authorize(ctx context.Context, c *conn, connect events.APIGatewayWebsocketProxyRequest) (map[string]any, int, string) {
 	a := g.authorizer
 	for _, src := range a.IdentitySource {
-		if identityValue(src, connect) == "" {
+		if g.identityValue(src, connect) == "" {
 			return nil, http.StatusUnauthorized, `{"message":"Unauthorized"}`
 		}
 	}
@@ -140,8 +194,11 @@ func (g *Gateway) authorize(ctx context.Context, c *conn, connect events.APIGate
 	return out, 0, ""
 }
 
-// identityValue returns the value an identity source selects, or "".
-func identityValue(src string, connect events.APIGatewayWebsocketProxyRequest) string {
+// identityValue returns the value an identity source selects, or "": a
+// query string parameter, a header (any case), a stage variable, or a
+// field of the request context (context.routeKey,
+// context.identity.sourceIp), named as in the event.
+func (g *Gateway) identityValue(src string, connect events.APIGatewayWebsocketProxyRequest) string {
 	if name, ok := strings.CutPrefix(src, "route.request.querystring."); ok {
 		return connect.QueryStringParameters[name]
 	}
@@ -151,6 +208,43 @@ func identityValue(src string, connect events.APIGatewayWebsocketProxyRequest) s
 				return v
 			}
 		}
+	}
+	if name, ok := strings.CutPrefix(src, "stageVariables."); ok {
+		return g.stageVariables[name]
+	}
+	if name, ok := strings.CutPrefix(src, "context."); ok {
+		return contextValue(connect.RequestContext, strings.Split(name, "."))
+	}
+	return ""
+}
+
+// contextValue is the scalar at path in the request context as its event
+// JSON names it, as text; "" when absent, empty or not a scalar.
+func contextValue(rc events.APIGatewayWebsocketProxyRequestContext, path []string) string {
+	b, err := json.Marshal(rc)
+	if err != nil {
+		return ""
+	}
+	var v any
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	if d.Decode(&v) != nil {
+		return ""
+	}
+	for _, member := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return ""
+		}
+		v = m[member]
+	}
+	switch v := v.(type) {
+	case string:
+		return v
+	case json.Number:
+		return v.String()
+	case bool:
+		return fmt.Sprint(v)
 	}
 	return ""
 }

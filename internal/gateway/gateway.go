@@ -15,10 +15,13 @@
 //     is sent back in the handshake: a client that asked for a subprotocol
 //     and gets none fails its handshake, as browsers do with API Gateway.
 //     The Origin header is not checked (API Gateway does not).
-//   - Messages are routed by $request.body.action (exact match of a JSON
-//     string; "$connect" and "$disconnect" are never message routes), else
+//   - Messages are routed by the route selection expression,
+//     $request.body.action by default (exact match of a JSON string; any
+//     $request.body variables, with text between them; "$connect" and
+//     "$disconnect" are never message routes; selection.go), else
 //     to $default, else the client gets the Forbidden frame. An integration
-//     error, panic or timeout sends the Internal server error frame. Route
+//     error, panic or timeout (the route's own TimeoutInMillis, capped by
+//     Limits.IntegrationTimeout) sends the Internal server error frame. Route
 //     responses are discarded: the chat's routes have no route responses.
 //     A connection's messages are handled one at a time, in order.
 //   - Limits (Limits): a message over 128 KB or any frame over 32 KB closes
@@ -54,7 +57,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -146,9 +148,13 @@ type Config struct {
 	// signer.
 	RequireSignature bool
 	Credentials      map[string]string
-	// RouteSelection is the JSON path of the route selection expression
-	// $request.body.<path>: ["action"] (the chat's) if nil.
-	RouteSelection []string
+	// RouteSelection is the API's route selection expression, e.g.
+	// $request.body.action (the chat's, if "") or
+	// ${request.body.service}/${request.body.action}; see ParseRouteSelection.
+	RouteSelection string
+	// RouteTimeouts are the routes' integration timeouts (TimeoutInMillis);
+	// Limits.IntegrationTimeout caps them and applies to the others.
+	RouteTimeouts map[string]time.Duration
 	// TwoWay are the routes with a route response: their integration's
 	// response body is sent back to the client, as API Gateway does.
 	TwoWay map[string]bool
@@ -179,7 +185,8 @@ type Gateway struct {
 	sigv4  bool
 	creds  map[string]string
 	// authorizer guards $connect (nil: none); throttle is the stage's.
-	selection      []string
+	selection      routeSelection
+	routeTimeouts  map[string]time.Duration
 	twoWay         map[string]bool
 	authorizer     *Authorizer
 	throttle       *throttles
@@ -214,7 +221,7 @@ func New(cfg Config) (*Gateway, error) {
 		sigv4:          cfg.RequireSignature,
 		creds:          cfg.Credentials,
 		log:            cfg.Logger,
-		selection:      cfg.RouteSelection,
+		routeTimeouts:  cfg.RouteTimeouts,
 		twoWay:         cfg.TwoWay,
 		authorizer:     cfg.Authorizer,
 		throttle:       newThrottles(cfg.Throttle, cfg.RouteThrottles),
@@ -242,9 +249,15 @@ func New(cfg Config) (*Gateway, error) {
 	if g.log == nil {
 		g.log = slog.Default()
 	}
-	if len(g.selection) == 0 {
-		g.selection = []string{"action"}
+	expr := cfg.RouteSelection
+	if expr == "" {
+		expr = "$request.body.action"
 	}
+	sel, err := ParseRouteSelection(expr)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	g.selection = sel
 	if g.region == "" {
 		g.region = "us-east-1"
 	}
@@ -363,53 +376,12 @@ func (g *Gateway) lookup(id string) *conn {
 	return v.(*conn)
 }
 
-// selectRoute evaluates the route selection expression ($request.body.action
-// for the chat) against the routes: the route key to call, or "" if none
-// matches and there is no $default.
-func (g *Gateway) selectRoute(body []byte) string {
-	if action, ok := selectionOf(body, g.selection); ok && action != RouteConnect && action != RouteDisconnect {
-		if _, ok := g.routes[action]; ok {
-			return action
-		}
-	}
-	if _, ok := g.routes[RouteDefault]; ok {
-		return RouteDefault
-	}
-	return ""
-}
-
-// selectionOf returns the string value at path in the body (["action"]
-// for $request.body.action, ["meta", "kind"] for $request.body.meta.kind),
-// its members matched exactly: API Gateway's selection is case-sensitive,
-// where encoding/json would take "ACTION" or "Action" into a struct field
-// tagged "action".
-func selectionOf(body []byte, path []string) (string, bool) {
-	raw := json.RawMessage(body)
-	for _, member := range path {
-		var doc map[string]json.RawMessage
-		if json.Unmarshal(raw, &doc) != nil {
-			return "", false
-		}
-		var ok bool
-		if raw, ok = doc[member]; !ok {
-			return "", false
-		}
-	}
-	if len(raw) == 0 || raw[0] != '"' {
-		return "", false
-	}
-	var value string
-	if json.Unmarshal(raw, &value) != nil {
-		return "", false
-	}
-	return value, true
-}
-
 // invoke calls the integration with the integration timeout. A panic or a
 // timeout is an integration failure, as a crashed or slow Lambda is; the
 // integration's goroutine is left to finish on its own after a timeout.
 func (g *Gateway) invoke(ctx context.Context, in Integration, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, g.limits.IntegrationTimeout)
+	timeout := g.timeoutOf(req.RequestContext.RouteKey)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	type result struct {
 		resp events.APIGatewayProxyResponse
@@ -429,8 +401,17 @@ func (g *Gateway) invoke(ctx context.Context, in Integration, req events.APIGate
 	case r := <-done:
 		return r.resp, r.err
 	case <-ctx.Done():
-		return events.APIGatewayProxyResponse{}, fmt.Errorf("%s after %v: %w", req.RequestContext.RouteKey, g.limits.IntegrationTimeout, ErrIntegrationTimeout)
+		return events.APIGatewayProxyResponse{}, fmt.Errorf("%s after %v: %w", req.RequestContext.RouteKey, timeout, ErrIntegrationTimeout)
 	}
+}
+
+// timeoutOf is a route's integration timeout: its own (TimeoutInMillis),
+// capped by Limits.IntegrationTimeout, which is also the default.
+func (g *Gateway) timeoutOf(routeKey string) time.Duration {
+	if t, ok := g.routeTimeouts[routeKey]; ok && t > 0 && t < g.limits.IntegrationTimeout {
+		return t
+	}
+	return g.limits.IntegrationTimeout
 }
 
 // baseContext returns the requestContext fields every event of c shares.
@@ -478,7 +459,11 @@ func (g *Gateway) connectEvent(c *conn, r *http.Request, now time.Time) events.A
 		multi["X-Forwarded-For"] = []string{c.sourceIP}
 	}
 	multi["X-Forwarded-Port"] = []string{port(r)}
-	multi["X-Forwarded-Proto"] = []string{"http"}
+	proto := "http"
+	if r.TLS != nil {
+		proto = "https"
+	}
+	multi["X-Forwarded-Proto"] = []string{proto}
 	multi["X-Amzn-Trace-Id"] = []string{traceID(now)}
 	req := events.APIGatewayWebsocketProxyRequest{
 		Headers:           lastValues(multi),

@@ -64,6 +64,14 @@ func (proc *process) next(w http.ResponseWriter, r *http.Request) {
 		proc.pending <- inv
 		return
 	}
+	// The token this /next signalled is spent: it ended the previous
+	// invocation (settle) or the init. Forget it here, before the runtime
+	// has the event, so that the token of the /next that follows this
+	// invocation is the one settle sees, however fast the runtime answers.
+	select {
+	case <-proc.nextCalled:
+	default:
+	}
 	now := time.Now()
 	deadline := now.Add(proc.pool.fn.Timeout)
 	proc.current.Store(inv)

@@ -2,7 +2,10 @@
 // provided.al2023, such as a Go program that calls aws-lambda-go's
 // lambda.Start) as child processes and serves each of them the Lambda
 // Runtime API, so the local API Gateway emulator can invoke the functions it
-// builds for Lambda without Docker and without aws-lambda-rie.
+// builds for Lambda without Docker and without aws-lambda-rie. Node.js and
+// Python functions run the same way (Native, native.go): the machine's node
+// or python3 runs a small runtime client embedded in this package
+// (nodejs/runtime.mjs, python/runtime.py) that loads the handler.
 //
 // A Pool plays the part of Lambda's execution environments for one function:
 // each process handles one invocation at a time and is reused while it stays
@@ -74,6 +77,14 @@ type Function struct {
 	MaxProcs  int               // max concurrent processes (default 4); each runs one invocation at a time
 	Logger    *slog.Logger      // the process's stdout/stderr lines are logged through it, with attribute function=<Name>
 	Region    string            // AWS_REGION / AWS_DEFAULT_REGION (default us-east-1)
+
+	// For a managed runtime's interpreter (see Native): Args follow
+	// Bootstrap on its command line; TaskRoot is the code's directory (the
+	// working directory and LAMBDA_TASK_ROOT; default: Bootstrap's
+	// directory); Handler is _HANDLER (default "bootstrap").
+	Args     []string
+	TaskRoot string
+	Handler  string
 }
 
 // Pool runs a function's processes and serves the Runtime API to each. Its
@@ -116,6 +127,15 @@ func Start(ctx context.Context, fn Function) (*Pool, error) {
 		return nil, fmt.Errorf("runtimeapi: start %s: %w", fn.Name, err)
 	}
 	fn.Bootstrap = bootstrap
+	if fn.TaskRoot == "" {
+		fn.TaskRoot = filepath.Dir(bootstrap)
+	}
+	if fn.TaskRoot, err = filepath.Abs(fn.TaskRoot); err != nil {
+		return nil, fmt.Errorf("runtimeapi: start %s: %w", fn.Name, err)
+	}
+	if fn.Handler == "" {
+		fn.Handler = "bootstrap"
+	}
 	if fn.Timeout <= 0 {
 		fn.Timeout = defaultTimeout
 	}
@@ -357,12 +377,8 @@ func (p *Pool) run(proc *process, inv *invocation) (outcome, runEnd) {
 		return closed, failed
 	}
 
-	// The /next that took inv has signalled nextCalled; forget it, so that
-	// settle sees the next one.
-	select {
-	case <-proc.nextCalled:
-	default:
-	}
+	// (The /next that took inv has forgotten its own nextCalled token, so
+	// settle sees the one of the next /next.)
 
 	// Invoke: until the runtime posts a response or an error.
 	timer := time.NewTimer(time.Until(inv.deadline))

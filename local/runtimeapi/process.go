@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -95,8 +94,8 @@ func (p *Pool) startProcess(gen, seq int) (*process, error) {
 		outW.Close()
 		return nil, fmt.Errorf("stderr pipe: %w", err)
 	}
-	cmd := exec.Command(p.fn.Bootstrap)
-	cmd.Dir = filepath.Dir(p.fn.Bootstrap)
+	cmd := exec.Command(p.fn.Bootstrap, p.fn.Args...)
+	cmd.Dir = p.fn.TaskRoot
 	cmd.Env = p.environ(ln.Addr().String(), logStreamName(time.Now()))
 	cmd.Stdout = outW
 	cmd.Stderr = errW
@@ -231,8 +230,8 @@ func (p *Pool) environ(runtimeAPI, logStream string) []string {
 	env["AWS_LAMBDA_INITIALIZATION_TYPE"] = "on-demand"
 	env["AWS_REGION"] = p.fn.Region
 	env["AWS_DEFAULT_REGION"] = p.fn.Region
-	env["_HANDLER"] = "bootstrap"
-	env["LAMBDA_TASK_ROOT"] = filepath.Dir(p.fn.Bootstrap)
+	env["_HANDLER"] = p.fn.Handler
+	env["LAMBDA_TASK_ROOT"] = p.fn.TaskRoot
 	env["TZ"] = ":UTC"
 	for k, v := range p.fn.Env {
 		env[k] = v

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/serverless-chat/chat/internal/gateway"
 )
 
 // The properties of each resource type: read (use), without effect locally
@@ -159,10 +161,9 @@ func (b *builder) api(r *resource) {
 	}
 	a := &API{LogicalID: r.ID, Routes: map[string]*Route{}}
 	a.RouteSelectionExpression, _ = p.str(b.rp, "RouteSelectionExpression")
-	m := bodyPath.FindStringSubmatch(a.RouteSelectionExpression)
-	if m == nil {
-		b.rp.errorf(r, "property RouteSelectionExpression: %q is not supported (want $request.body.<path>)", a.RouteSelectionExpression)
-	} else {
+	if _, err := gateway.ParseRouteSelection(a.RouteSelectionExpression); err != nil {
+		b.rp.errorf(r, "property RouteSelectionExpression: %q is not supported (want $request.body.<path> variables, e.g. ${request.body.service}/${request.body.action})", a.RouteSelectionExpression)
+	} else if m := bodyPath.FindStringSubmatch(a.RouteSelectionExpression); m != nil {
 		a.RouteSelectionPath = strings.Split(m[1], ".")
 	}
 	b.apis[r.ID] = a

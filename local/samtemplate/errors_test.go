@@ -195,15 +195,33 @@ func TestWarnings(t *testing.T) {
 	tpl, err := Parse([]byte(inline("", `
   Fn:
     Type: AWS::Serverless::Function
-    Properties: {CodeUri: x, Handler: app.handler, Runtime: python3.12, Layers: [arn:aws:lambda:us-east-1:1:layer:l:1]}
+    Properties: {CodeUri: x, Handler: app.handler, Runtime: ruby3.3, Layers: [arn:aws:lambda:us-east-1:1:layer:l:1]}
 `)), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := strings.Join(tpl.Warnings, "\n")
-	for _, w := range []string{"Runtime \"python3.12\"", "Layers: layers are not mounted"} {
+	for _, w := range []string{"Runtime \"ruby3.3\"", "need -lambda-endpoint", "Layers: layers are not mounted"} {
 		if !strings.Contains(got, w) {
 			t.Errorf("warnings lack %q: %q", w, tpl.Warnings)
 		}
+	}
+}
+
+// TestSelectionOfSeveralVariables: AWS documents route selection
+// expressions of several variables with text between them; they load,
+// with the expression kept as written for the gateway.
+func TestSelectionOfSeveralVariables(t *testing.T) {
+	src := strings.Replace(inline("", inlineFn), "RouteSelectionExpression: $request.body.action",
+		`RouteSelectionExpression: "${request.body.service}/${request.body.action}"`, 1)
+	tpl, err := Parse([]byte(src), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := tpl.APIs[0].RouteSelectionExpression, "${request.body.service}/${request.body.action}"; got != want {
+		t.Errorf("RouteSelectionExpression %q, want %q", got, want)
+	}
+	if tpl.APIs[0].RouteSelectionPath != nil {
+		t.Errorf("RouteSelectionPath %q, want nil for several variables", tpl.APIs[0].RouteSelectionPath)
 	}
 }

@@ -3,7 +3,6 @@ package samtemplate
 import (
 	"maps"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -77,8 +76,8 @@ func (d *doc) buildFunction(rp *report, r *resource) *Function {
 	}
 	f.Handler, _ = p.str(rp, "Handler")
 	f.Runtime, _ = p.str(rp, "Runtime")
-	if !strings.HasPrefix(f.Runtime, "provided") && f.Runtime != "go1.x" {
-		rp.warnf(r, "Runtime %q: only provided.* and go1.x functions run as native binaries", f.Runtime)
+	if !hasPrefixAny(f.Runtime, "provided", "go1.x", "nodejs", "python") {
+		rp.warnf(r, "Runtime %q: only provided.*, go1.x, nodejs* and python3.* functions run locally; others need -lambda-endpoint", f.Runtime)
 	}
 	if s, ok := p.number(rp, "Timeout"); ok {
 		f.Timeout = time.Duration(s * float64(time.Second))

@@ -344,6 +344,9 @@ func (d *doc) ref(name string, t *tracker) (any, error) {
 			return v, nil
 		}
 	}
+	if isTable(r.Type) {
+		return d.tableName(r), nil
+	}
 	// A physical name locally is the logical ID.
 	return name, nil
 }
@@ -363,6 +366,12 @@ func (d *doc) getAtt(res, attr string, t *tracker) (any, error) {
 	switch {
 	case isFunction(r.Type) && attr == "Arn":
 		return d.functionARN(res), nil
+	case isTable(r.Type) && attr == "Arn":
+		name, err := d.ref(res, t)
+		if err != nil {
+			return nil, err
+		}
+		return d.tableARN(fmt.Sprint(name)), nil
 	case r.Type == typeAPI && attr == "ApiId":
 		return res, nil
 	case r.Type == typeAPI && attr == "ApiEndpoint":

@@ -50,6 +50,9 @@ type Template struct {
 	// integrations and authorizers), by logical ID; other functions of the
 	// template are not read.
 	Functions map[string]*Function
+	// Tables are the template's DynamoDB tables (AWS::DynamoDB::Table and
+	// AWS::Serverless::SimpleTable), by logical ID order.
+	Tables []*Table
 	// Warnings are things the emulator may do differently from AWS that
 	// do not stop it running the template (a function runtime it cannot
 	// run natively, a custom domain, VTL text in a MOCK response...).
@@ -60,10 +63,13 @@ type Template struct {
 // AWS::Serverless::WebSocketApi).
 type API struct {
 	LogicalID string
-	// RouteSelectionExpression as written, e.g. "$request.body.action".
+	// RouteSelectionExpression as written, e.g. "$request.body.action" or
+	// "${request.body.service}/${request.body.action}" (see
+	// gateway.ParseRouteSelection).
 	RouteSelectionExpression string
-	// RouteSelectionPath is the JSON path into the message body the
-	// expression selects by: ["meta", "kind"] for $request.body.meta.kind.
+	// RouteSelectionPath is the JSON path into the message body an
+	// expression of one variable selects by: ["meta", "kind"] for
+	// $request.body.meta.kind; nil for an expression of several.
 	RouteSelectionPath []string
 	// Stage is the API's one stage.
 	Stage Stage
@@ -233,6 +239,7 @@ func parse(name string, data []byte, opts Options) (*Template, error) {
 			t.Functions[id] = f
 		}
 	}
+	t.Tables = d.buildTables(rp)
 	t.Warnings = rp.warns
 	if len(rp.errs) > 0 {
 		return nil, errors.Join(rp.errs...)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
@@ -33,7 +34,8 @@ func authorize(_ context.Context, req events.APIGatewayCustomAuthorizerRequestTy
 	}, nil
 }
 
-// game answers move (two-way: the reply goes back), boom (fails) and
+// game answers move (two-way: the reply goes back), boom (fails), slow
+// (after 3 s) and
 // anything else (one-way: nothing goes back).
 func game(_ context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
 	var body struct {
@@ -48,6 +50,8 @@ func game(_ context.Context, req events.APIGatewayWebsocketProxyRequest) (events
 		return events.APIGatewayProxyResponse{StatusCode: 200, Body: string(reply)}, nil
 	case "boom":
 		return events.APIGatewayProxyResponse{}, errors.New("boom")
+	case "slow":
+		time.Sleep(3 * time.Second)
 	}
 	return events.APIGatewayProxyResponse{StatusCode: 200, Body: "not sent: one-way route"}, nil
 }

@@ -7,8 +7,8 @@
 // or Socket.IO v4 (-proto socketio, against bench/socketio/server.js), so
 // the two servers can be compared under identical load; see bench/run.sh.
 //
-//	go run ./local/loadgen -clients 1000 -senders 10 -rate 10 -duration 20s
-//	go run ./local/loadgen -proto socketio -clients 1000 -senders 10 -rate 10 -duration 20s -json
+//	go run ./bench/loadgen -clients 1000 -senders 10 -rate 10 -duration 20s
+//	go run ./bench/loadgen -proto socketio -clients 1000 -senders 10 -rate 10 -duration 20s -json
 //
 // Exit status: 0 when every delivery was exact, 3 when the run completed
 // but deliveries were lost, duplicated or reordered, 1 when it could not run.

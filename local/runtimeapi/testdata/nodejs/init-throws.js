@@ -1,0 +1,1 @@
+throw new RangeError("TABLE_NAME is not set");

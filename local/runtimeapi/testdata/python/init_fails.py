@@ -1,0 +1,1 @@
+raise RuntimeError("TABLE_NAME is not set")

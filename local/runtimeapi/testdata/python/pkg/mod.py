@@ -1,0 +1,2 @@
+def handler(event, context):
+    return {"package": True, "got": event.get("n")}
