@@ -19,7 +19,7 @@ var flagGroups = []struct {
 	{"Functions and templates", []string{"template", "parameter-overrides", "functions", "function", "lambda-endpoint",
 		"lambda-route", "build", "watch", "env-vars", "max-procs"}},
 	{"Sign-in and limits", []string{"auth", "jwt-issuer", "jwt-audience", "jwks-url", "dev-token-ttl",
-		"send-burst", "send-rate", "room-cap", "presence-limit", "require-sigv4", "sigv4-key"}},
+		"send-burst", "send-rate", "read-burst", "read-rate", "flood-strikes", "flood-cooldown", "room-cap", "presence-limit", "require-sigv4", "sigv4-key"}},
 	{"API Gateway's limits (fidelity)", []string{"max-message-size", "max-frame-size", "idle-timeout", "max-duration",
 		"integration-timeout", "write-buffer", "write-queue"}},
 	{"Diagnostics", []string{"log-level", "cpuprofile"}},
