@@ -96,10 +96,14 @@ func TestFunctionMetricsUnderRIE(t *testing.T) {
 	// carol's connection is gone, and older than chat.ConnectGrace: a 410
 	// for it is proof, counted in PostsGone.
 	_, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(table),
-		Key:                       map[string]types.AttributeValue{"connectionId": &types.AttributeValueMemberS{Value: carol}},
-		UpdateExpression:          aws.String("SET connectedAt = :then"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":then": &types.AttributeValueMemberN{Value: strconv.FormatInt(time.Now().Add(-time.Minute).UnixMilli(), 10)}},
+		TableName:        aws.String(table),
+		Key:              map[string]types.AttributeValue{"connectionId": &types.AttributeValueMemberS{Value: carol}},
+		UpdateExpression: aws.String("SET connectedAt = :then, expiresAt = :expires"),
+		// A member's age comes from expiresAt (connectedAt + chat.TTL) in the room index.
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":then":    &types.AttributeValueMemberN{Value: strconv.FormatInt(time.Now().Add(-time.Minute).UnixMilli(), 10)},
+			":expires": &types.AttributeValueMemberN{Value: strconv.FormatInt(time.Now().Add(-time.Minute).Add(chat.TTL).Unix(), 10)},
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
