@@ -344,6 +344,13 @@ func TestRoomCapUnderConcurrentJoins(t *testing.T) {
 	defer cancel()
 	var admitted, full, other atomic.Int64
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var open []*websocket.Conn // stay until every handshake has been answered
+	defer func() {
+		for _, ws := range open {
+			ws.CloseNow()
+		}
+	}()
 	start := make(chan struct{})
 	for i := range 200 {
 		wg.Go(func() {
@@ -352,8 +359,9 @@ func TestRoomCapUnderConcurrentJoins(t *testing.T) {
 			switch {
 			case err == nil:
 				admitted.Add(1)
-				defer ws.CloseNow()
-				time.Sleep(2 * time.Second) // stay while the others knock
+				mu.Lock()
+				open = append(open, ws)
+				mu.Unlock()
 			case resp != nil && resp.StatusCode == http.StatusTooManyRequests:
 				full.Add(1)
 			default:
