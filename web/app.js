@@ -551,17 +551,23 @@ ui.roomForm.addEventListener('submit', (ev) => {
   location.hash = next.room; // hashchange switches
 });
 
+// Forgets what the message list shows: on a room switch, and when the
+// room's history starts again.
+function clearRoomView() {
+  ui.list.replaceChildren();
+  ownElements.clear();
+  olderCursor = null;
+  ui.loadOlder.hidden = true;
+}
+
 window.addEventListener('hashchange', () => {
   const next = roomFromURL(location.href);
   if (next.room === room.room && next.invalid === room.invalid) return;
   room = next;
-  ui.list.replaceChildren();
-  ownElements.clear();
+  clearRoomView();
   typingNames.clear();
   renderTyping();
   setDirect(null);
-  olderCursor = null;
-  ui.loadOlder.hidden = true;
   showRoom();
   client?.setRoom(room.room);
   announce(`You are in #${room.room}.`);
@@ -586,6 +592,18 @@ function wire(c) {
       olderCursor = next && Number.isInteger(next.before) ? next.before : null;
       ui.loadOlder.hidden = olderCursor === null;
     }
+  });
+  c.addEventListener('epoch', () => {
+    // The server's history started again (its store is new): the room is
+    // shown anew from its latest page, which the client asks for. What this
+    // page is still sending stays (its outbox goes to the new history).
+    const sending = [...ownElements.values()];
+    clearRoomView();
+    for (const li of sending) {
+      ownElements.set(li.dataset.clientMsgId, li);
+      ui.list.append(li);
+    }
+    systemLine('The chat server started a new history for this room: showing it anew.');
   });
   c.addEventListener('sent', (ev) => markOwn(ev.detail));
   c.addEventListener('ack', (ev) => markOwn(ev.detail.item));

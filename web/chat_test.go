@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -618,5 +619,48 @@ func TestTextHelpers(t *testing.T) {
 		if got := call(tt.expr); got != tt.want {
 			t.Errorf("%s = %s, want %s", tt.expr, got, tt.want)
 		}
+	}
+}
+
+// The adapter restarts in memory mode with pages open: its history is new,
+// and its seqs start again at 1. Every page, and one that joins later,
+// ends showing exactly the new history, in order: the frames carry the
+// room's epoch, and a page that sees another one drops what it showed.
+func TestHistoryEpochAfterRestart(t *testing.T) {
+	srv := startServer(t)
+	browser := newBrowser(t)
+	alice := newPage(t, browser, "alice")
+	bob := newPage(t, browser, "bob")
+	alice.open(srv.URL(), "Alice")
+	bob.open(srv.URL(), "Bob")
+	for _, text := range []string{"old one", "old two", "old three"} {
+		alice.send(text)
+		bob.waitMessage(text)
+	}
+	alice.waitAcked()
+
+	srv.stop()
+	srv.start()
+	alice.waitOnline()
+	bob.waitOnline()
+	bob.send("new one")
+	alice.waitMessage("new one")
+	alice.send("new two")
+	bob.waitMessage("new two")
+	alice.waitAcked()
+	bob.waitAcked()
+
+	carol := newPage(t, browser, "carol")
+	carol.open(srv.URL(), "Carol")
+	carol.waitMessage("new two")
+
+	want := []string{"new one", "new two"}
+	for _, p := range []*chatPage{alice, bob, carol} {
+		p.waitFor("the new history alone", fmt.Sprintf(`[...document.querySelectorAll('#messages li.message .text')].map(e => e.textContent).join('|') === %s`,
+			jsString(strings.Join(want, "|"))))
+		checkOrder(t, p, want)
+	}
+	if !slices.ContainsFunc(alice.systemLines(), func(l string) bool { return strings.Contains(l, "new history") }) {
+		t.Errorf("alice was not told that the history started again: %q", alice.systemLines())
 	}
 }

@@ -56,6 +56,8 @@ export function newClientMsgId() {
  *   ack         ({item, ack}) an outbox item was stored: item.id is now ack.id, item.seq ack.seq
  *   refused     ({item, code, message}) the server refused an outbox item for what it is
  *   servererror ({code, message}) an error frame, or a gateway message frame
+ *   epoch       ({epoch}) the room's order started again (the server's store is new):
+ *               what was shown of the room is void; its latest page follows
  *   members, joined, left, typing, direct, renamed (the frames of those types)
  *   sent        (outbox item) an item was handed to an OPEN socket
  */
@@ -78,6 +80,10 @@ export class ChatClient extends EventTarget {
   // The watermark: every seq up to it is held or known skipped; null until
   // the first reply tells where the room's stream starts for this page.
   #upTo = null;
+  // The room's epoch: the name of the order its seqs belong to. Another
+  // epoch means the order started again (the server's store is new): what
+  // is held means nothing now, and the room is loaded anew.
+  #epoch = null;
   #seqs = new Set(); // seqs held above the watermark
   #maxSeq = 0;
   #maxSeqLog = []; // [time, maxSeq] of the last few seconds, oldest first
@@ -162,6 +168,7 @@ export class ChatClient extends EventTarget {
     this.#outbox = [];
     this.#seen.clear();
     this.#resetStream();
+    this.#epoch = null;
     this.#everOnline = false;
     this.#restart();
   }
@@ -455,10 +462,25 @@ export class ChatClient extends EventTarget {
 
   // Takes a room message; reports whether it is new to the page.
   #take(m) {
+    this.#checkEpoch(m.epoch);
     if (typeof m.id !== 'string' || this.#seen.has(m.id)) return false;
     this.#seen.add(m.id);
     if (Number.isInteger(m.seq) && m.seq > 0) this.#hold(m.seq);
     return true;
+  }
+
+  // A frame of another epoch than the one held: the room's order started
+  // again. Everything known of the old one is dropped, the page is told
+  // ('epoch'), and the latest page of the new order is asked for.
+  #checkEpoch(epoch) {
+    if (typeof epoch !== 'string' || epoch === '' || epoch === this.#epoch) return;
+    const first = this.#epoch === null;
+    this.#epoch = epoch;
+    if (first) return;
+    this.#seen.clear();
+    this.#resetStream();
+    this.#emit('epoch', { epoch });
+    this.#askHistory({ action: 'history' }, 'latest');
   }
 
   // Marks seq held, moves the watermark, and watches for gaps.
@@ -551,6 +573,7 @@ export class ChatClient extends EventTarget {
         const [item] = this.#outbox.splice(i, 1);
         item.status = 'sent';
         queueMicrotask(() => this.#pump());
+        this.#checkEpoch(frame.epoch);
         if (typeof frame.id === 'string') {
           item.serverId = frame.id;
           this.#seen.add(frame.id);

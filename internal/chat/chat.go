@@ -123,7 +123,7 @@ type Member struct {
 // Implementations: dynamo.History, memstore.History.
 type History interface {
 	// Append stores m in its room with the next seq, and returns it as
-	// stored. If m.ClientMsgID is set and a message of the same room with
+	// stored, with the room's Epoch. If m.ClientMsgID is set and a message of the same room with
 	// that ClientMsgID is stored (and not expired at now), nothing is
 	// stored: it returns that message and false.
 	Append(ctx context.Context, m Message, expiresAt, now time.Time) (Message, bool, error)

@@ -406,3 +406,39 @@ func TestMemoryHistoryBound(t *testing.T) {
 		t.Error("a kept message is not found by its clientMsgId")
 	}
 }
+
+// A room's order has an epoch, on every frame that carries a seq: the same
+// across its messages and its history, another one when the order starts
+// again (here, the adapter restarted: a new in-memory history).
+func TestHistoryEpoch(t *testing.T) {
+	ctx := context.Background()
+	epochOf := func(h chat.History) (string, []string) {
+		t.Helper()
+		var epochs []string
+		for i := range 3 {
+			m, _, err := h.Append(ctx, chat.Message{ID: fmt.Sprint(i), Room: "general", Text: "x"}, now.Add(time.Hour), now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			epochs = append(epochs, m.Epoch)
+		}
+		msgs, _, err := h.Read(ctx, "general", chat.Range{Limit: 10}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			epochs = append(epochs, m.Epoch)
+		}
+		return epochs[0], epochs
+	}
+	before, all := epochOf(memstore.NewHistory())
+	for _, e := range all {
+		if e == "" || e != before {
+			t.Fatalf("epochs %q, want one, on every message", all)
+		}
+	}
+	after, _ := epochOf(memstore.NewHistory())
+	if after == before {
+		t.Errorf("a new store kept the epoch %q: clients would not know their seqs mean nothing now", before)
+	}
+}

@@ -104,6 +104,10 @@ type Message struct {
 	ID     string `json:"id"`
 	Room   string `json:"room"`
 	Seq    int64  `json:"seq"` // the room's order: strictly increasing, with gaps
+	// Epoch names the room's order: it changes whenever the order starts
+	// again (a new in-memory store, a replaced table, a lost counter), and
+	// a client that sees another epoch drops what it holds and reloads.
+	Epoch  string `json:"epoch,omitempty"`
 	From   string `json:"from"`
 	Text   string `json:"text"`
 	SentAt string `json:"sentAt"` // RFC 3339 in UTC with milliseconds
@@ -119,6 +123,7 @@ type Ack struct {
 	ClientMsgID string `json:"clientMsgId"`
 	ID          string `json:"id"`
 	Seq         int64  `json:"seq,omitempty"`
+	Epoch       string `json:"epoch,omitempty"`
 	SentAt      string `json:"sentAt"`
 }
 

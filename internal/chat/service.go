@@ -302,7 +302,7 @@ func (s *Service) Send(ctx context.Context, senderID string, body []byte) (Deliv
 			return Delivery{}, s.reject(ctx, senderID, fmt.Errorf("send from %s: find %s: %w", senderID, req.ClientMsgID, err))
 		}
 		if found {
-			s.post1(ctx, senderID, Ack{Type: TypeAck, ClientMsgID: stored.ClientMsgID, ID: stored.ID, Seq: stored.Seq, SentAt: stored.SentAt})
+			s.post1(ctx, senderID, Ack{Type: TypeAck, ClientMsgID: stored.ClientMsgID, ID: stored.ID, Seq: stored.Seq, Epoch: stored.Epoch, SentAt: stored.SentAt})
 			return Delivery{Seq: stored.Seq, Duplicate: true}, nil
 		}
 	}
@@ -314,7 +314,7 @@ func (s *Service) Send(ctx context.Context, senderID string, body []byte) (Deliv
 		return Delivery{}, s.reject(ctx, senderID, fmt.Errorf("send from %s: store: %w", senderID, err))
 	}
 	if req.ClientMsgID != "" {
-		s.post1(ctx, senderID, Ack{Type: TypeAck, ClientMsgID: msg.ClientMsgID, ID: msg.ID, Seq: msg.Seq, SentAt: msg.SentAt})
+		s.post1(ctx, senderID, Ack{Type: TypeAck, ClientMsgID: msg.ClientMsgID, ID: msg.ID, Seq: msg.Seq, Epoch: msg.Epoch, SentAt: msg.SentAt})
 	}
 	if !isNew {
 		return Delivery{Seq: msg.Seq, Duplicate: true}, nil

@@ -369,9 +369,9 @@ func TestSendDelivers(t *testing.T) {
 	}
 	var m chat.Message
 	sender.frame(t, "bob", &m)
-	want := chat.Message{Type: "chat message", ID: "0123456789abcdefghijklmnop", Room: "general", Seq: 1,
+	want := chat.Message{Type: "chat message", ID: "0123456789abcdefghijklmnop", Room: "general", Seq: 1, Epoch: m.Epoch,
 		From: "name-alice", Text: "héllo 😀", SentAt: "2026-11-24T15:00:00.123Z"}
-	if m != want {
+	if m != want || m.Epoch == "" {
 		t.Errorf("frame = %+v, want %+v", m, want)
 	}
 	if len(store.membersAt) != 1 || !store.membersAt[0].Equal(now) {
@@ -380,8 +380,8 @@ func TestSendDelivers(t *testing.T) {
 	// The frame carries exactly the protocol's fields.
 	var fields map[string]any
 	sender.frame(t, "carol", &fields)
-	if len(fields) != 7 {
-		t.Errorf("frame fields = %v, want type, id, room, seq, from, text, sentAt", fields)
+	if len(fields) != 8 {
+		t.Errorf("frame fields = %v, want type, id, room, seq, epoch, from, text, sentAt", fields)
 	}
 }
 

@@ -19,7 +19,10 @@ import (
 // The messages table, one partition per room:
 //
 //	room (S, hash key)  msgKey (S, range key)
-//	  "#counter"            lastSeq (N): the room's last seq, never expires
+//	  "#counter"            lastSeq (N): the room's last seq, never expires;
+//	                        epoch (S): the name of this order, made with the
+//	                        counter (a replaced table, or a lost counter,
+//	                        starts a new one)
 //	  "c#" + clientMsgId    a message sent with a clientMsgId
 //	  "m#" + id             a message sent without one
 //	  "d#" + clientMsgId    a direct message's record: id, from, to, sentAt
@@ -50,6 +53,7 @@ const (
 	attrMsgKey   = "msgKey"
 	attrSeq      = "seq"
 	attrLastSeq  = "lastSeq"
+	attrEpoch    = "epoch"
 	counterKey   = "#counter"
 	clientPrefix = "c#"
 	idPrefix     = "m#"
@@ -92,6 +96,7 @@ type messageItem struct {
 	Room        string `dynamodbav:"room"`
 	MsgKey      string `dynamodbav:"msgKey"`
 	Seq         int64  `dynamodbav:"seq"`
+	Epoch       string `dynamodbav:"epoch,omitempty"`
 	ID          string `dynamodbav:"id"`
 	From        string `dynamodbav:"from"`
 	Text        string `dynamodbav:"text"`
@@ -101,19 +106,19 @@ type messageItem struct {
 }
 
 func (it messageItem) message() chat.Message {
-	return chat.Message{Type: chat.TypeChatMessage, ID: it.ID, Room: it.Room, Seq: it.Seq, From: it.From,
+	return chat.Message{Type: chat.TypeChatMessage, ID: it.ID, Room: it.Room, Seq: it.Seq, Epoch: it.Epoch, From: it.From,
 		Text: it.Text, SentAt: it.SentAt, ClientMsgID: it.ClientMsgID}
 }
 
 // Append stores m with the room's next seq, unless a message with its
 // ClientMsgID is stored and has not expired.
 func (h *History) Append(ctx context.Context, m chat.Message, expiresAt, now time.Time) (chat.Message, bool, error) {
-	seq, err := h.nextSeq(ctx, m.Room)
+	seq, epoch, err := h.nextSeq(ctx, m.Room)
 	if err != nil {
 		return chat.Message{}, false, err
 	}
-	m.Seq = seq
-	it := messageItem{Room: m.Room, MsgKey: idPrefix + m.ID, Seq: seq, ID: m.ID, From: m.From, Text: m.Text,
+	m.Seq, m.Epoch = seq, epoch
+	it := messageItem{Room: m.Room, MsgKey: idPrefix + m.ID, Seq: seq, Epoch: epoch, ID: m.ID, From: m.From, Text: m.Text,
 		SentAt: m.SentAt, ClientMsgID: m.ClientMsgID, ExpiresAt: expiresAt.Unix()}
 	if m.ClientMsgID != "" {
 		it.MsgKey = clientPrefix + m.ClientMsgID
@@ -224,28 +229,35 @@ func (h *History) putOnce(ctx context.Context, item, old any, now time.Time) (bo
 	return true, nil
 }
 
-// nextSeq increments the room's counter and returns its new value.
-func (h *History) nextSeq(ctx context.Context, room string) (int64, error) {
+// nextSeq increments the room's counter and returns its new value and the
+// room's epoch, which the counter's first increment makes: one write.
+func (h *History) nextSeq(ctx context.Context, room string) (int64, string, error) {
 	out, err := h.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(h.table),
-		Key:                       messageKey(room, counterKey),
-		UpdateExpression:          aws.String("ADD #last :one"),
-		ExpressionAttributeNames:  map[string]string{"#last": attrLastSeq},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":one": number(1)},
-		ReturnValues:              types.ReturnValueUpdatedNew,
+		TableName:                aws.String(h.table),
+		Key:                      messageKey(room, counterKey),
+		UpdateExpression:         aws.String("ADD #last :one SET #epoch = if_not_exists(#epoch, :epoch)"),
+		ExpressionAttributeNames: map[string]string{"#last": attrLastSeq, "#epoch": attrEpoch},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":one": number(1), ":epoch": &types.AttributeValueMemberS{Value: chat.NewID()[:10]},
+		},
+		ReturnValues: types.ReturnValueAllNew,
 	})
 	if err != nil {
-		return 0, h.fail("next seq of "+room, err)
+		return 0, "", h.fail("next seq of "+room, err)
 	}
 	n, ok := out.Attributes[attrLastSeq].(*types.AttributeValueMemberN)
 	if !ok {
-		return 0, fmt.Errorf("next seq of %s: no %s in the answer", room, attrLastSeq)
+		return 0, "", fmt.Errorf("next seq of %s: no %s in the answer", room, attrLastSeq)
 	}
 	seq, err := strconv.ParseInt(n.Value, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("next seq of %s: %w", room, err)
+		return 0, "", fmt.Errorf("next seq of %s: %w", room, err)
 	}
-	return seq, nil
+	epoch, _ := out.Attributes[attrEpoch].(*types.AttributeValueMemberS)
+	if epoch == nil {
+		return 0, "", fmt.Errorf("next seq of %s: no %s in the answer", room, attrEpoch)
+	}
+	return seq, epoch.Value, nil
 }
 
 // Read returns the room's messages that q selects, oldest first, with a

@@ -337,3 +337,39 @@ func TestFindBeforeSeq(t *testing.T) {
 		t.Errorf("RecordDirect after ForgetDirect = %v, %v; want new", isNew, err)
 	}
 }
+
+// The room's epoch is made with its counter, carried by every message
+// stored and read, and is another one in a new table.
+func TestHistoryEpochDynamo(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	epochs := func(h *dynamo.History) []string {
+		var out []string
+		for i := range 2 {
+			m, _, err := h.Append(ctx, message("general", fmt.Sprint(i), ""), t0.Add(time.Hour), t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, m.Epoch)
+		}
+		msgs, _, err := h.Read(ctx, "general", chat.Range{Limit: 10}, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			out = append(out, m.Epoch)
+		}
+		return out
+	}
+	h1, _ := newHistory(t)
+	first := epochs(h1)
+	for _, e := range first {
+		if e == "" || e != first[0] {
+			t.Fatalf("epochs %q, want one, on every message", first)
+		}
+	}
+	h2, _ := newHistory(t) // a replaced table
+	if second := epochs(h2); second[0] == first[0] {
+		t.Errorf("a new table kept the epoch %q", first[0])
+	}
+}

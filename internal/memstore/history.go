@@ -42,6 +42,9 @@ type storedDirect struct {
 }
 
 type roomHistory struct {
+	// epoch is made with the room's history: a new store (the adapter
+	// restarted) is a new order, and says so.
+	epoch    string
 	last     int64
 	messages []storedMessage // by seq
 	bytes    int             // sizeOf the messages
@@ -91,7 +94,7 @@ func (h *History) Append(_ context.Context, m chat.Message, expiresAt, now time.
 	defer h.mu.Unlock()
 	r := h.rooms[m.Room]
 	if r == nil {
-		r = &roomHistory{byClientID: map[string]int64{}}
+		r = &roomHistory{byClientID: map[string]int64{}, epoch: chat.NewID()[:10]}
 		h.rooms[m.Room] = r
 	}
 	r.prune(now)
@@ -102,7 +105,7 @@ func (h *History) Append(_ context.Context, m chat.Message, expiresAt, now time.
 		r.byClientID[m.ClientMsgID] = r.last + 1
 	}
 	r.last++
-	m.Seq = r.last
+	m.Seq, m.Epoch = r.last, r.epoch
 	r.messages = append(r.messages, storedMessage{Message: m, expiresAt: expiresAt})
 	r.bytes += sizeOf(m)
 	r.trim(h.maxRoomBytes())
