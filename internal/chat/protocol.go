@@ -100,10 +100,10 @@ func protocolError(code, format string, args ...any) *ProtocolError {
 // Message is a chat message as broadcast to the other members of a room,
 // and as kept in its history.
 type Message struct {
-	Type   string `json:"type"`
-	ID     string `json:"id"`
-	Room   string `json:"room"`
-	Seq    int64  `json:"seq"` // the room's order: strictly increasing, with gaps
+	Type string `json:"type"`
+	ID   string `json:"id"`
+	Room string `json:"room"`
+	Seq  int64  `json:"seq"` // the room's order: strictly increasing, with gaps
 	// Epoch names the room's order: it changes whenever the order starts
 	// again (a new in-memory store, a replaced table, a lost counter), and
 	// a client that sees another epoch drops what it holds and reloads.
