@@ -48,6 +48,7 @@ type doc struct {
 	condValue  map[string]bool
 	condBusy   map[string]bool
 	resources  map[string]*resource
+	expanded   int64 // bytes intrinsic functions produced (limits.go)
 }
 
 // tracker collects the resources an evaluation referred to (by Ref,
@@ -160,7 +161,7 @@ func (d *doc) fn(name string, arg any, t *tracker, depth int) (any, error) {
 		}
 		return d.getAtt(res, attr, t)
 	case "Fn::Sub":
-		return d.sub(arg, t, depth)
+		return d.charged(d.sub(arg, t, depth))
 	case "Fn::If":
 		list, ok := arg.([]any)
 		if !ok || len(list) != 3 {
@@ -230,12 +231,16 @@ func (d *doc) fn(name string, arg any, t *tracker, depth int) (any, error) {
 			return nil, errors.New("Fn::Join: want [delimiter, [values]]")
 		}
 		parts := make([]string, len(list))
+		n := 0
 		for i, e := range list {
 			if parts[i], err = scalarString(e); err != nil {
 				return nil, fmt.Errorf("Fn::Join: %w", err)
 			}
+			if n += len(parts[i]) + len(delim); n > maxExpandedString {
+				return nil, d.charge(n)
+			}
 		}
-		return strings.Join(parts, delim), nil
+		return d.charged(strings.Join(parts, delim), nil)
 	case "Fn::Select":
 		args, err := d.args(name, arg, t, depth, 2, 2)
 		if err != nil {
@@ -280,7 +285,7 @@ func (d *doc) fn(name string, arg any, t *tracker, depth int) (any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("Fn::Base64: %w", err)
 		}
-		return base64.StdEncoding.EncodeToString([]byte(str)), nil
+		return d.charged(base64.StdEncoding.EncodeToString([]byte(str)), nil)
 	case "Fn::GetAZs":
 		r := d.opts.Region
 		return []any{r + "a", r + "b", r + "c"}, nil
@@ -441,6 +446,9 @@ func (d *doc) sub(arg any, t *tracker, depth int) (any, error) {
 			return nil, fmt.Errorf("Fn::Sub ${%s}: %w", name, err)
 		}
 		b.WriteString(s)
+		if b.Len() > maxExpandedString {
+			return nil, d.charge(b.Len())
+		}
 	}
 }
 
