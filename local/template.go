@@ -228,6 +228,9 @@ func bootstrapAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, en
 	if err != nil {
 		return nil, err
 	}
+	if err := checkFunctionPaths(cfg, tpl); err != nil {
+		return nil, err
+	}
 	dir := filepath.Dir(cfg.templatePath)
 	pools := out.pools
 	for _, id := range slices.Sorted(maps.Keys(tpl.Functions)) {
