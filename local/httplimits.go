@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/serverless-chat/chat/internal/gateway"
 )
 
 // The local adapter's HTTP server holds two kinds of connections: WebSockets
@@ -32,13 +34,10 @@ var httpRequestTimeout = 30 * time.Second
 // to arrive; a browser sends them in one packet.
 const readHeaderTimeout = 5 * time.Second
 
-// maxRequestHead is API Gateway's quota on the total combined size of the
-// request line and header values of an HTTP API, 10,240 bytes (the same
-// figure bounds a REST API's header values and its regional URL length; the
-// WebSocket quotas name none): "Quotas for configuring and running an HTTP
-// API in API Gateway", API Gateway developer guide. A WebSocket handshake
-// and its ?token= are bounded by it too.
-const maxRequestHead = 10240
+// maxRequestHead is API Gateway's quota on the request line and header
+// values together, 10,240 bytes (see gateway.MaxRequestHead): the page and
+// the development issuer are bounded as the gateway's paths are.
+const maxRequestHead = gateway.MaxRequestHead
 
 // connLimiter counts the server's connections that are not hijacked and,
 // over its cap, makes room by closing an idle keep-alive connection, or else
@@ -198,17 +197,11 @@ func (l *connLimiter) open() int {
 // stops one much larger before it is read whole.)
 func withRequestHeadLimit(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		line := len(r.Method) + 1 + len(r.RequestURI) + 1 + len(r.Proto)
-		size := line + len(r.Host)
-		for _, vs := range r.Header {
-			for _, v := range vs {
-				size += len(v)
-			}
-		}
+		line, total := gateway.RequestHeadSize(r)
 		switch {
 		case line > maxRequestHead:
 			writeAPIError(w, http.StatusRequestURITooLong, "Request-URI Too Long")
-		case size > maxRequestHead:
+		case total > maxRequestHead:
 			writeAPIError(w, http.StatusRequestHeaderFieldsTooLarge, "Request Header Fields Too Large")
 		default:
 			h.ServeHTTP(w, r)
