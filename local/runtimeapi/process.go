@@ -29,8 +29,8 @@ type process struct {
 	cmd  *exec.Cmd
 	srv  *http.Server
 	// marker is the environment entry only this process and what it
-	// starts carry (its own Runtime API address): how killTree finds
-	// descendants that left the process group.
+	// starts carry (its log stream name, which ends in 32 random hex
+	// digits): how killTree finds descendants that left the process group.
 	marker string
 
 	// pending holds the invocation handed to this process until the
@@ -101,7 +101,8 @@ func (p *Pool) startProcess(gen, seq int) (*process, error) {
 	}
 	cmd := exec.Command(p.fn.Bootstrap)
 	cmd.Dir = filepath.Dir(p.fn.Bootstrap)
-	cmd.Env = p.environ(ln.Addr().String(), logStreamName(time.Now()))
+	stream := logStreamName(time.Now())
+	cmd.Env = p.environ(ln.Addr().String(), stream)
 	cmd.Stdout = outW
 	cmd.Stderr = errW
 	setProcessGroup(cmd)
@@ -116,7 +117,12 @@ func (p *Pool) startProcess(gen, seq int) (*process, error) {
 	}
 	proc.cmd = cmd
 	proc.pid = cmd.Process.Pid
-	proc.marker = "AWS_LAMBDA_RUNTIME_API=" + ln.Addr().String()
+	proc.marker = "AWS_LAMBDA_LOG_STREAM_NAME=" + stream
+	for _, kv := range cmd.Env {
+		if strings.HasPrefix(kv, "AWS_LAMBDA_LOG_STREAM_NAME=") {
+			proc.marker = kv // as the process has it, should the function's Env set it
+		}
+	}
 
 	log := p.log.With(slog.Int("pid", proc.pid))
 	var logs sync.WaitGroup
@@ -148,7 +154,9 @@ func (proc *process) wait(log *slog.Logger, logs *sync.WaitGroup, pipes ...*os.F
 	err := proc.cmd.Wait()
 	proc.exitErr = err
 	killGroup(proc.pid)
-	killTree(proc.pid, proc.marker)
+	// Reaped: its pid may be another process's now, so the tree is found by
+	// its marker only (its children were orphaned anyway).
+	killTree(0, proc.marker)
 	waitGroupGone(proc.pid, 2*time.Second)
 	close(proc.exited)
 	select {
@@ -184,7 +192,13 @@ func (proc *process) stop() {
 		close(proc.stopped)
 		if proc.cmd != nil {
 			killGroup(proc.pid)
-			killTree(proc.pid, proc.marker)
+			root := proc.pid
+			select {
+			case <-proc.exited:
+				root = 0 // reaped: its pid may be another process's now
+			default:
+			}
+			killTree(root, proc.marker)
 		}
 		proc.srv.Close()
 	})

@@ -14,9 +14,10 @@ import (
 // fork) and so survived killGroup, and with it the function's end and the
 // adapter's exit. A process belongs to the tree if pid is among its
 // ancestors, or if its environment carries marker, the
-// AWS_LAMBDA_RUNTIME_API entry only this runtime's processes inherit: the
-// ancestry is lost when a process is orphaned (re-parented to init), the
-// environment is not. The scan repeats until it finds no one, since a
+// AWS_LAMBDA_LOG_STREAM_NAME entry only this runtime's processes inherit
+// (it ends in 32 random hex digits, so no other process, not even another
+// adapter's, has it): the ancestry is lost when a process is orphaned
+// (re-parented to init), the environment is not. The scan repeats until it finds no one, since a
 // process may fork while it runs. A process that clears its environment
 // and is orphaned escapes; a cgroup would catch it, but needs privileges a
 // development machine may not give.
@@ -35,7 +36,7 @@ func killTree(pid int, marker string) {
 }
 
 // treeOf lists the running processes of pid's tree (pid itself included if
-// it runs), from /proc.
+// it runs; pid 0: only those carrying marker), from /proc.
 func treeOf(pid int, marker string) []int {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
