@@ -12,9 +12,12 @@ import (
 // anywhere: its size, its names and what its intrinsic functions expand to
 // are bounded, each with an error that says which bound was hit.
 
-// MaxTemplateSize is the largest template loaded: CloudFormation's quota
-// for a template body in an Amazon S3 object (1 MB; a TemplateBody passed
-// inline is limited to 51,200 bytes), which is how `sam deploy` sends it.
+// MaxTemplateSize is the largest template loaded: CloudFormation's limit
+// for a template in an Amazon S3 object, which is how `sam deploy` sends
+// it: 1 MB ("Selecting a stack template", CloudFormation user guide; the
+// quotas page said 460,800 bytes until the limit was raised; a
+// TemplateBody passed inline is limited to 51,200 bytes). Read here as
+// 1 MiB.
 const MaxTemplateSize = 1 << 20
 
 // maxExpandedString bounds any one string an intrinsic function produces
