@@ -131,6 +131,10 @@ func (d *doc) args(name string, arg any, t *tracker, depth int, minN, maxN int) 
 }
 
 func (d *doc) fn(name string, arg any, t *tracker, depth int) (any, error) {
+	// Every call counts, so that aliases repeating calls are bounded too.
+	if err := d.charge(0); err != nil {
+		return nil, err
+	}
 	switch name {
 	case "Ref":
 		s, ok := arg.(string)
@@ -268,6 +272,10 @@ func (d *doc) fn(name string, arg any, t *tracker, depth int) (any, error) {
 		s, ok2 := args[1].(string)
 		if !ok || !ok2 || delim == "" {
 			return nil, errors.New("Fn::Split: want [delimiter, string]")
+		}
+		// A list of n strings costs their bytes and n slots.
+		if err := d.charge(len(s) + 16*strings.Count(s, delim)); err != nil {
+			return nil, err
 		}
 		return toList(strings.Split(s, delim)), nil
 	case "Fn::FindInMap":

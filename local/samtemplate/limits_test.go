@@ -79,4 +79,27 @@ func TestIntrinsicExpansionBounded(t *testing.T) {
 			t.Fatalf("Parse: %v, want an expansion error", err)
 		}
 	})
+	t.Run("split", func(t *testing.T) {
+		// Fn::Split of one 256 KiB string, repeated by aliases: lists of
+		// 128 Ki strings each.
+		var b strings.Builder
+		for i := range 200 {
+			fmt.Fprintf(&b, "          V%d: *split\n", i)
+		}
+		vars := b.String()
+		tpl := "Mappings:\n  M:\n    K:\n      V: &split {\"Fn::Split\": [\",\", \"" + strings.Repeat("y,", 128<<10) + "\"]}\n" + inline("", `
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: x
+      Handler: bootstrap
+      Runtime: provided.al2023
+      Environment:
+        Variables:
+`+vars)
+		_, err := Parse([]byte(tpl), Options{})
+		if err == nil || !strings.Contains(err.Error(), "to more than") {
+			t.Fatalf("Parse: %.300v, want an expansion error", err)
+		}
+	})
 }
