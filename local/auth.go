@@ -59,12 +59,15 @@ func newSignIn(cfg config, addr string, lambdaClient func(endpoint string) *lamb
 	case authNone, "":
 		return s, nil
 	case authDev:
-		host, _, _ := net.SplitHostPort(addr)
+		host, port, _ := net.SplitHostPort(addr)
 		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
 			return nil, fmt.Errorf("-auth dev signs anyone in under any name: it only listens on a loopback address (-addr 127.0.0.1:PORT), not %s", addr)
 		}
 		issuer, audience = "http://"+addr+devIssuerPath, devClientID
-		dev, err := devissuer.New(issuer, audience, devissuer.Options{TokenTTL: cfg.devTokenTTL})
+		// Codes go, and /token answers CORS, only to the adapter's own
+		// page, by either of the names a loopback address goes by.
+		dev, err := devissuer.New(issuer, audience, devissuer.Options{TokenTTL: cfg.devTokenTTL,
+			Origins: []string{"http://" + addr, "http://localhost:" + port}})
 		if err != nil {
 			return nil, err
 		}

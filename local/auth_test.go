@@ -5,8 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -40,8 +43,27 @@ func devSignIn(t *testing.T, base, name string) string {
 	form := url.Values{"name": {name}, "response_type": {"code"}, "client_id": {page.Auth.ClientID},
 		"redirect_uri": {redirect}, "state": {"st"}, "code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])},
 		"code_challenge_method": {"S256"}}
-	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := noFollow.PostForm(disco.AuthorizationEndpoint, form)
+	// The form first, as a browser: its CSRF token is bound to a cookie.
+	jar, _ := cookiejar.New(nil)
+	noFollow := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	q := url.Values{}
+	for k, v := range form {
+		if k != "name" {
+			q[k] = v
+		}
+	}
+	resp, err := noFollow.Get(disco.AuthorizationEndpoint + "?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	formPage, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	field := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(formPage)
+	if field == nil {
+		t.Fatalf("sign-in form: %d, no CSRF token: %s", resp.StatusCode, formPage)
+	}
+	form.Set("csrf", string(field[1]))
+	resp, err = noFollow.PostForm(disco.AuthorizationEndpoint, form)
 	if err != nil {
 		t.Fatal(err)
 	}

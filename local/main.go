@@ -44,6 +44,7 @@ func run() int {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
 	if cfg.cpuProfile != "" {
+		ownPaths = append(ownPaths, cfg.cpuProfile)
 		stop, err := startCPUProfile(cfg.cpuProfile)
 		if err != nil {
 			log.Error("cpu profile", slog.Any("error", err))

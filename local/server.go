@@ -116,10 +116,12 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 
 	limiter := newConnLimiter(cfg.maxHTTPConns)
 	srv := &http.Server{
-		Handler:           withRequestTimeout(newMux(cfg.stage, gw, wsHost(ln.Addr()), signIn)),
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler:           limiter.wrap(withRequestHeadLimit(withRequestTimeout(newMux(cfg.stage, gw, wsHost(ln.Addr()), signIn)))),
+		ReadHeaderTimeout: readHeaderTimeout,
+		MaxHeaderBytes:    maxRequestHead,
 		IdleTimeout:       httpIdleTimeout,
 		ConnState:         limiter.track,
+		ConnContext:       limiter.connContext,
 	}
 	base := "http://" + ln.Addr().String()
 	fmt.Fprintf(out, "chat page:         %s/\n", base)

@@ -266,6 +266,9 @@ func functionsAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, en
 	if err := createTables(ctx, cfg, tpl, log); err != nil {
 		return nil, err
 	}
+	if err := checkFunctionPaths(cfg, tpl); err != nil {
+		return nil, err
+	}
 	// How each function runs, every refusal at once.
 	modes := map[string]string{}
 	var refused []error

@@ -77,9 +77,11 @@ func watch(ctx context.Context, cfg config, tpl *samtemplate.Template, pools map
 }
 
 // fingerprint sums up the files under path (or the file itself): their
-// names, sizes and modification times. Hidden directories, node_modules and
-// .aws-sam (the build's own output) are skipped.
+// names, sizes and modification times. Hidden directories, node_modules,
+// .aws-sam (the build's own output) and the adapter's own files (its log
+// redirected into the folder) are skipped.
 func fingerprint(path string) string {
+	own := ownFiles()
 	var b strings.Builder
 	_ = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -90,7 +92,7 @@ func fingerprint(path string) string {
 			return filepath.SkipDir
 		}
 		if d.Type().IsRegular() {
-			if info, err := d.Info(); err == nil {
+			if info, err := d.Info(); err == nil && !isOwn(info, own) {
 				fmt.Fprintf(&b, "%s %d %d\n", p, info.Size(), info.ModTime().UnixNano())
 			}
 		}

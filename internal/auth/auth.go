@@ -18,7 +18,6 @@ import (
 
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
-	"golang.org/x/time/rate"
 
 	"github.com/serverless-chat/chat/internal/chat"
 )
@@ -52,9 +51,10 @@ type Config struct {
 	JWKSURL string
 	// Client fetches the key set (http.DefaultClient if nil).
 	Client *http.Client
-	// RefreshEvery bounds how often a token with an unknown key ID makes
-	// the key set be fetched again (one a minute if 0), so that tokens
-	// naming random keys cannot hammer the issuer.
+	// RefreshEvery is the shortest time between two fetches of the key
+	// set for tokens naming a key ID it lacks (DefaultRefreshEvery if 0):
+	// tokens naming random keys cannot hammer the issuer, and a new key is
+	// usable within RefreshEvery of its rotation (keys.go).
 	RefreshEvery time.Duration
 	Logger       *slog.Logger
 }
@@ -77,25 +77,19 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 		cfg.JWKSURL = strings.TrimRight(cfg.Issuer, "/") + "/.well-known/jwks.json"
 	}
 	if cfg.RefreshEvery <= 0 {
-		cfg.RefreshEvery = time.Minute
+		cfg.RefreshEvery = DefaultRefreshEvery
 	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	keys, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{cfg.JWKSURL}, keyfunc.Override{
-		Client:      cfg.Client,
-		HTTPTimeout: 5 * time.Second,
-		// A token with an unknown key waits at most this long for its turn
-		// to refresh the set, well within API Gateway's 29 s.
-		RateLimitWaitMax:  2 * time.Second,
-		RefreshUnknownKID: rate.NewLimiter(rate.Every(cfg.RefreshEvery), 1),
-		RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
-			return func(ctx context.Context, err error) {
-				log.WarnContext(ctx, "cannot fetch the issuer's keys", slog.String("url", u), slog.Any("error", err))
-			}
-		},
-	})
+	set := newKeySet(ctx, cfg.JWKSURL, cfg.Client, cfg.RefreshEvery, log)
+	// The first fetch: a failure is logged, and the first token retries.
+	if err := set.refreshAfter(ctx, time.Now()); err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("auth: key set %s: %w", cfg.JWKSURL, err)
+	}
+	go set.refreshPeriodically(ctx)
+	keys, err := keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: set})
 	if err != nil {
 		return nil, fmt.Errorf("auth: key set %s: %w", cfg.JWKSURL, err)
 	}

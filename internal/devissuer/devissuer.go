@@ -42,10 +42,14 @@ type Issuer struct {
 	ttl      time.Duration
 	now      func() time.Time
 
-	mu      sync.Mutex
-	keys    []signingKey // the last one signs; all are published
-	codes   map[string]grant
-	refresh map[string]grant
+	origins []string // the adapter's: redirect URIs and CORS (csrf.go)
+	csrfKey []byte
+
+	mu        sync.Mutex
+	keys      []signingKey // the last one signs; all are published
+	codes     map[string]grant
+	refresh   map[string]grant
+	nextPrune time.Time
 }
 
 type signingKey struct {
@@ -66,13 +70,20 @@ type grant struct {
 type Options struct {
 	TokenTTL time.Duration    // DefaultTokenTTL if 0
 	Now      func() time.Time // time.Now if nil
+	// Origins are the adapter's own origins (scheme://host:port): the only
+	// ones redirect URIs may name and /token answers CORS for. The issuer
+	// URL's origin if empty.
+	Origins []string
 }
 
 // New returns an issuer whose iss is issuerURL (no trailing slash), whose
 // tokens are for clientID, with one RS256 key.
 func New(issuerURL, clientID string, opts Options) (*Issuer, error) {
 	i := &Issuer{url: strings.TrimRight(issuerURL, "/"), clientID: clientID, ttl: opts.TokenTTL, now: opts.Now,
-		codes: map[string]grant{}, refresh: map[string]grant{}}
+		codes: map[string]grant{}, refresh: map[string]grant{}, origins: opts.Origins, csrfKey: []byte(randomString(32))}
+	if len(i.origins) == 0 {
+		i.origins = []string{originOf(i.url)}
+	}
 	if i.ttl <= 0 {
 		i.ttl = DefaultTokenTTL
 	}
@@ -173,6 +184,43 @@ func (i *Issuer) IDToken(name string) (string, error) {
 }
 
 var errBadGrant = errors.New("invalid_grant")
+
+// maxPendingCodes bounds the codes issued and not yet exchanged (each
+// expires after codeTTL): a person signs in a few times a minute.
+const maxPendingCodes = 1000
+
+var errTooManyCodes = errors.New("too many sign-ins waiting for their code exchange: try again in a minute")
+
+// addCode stores a code's grant, pruning expired codes and refresh tokens
+// first (at most every few seconds, and whenever the codes are full).
+func (i *Issuer) addCode(code string, g grant) error {
+	now := i.now()
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if now.After(i.nextPrune) || len(i.codes) >= maxPendingCodes {
+		i.prune(now)
+	}
+	if len(i.codes) >= maxPendingCodes {
+		return errTooManyCodes
+	}
+	i.codes[code] = g
+	return nil
+}
+
+// prune deletes expired codes and refresh tokens. The caller holds mu.
+func (i *Issuer) prune(now time.Time) {
+	for k, g := range i.codes {
+		if now.After(g.expires) {
+			delete(i.codes, k)
+		}
+	}
+	for k, g := range i.refresh {
+		if now.After(g.expires) {
+			delete(i.refresh, k)
+		}
+	}
+	i.nextPrune = now.Add(codeTTL / 4)
+}
 
 // exchange redeems a code (once) for the name it was issued to, checking the
 // redirect URI and the PKCE verifier.

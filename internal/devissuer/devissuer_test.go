@@ -28,10 +28,10 @@ func TestCodeFlowWithPKCE(t *testing.T) {
 	if iss, err = devissuer.New(srv.URL+"/issuer", "chat-local", devissuer.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	client := newClient()
 	verifier := strings.Repeat("v", 43)
 	sum := sha256.Sum256([]byte(verifier))
-	params := url.Values{"response_type": {"code"}, "client_id": {"chat-local"}, "redirect_uri": {"http://127.0.0.1:9/"},
+	params := url.Values{"response_type": {"code"}, "client_id": {"chat-local"}, "redirect_uri": {srv.URL + "/"},
 		"state": {"s1"}, "code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
 
 	resp, err := client.Get(srv.URL + "/issuer/authorize?" + params.Encode())
@@ -52,7 +52,11 @@ func TestCodeFlowWithPKCE(t *testing.T) {
 		t.Errorf("plain PKCE: status %d, want 400", resp.StatusCode)
 	}
 
-	form := url.Values{"name": {"Zoë"}}
+	field := csrfField.FindSubmatch(page)
+	if field == nil {
+		t.Fatalf("the form carries no CSRF token: %s", page)
+	}
+	form := url.Values{"name": {"Zoë"}, "csrf": {string(field[1])}}
 	for k, v := range params {
 		form[k] = v
 	}
@@ -77,7 +81,7 @@ func TestCodeFlowWithPKCE(t *testing.T) {
 		return resp.StatusCode, m
 	}
 	exchange := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "client_id": {"chat-local"},
-		"redirect_uri": {"http://127.0.0.1:9/"}, "code_verifier": {strings.Repeat("w", 43)}}
+		"redirect_uri": {srv.URL + "/"}, "code_verifier": {strings.Repeat("w", 43)}}
 	if status, m := token(exchange); status != 400 || m["error"] != "invalid_grant" {
 		t.Errorf("wrong verifier: %d %v, want invalid_grant", status, m)
 	}

@@ -71,8 +71,10 @@ func (i *Issuer) parseAuthRequest(v url.Values) (authRequest, error) {
 		return r, errors.New("response_type must be code")
 	case r.ClientID != i.clientID:
 		return r, errors.New("unknown client_id")
-	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "":
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" || u.User != nil:
 		return r, errors.New("redirect_uri must be an absolute http(s) URL without a fragment")
+	case !i.ownOrigin(u.Scheme + "://" + u.Host):
+		return r, errors.New("redirect_uri must be on the adapter's own origin")
 	case v.Get("code_challenge_method") != "S256" || len(r.Challenge) != 43:
 		return r, errors.New("a PKCE code_challenge with code_challenge_method S256 is required")
 	}
@@ -101,7 +103,7 @@ func (i *Issuer) authorizeForm(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
-	kept := url.Values{}
+	kept := url.Values{"csrf": {i.csrfToken(i.csrfCookieOf(w, r))}}
 	for _, k := range []string{"response_type", "client_id", "redirect_uri", "state", "code_challenge", "code_challenge_method"} {
 		kept[k] = []string{q.Get(k)}
 	}
@@ -118,15 +120,20 @@ func (i *Issuer) authorize(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "invalid authorization request: "+err.Error(), http.StatusBadRequest)
 		return
 	}
+	if !i.csrfValid(r) {
+		http.Error(w, "the form's token is missing or not this browser's: open the sign-in page again", http.StatusForbidden)
+		return
+	}
 	name := strings.TrimSpace(r.PostForm.Get("name"))
 	if name == "" || !utf8.ValidString(name) || utf8.RuneCountInString(name) > 32 {
 		http.Error(w, "a name of 1 to 32 characters is required", http.StatusBadRequest)
 		return
 	}
 	code := randomString(24)
-	i.mu.Lock()
-	i.codes[code] = grant{name: name, redirectURI: req.RedirectURI, challenge: req.Challenge, expires: i.now().Add(codeTTL)}
-	i.mu.Unlock()
+	if err := i.addCode(code, grant{name: name, redirectURI: req.RedirectURI, challenge: req.Challenge, expires: i.now().Add(codeTTL)}); err != nil {
+		http.Error(w, err.Error(), http.StatusTooManyRequests)
+		return
+	}
 	back, _ := url.Parse(req.RedirectURI)
 	q := back.Query()
 	q.Set("code", code)
@@ -137,10 +144,13 @@ func (i *Issuer) authorize(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, back.String(), http.StatusSeeOther)
 }
 
-// token serves the token endpoint. A page on another origin calls it with
-// fetch, so it answers CORS requests: it needs no cookie and no secret.
+// token serves the token endpoint. The page calls it with fetch; it
+// answers CORS for the adapter's own origins only.
 func (i *Issuer) token(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Access-Control-Allow-Origin", "*")
+	w.Header().Add("Vary", "Origin")
+	if o := r.Header.Get("Origin"); i.ownOrigin(o) {
+		w.Header().Set("Access-Control-Allow-Origin", o)
+	}
 	if r.Method == http.MethodOptions {
 		w.Header().Set("Access-Control-Allow-Methods", "POST")
 		w.Header().Set("Access-Control-Allow-Headers", "Content-Type")
@@ -186,6 +196,9 @@ func (i *Issuer) token(w http.ResponseWriter, r *http.Request) {
 	}
 	refresh := randomString(24)
 	i.mu.Lock()
+	if i.now().After(i.nextPrune) {
+		i.prune(i.now())
+	}
 	i.refresh[refresh] = grant{name: name, expires: i.now().Add(24 * time.Hour)}
 	i.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{

@@ -318,3 +318,58 @@ func TestForgedSignaturesRefused(t *testing.T) {
 		}
 	}
 }
+
+// The signed X-Amz-Content-Sha256 must be the body's hash, an unsigned
+// payload is refused, and the credential scope must name execute-api in the
+// gateway's region: each is refused with 403 and an X-Amzn-ErrorType.
+func TestSignedPayloadAndScopeChecked(t *testing.T) {
+	e := newEnv(t, func(c *gateway.Config) {
+		c.RequireSignature, c.Credentials = true, map[string]string{"AKIDLOCAL": "local-secret"}
+	})
+	c := e.connect(t, "alice", "")
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	good := aws.Credentials{AccessKeyID: "AKIDLOCAL", SecretAccessKey: "local-secret"}
+	signed := []byte(`{"hello":"world"}`)
+	sum := sha256.Sum256(signed)
+	hash := hex.EncodeToString(sum[:])
+	for _, tt := range []struct {
+		name            string
+		header, payload string // X-Amz-Content-Sha256 (signed) and the hash signed
+		body            []byte // what is sent
+		service, region string
+		want            int
+	}{
+		{"hash header of the body", hash, hash, signed, "execute-api", "us-east-1", http.StatusOK},
+		{"swapped body under a signed hash", hash, hash, []byte(`{"hello":"mallory"}`), "execute-api", "us-east-1", http.StatusForbidden},
+		{"UNSIGNED-PAYLOAD", "UNSIGNED-PAYLOAD", "UNSIGNED-PAYLOAD", []byte(`{"hello":"mallory"}`), "execute-api", "us-east-1", http.StatusForbidden},
+		{"s3 scope", "", hash, signed, "s3", "us-east-1", http.StatusForbidden},
+		{"another region", "", hash, signed, "execute-api", "eu-west-3", http.StatusForbidden},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.api+"/@connections/"+url.PathEscape(c.id), bytes.NewReader(tt.body))
+			if tt.header != "" {
+				req.Header.Set("X-Amz-Content-Sha256", tt.header)
+			}
+			if err := v4.NewSigner().SignHTTP(ctx, good, req, tt.payload, tt.service, tt.region, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Fatalf("status = %d (%s), want %d", resp.StatusCode, msg, tt.want)
+			}
+			if tt.want == http.StatusOK {
+				c.next()
+				return
+			}
+			if got := resp.Header.Get("X-Amzn-ErrorType"); got == "" || !strings.Contains(string(msg), `"message"`) {
+				t.Errorf("X-Amzn-ErrorType = %q, body %s: want the error shape", got, msg)
+			}
+		})
+	}
+}

@@ -288,6 +288,9 @@ func (g *Gateway) Connections() int {
 // API at /{stage}/@connections/{id}; anything else is 403 Forbidden, as API
 // Gateway answers for unknown paths.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if refuseOversized(w, r) {
+		return
+	}
 	path := r.URL.EscapedPath()
 	base := "/" + g.stage
 	switch {

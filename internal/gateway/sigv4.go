@@ -32,6 +32,7 @@ var (
 	errNoSignature  = errors.New("Missing Authentication Token")
 	errUnknownKey   = errors.New("The security token included in the request is invalid.")
 	errBadSignature = errors.New("The request signature we calculated does not match the signature you provided.")
+	errPayloadHash  = errors.New("The provided 'x-amz-content-sha256' header does not match what was computed.")
 )
 
 // sigv4Auth is the parsed Authorization header of a SigV4 request.
@@ -72,6 +73,14 @@ func (g *Gateway) verifySignature(r *http.Request, body []byte) error {
 	if !ok {
 		return errNoSignature
 	}
+	// The scope names the service and region the key signed for: a
+	// signature made for S3, or for another region, is not one for this API.
+	if a.service != "execute-api" {
+		return fmt.Errorf("Credential should be scoped to correct service: 'execute-api'. ")
+	}
+	if a.region != g.region {
+		return fmt.Errorf("Credential should be scoped to a valid region, not '%s'. ", a.region)
+	}
 	secret, ok := g.creds[a.accessKey]
 	if !ok {
 		return errUnknownKey
@@ -102,10 +111,14 @@ func (g *Gateway) verifySignature(r *http.Request, body []byte) error {
 			again.Header[http.CanonicalHeaderKey(h)] = vs
 		}
 	}
-	payload := r.Header.Get("X-Amz-Content-Sha256")
-	if payload == "" {
-		sum := sha256.Sum256(body)
-		payload = hex.EncodeToString(sum[:])
+	// The payload hash is always the body's own: a signed
+	// X-Amz-Content-Sha256 must equal it (a swapped body is refused), and
+	// UNSIGNED-PAYLOAD or a streaming payload, which leave the body
+	// unsigned, are refused.
+	sum := sha256.Sum256(body)
+	payload := hex.EncodeToString(sum[:])
+	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" && !strings.EqualFold(h, payload) {
+		return errPayloadHash
 	}
 	creds := aws.Credentials{AccessKeyID: a.accessKey, SecretAccessKey: secret, SessionToken: r.Header.Get("X-Amz-Security-Token")}
 	if err := v4.NewSigner().SignHTTP(context.Background(), creds, again, payload, a.service, a.region, when); err != nil {

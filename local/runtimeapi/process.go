@@ -27,6 +27,10 @@ type process struct {
 	pid  int
 	cmd  *exec.Cmd
 	srv  *http.Server
+	// marker is the environment entry only this process and what it
+	// starts carry (its log stream name, which ends in 32 random hex
+	// digits): how killTree finds descendants that left the process group.
+	marker string
 
 	// pending holds the invocation handed to this process until the
 	// runtime's /next takes it.
@@ -96,7 +100,8 @@ func (p *Pool) startProcess(gen, seq int) (*process, error) {
 	}
 	cmd := exec.Command(p.fn.Bootstrap, p.fn.Args...)
 	cmd.Dir = p.fn.TaskRoot
-	cmd.Env = p.environ(ln.Addr().String(), logStreamName(time.Now()))
+	stream := logStreamName(time.Now())
+	cmd.Env = p.environ(ln.Addr().String(), stream)
 	cmd.Stdout = outW
 	cmd.Stderr = errW
 	setProcessGroup(cmd)
@@ -111,6 +116,12 @@ func (p *Pool) startProcess(gen, seq int) (*process, error) {
 	}
 	proc.cmd = cmd
 	proc.pid = cmd.Process.Pid
+	proc.marker = "AWS_LAMBDA_LOG_STREAM_NAME=" + stream
+	for _, kv := range cmd.Env {
+		if strings.HasPrefix(kv, "AWS_LAMBDA_LOG_STREAM_NAME=") {
+			proc.marker = kv // as the process has it, should the function's Env set it
+		}
+	}
 
 	log := p.log.With(slog.Int("pid", proc.pid))
 	var logs sync.WaitGroup
@@ -142,6 +153,9 @@ func (proc *process) wait(log *slog.Logger, logs *sync.WaitGroup, pipes ...*os.F
 	err := proc.cmd.Wait()
 	proc.exitErr = err
 	killGroup(proc.pid)
+	// Reaped: its pid may be another process's now, so the tree is found by
+	// its marker only (its children were orphaned anyway).
+	killTree(0, proc.marker)
 	waitGroupGone(proc.pid, 2*time.Second)
 	close(proc.exited)
 	select {
@@ -177,6 +191,13 @@ func (proc *process) stop() {
 		close(proc.stopped)
 		if proc.cmd != nil {
 			killGroup(proc.pid)
+			root := proc.pid
+			select {
+			case <-proc.exited:
+				root = 0 // reaped: its pid may be another process's now
+			default:
+			}
+			killTree(root, proc.marker)
 		}
 		proc.srv.Close()
 	})
@@ -251,14 +272,34 @@ func logStreamName(now time.Time) string {
 	return now.UTC().Format("2006/01/02") + "/[" + latest + "]" + randomHex(16)
 }
 
-// logLines logs each line the process writes to one of its streams.
+// maxLogLine is where a function's log line is cut, as Lambda cuts a log
+// event at 256 KB: the rest of the line, up to its newline, is dropped
+// without being held.
+const maxLogLine = 256 << 10
+
+// logLines logs each line the process writes to one of its streams, each cut
+// at maxLogLine.
 func logLines(log *slog.Logger, stream string, r io.Reader) {
 	br := bufio.NewReaderSize(r, 64<<10)
+	var line []byte
+	cut := false
 	for {
-		line, err := br.ReadString('\n')
-		if line = strings.TrimRight(line, "\r\n"); line != "" {
-			log.Info(line, slog.String("stream", stream))
+		chunk, err := br.ReadSlice('\n')
+		if room := maxLogLine - len(line); len(chunk) > room {
+			chunk, cut = chunk[:room], true
 		}
+		line = append(line, chunk...)
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue // the line goes on
+		}
+		if s := strings.TrimRight(string(line), "\r\n"); s != "" {
+			if cut {
+				log.Info(s, slog.String("stream", stream), slog.Bool("truncated", true))
+			} else {
+				log.Info(s, slog.String("stream", stream))
+			}
+		}
+		line, cut = line[:0], false
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrClosed) {
 				log.Debug("reading the function's output", slog.String("stream", stream), slog.Any("error", err))

@@ -48,6 +48,7 @@ type doc struct {
 	condValue  map[string]bool
 	condBusy   map[string]bool
 	resources  map[string]*resource
+	expanded   int64 // bytes intrinsic functions produced (limits.go)
 }
 
 // tracker collects the resources an evaluation referred to (by Ref,
@@ -130,6 +131,10 @@ func (d *doc) args(name string, arg any, t *tracker, depth int, minN, maxN int) 
 }
 
 func (d *doc) fn(name string, arg any, t *tracker, depth int) (any, error) {
+	// Every call counts, so that aliases repeating calls are bounded too.
+	if err := d.charge(0); err != nil {
+		return nil, err
+	}
 	switch name {
 	case "Ref":
 		s, ok := arg.(string)
@@ -160,7 +165,7 @@ func (d *doc) fn(name string, arg any, t *tracker, depth int) (any, error) {
 		}
 		return d.getAtt(res, attr, t)
 	case "Fn::Sub":
-		return d.sub(arg, t, depth)
+		return d.charged(d.sub(arg, t, depth))
 	case "Fn::If":
 		list, ok := arg.([]any)
 		if !ok || len(list) != 3 {
@@ -230,12 +235,16 @@ func (d *doc) fn(name string, arg any, t *tracker, depth int) (any, error) {
 			return nil, errors.New("Fn::Join: want [delimiter, [values]]")
 		}
 		parts := make([]string, len(list))
+		n := 0
 		for i, e := range list {
 			if parts[i], err = scalarString(e); err != nil {
 				return nil, fmt.Errorf("Fn::Join: %w", err)
 			}
+			if n += len(parts[i]) + len(delim); n > maxExpandedString {
+				return nil, d.charge(n)
+			}
 		}
-		return strings.Join(parts, delim), nil
+		return d.charged(strings.Join(parts, delim), nil)
 	case "Fn::Select":
 		args, err := d.args(name, arg, t, depth, 2, 2)
 		if err != nil {
@@ -264,6 +273,10 @@ func (d *doc) fn(name string, arg any, t *tracker, depth int) (any, error) {
 		if !ok || !ok2 || delim == "" {
 			return nil, errors.New("Fn::Split: want [delimiter, string]")
 		}
+		// A list of n strings costs their bytes and n slots.
+		if err := d.charge(len(s) + 16*strings.Count(s, delim)); err != nil {
+			return nil, err
+		}
 		return toList(strings.Split(s, delim)), nil
 	case "Fn::FindInMap":
 		args, err := d.args(name, arg, t, depth, 3, 4)
@@ -280,7 +293,7 @@ func (d *doc) fn(name string, arg any, t *tracker, depth int) (any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("Fn::Base64: %w", err)
 		}
-		return base64.StdEncoding.EncodeToString([]byte(str)), nil
+		return d.charged(base64.StdEncoding.EncodeToString([]byte(str)), nil)
 	case "Fn::GetAZs":
 		r := d.opts.Region
 		return []any{r + "a", r + "b", r + "c"}, nil
@@ -450,6 +463,9 @@ func (d *doc) sub(arg any, t *tracker, depth int) (any, error) {
 			return nil, fmt.Errorf("Fn::Sub ${%s}: %w", name, err)
 		}
 		b.WriteString(s)
+		if b.Len() > maxExpandedString {
+			return nil, d.charge(b.Len())
+		}
 	}
 }
 

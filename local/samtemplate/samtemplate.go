@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -180,7 +179,7 @@ type Function struct {
 
 // Load reads and loads the template at path. Errors name the path.
 func Load(path string, opts Options) (*Template, error) {
-	data, err := os.ReadFile(path)
+	data, err := readTemplate(path)
 	if err != nil {
 		return nil, fmt.Errorf("load template: %w", err)
 	}
@@ -256,6 +255,9 @@ func newDoc(name string, data []byte, opts Options) (*doc, *report, error) {
 	if opts.StackName == "" {
 		opts.StackName = "local"
 	}
+	if err := checkSize(int64(len(data))); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
 	top, err := decode(data)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", name, err)
@@ -292,6 +294,10 @@ func (d *doc) readResources(rp *report, top map[string]any) {
 		return
 	}
 	for _, id := range slices.Sorted(maps.Keys(res)) {
+		if err := checkLogicalID(id); err != nil {
+			rp.fail("resource %v", err)
+			continue
+		}
 		m, ok := res[id].(map[string]any)
 		if !ok {
 			rp.fail("resource %s is not a mapping", id)

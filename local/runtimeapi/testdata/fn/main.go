@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -115,6 +116,14 @@ func handle(ctx context.Context, ev event) (any, error) {
 		// A grandchild that outlives the handler, to check Close kills the
 		// whole process group.
 		cmd := exec.Command("sleep", "60")
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		r.ChildPID = cmd.Process.Pid
+	case "setsid":
+		// A grandchild in a session of its own, out of the process group.
+		cmd := exec.Command("sleep", "60")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 		if err := cmd.Start(); err != nil {
 			return nil, err
 		}
