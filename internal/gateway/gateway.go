@@ -386,6 +386,15 @@ func (g *Gateway) invoke(ctx context.Context, in Integration, req events.APIGate
 	timeout := g.timeoutOf(req.RequestContext.RouteKey)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	if rk := req.RequestContext.RouteKey; rk == RouteConnect || rk == RouteDisconnect {
+		// $connect and $disconnect carry the connection's life: their
+		// latency is what a reconnect storm stretches (debug level).
+		began := time.Now()
+		defer func() {
+			g.log.Debug("integration latency", slog.String("routeKey", rk),
+				slog.String("connectionId", req.RequestContext.ConnectionID), slog.Int64("latencyMs", time.Since(began).Milliseconds()))
+		}()
+	}
 	type result struct {
 		resp events.APIGatewayProxyResponse
 		err  error
