@@ -111,6 +111,9 @@ func (s *Service) takeRead(ctx context.Context, c Connection, requestID string) 
 // refused counts a rate_limited refusal as a strike and marks it with
 // the frame's IDs.
 func (s *Service) refused(ctx context.Context, c Connection, err error, clientMsgID, requestID string) error {
+	if err == nil {
+		return nil // the common case, without errors.As's allocation
+	}
 	var pe *ProtocolError
 	if errors.As(err, &pe) && pe.Code == CodeRateLimited {
 		pe.ClientMsgID, pe.RequestID = clientMsgID, requestID

@@ -324,9 +324,8 @@ func (s *Service) Send(ctx context.Context, senderID string, body []byte) (Deliv
 		// Stored and acked: members catch up from history.
 		return Delivery{Seq: msg.Seq}, fmt.Errorf("send from %s: list room %s: %w", senderID, sender.Room, err)
 	}
-	recipients := others(members, senderID)
-	if s.Queue != nil && len(recipients) > s.inlineLimit() {
-		d, err := s.fanOut(ctx, sender.Room, msg.Seq, encode(msg), recipients)
+	if s.Queue != nil && len(members)-count(members, senderID) > s.inlineLimit() {
+		d, err := s.fanOut(ctx, sender.Room, msg.Seq, encode(msg), others(members, senderID))
 		d.Seq = msg.Seq
 		if err != nil {
 			// Stored and acked: the members catch up from history.
@@ -336,7 +335,7 @@ func (s *Service) Send(ctx context.Context, senderID string, body []byte) (Deliv
 			slog.Int64("seq", d.Seq), slog.Int("recipients", d.Recipients), slog.Int("batches", d.Batches))
 		return d, nil
 	}
-	d, goneMembers := s.broadcast(ctx, recipients, encode(msg))
+	d, goneMembers := s.broadcastExcept(ctx, members, senderID, encode(msg))
 	d.Seq = msg.Seq
 	s.reapGone(ctx, sender.Room, members, goneMembers)
 	level := slog.LevelDebug
@@ -503,39 +502,69 @@ func encode(v any) []byte {
 // calling goroutine, in the recipients' order: the right choice for a Sender
 // whose Post never waits on the network (an in-process gateway).
 func (s *Service) broadcast(ctx context.Context, recipients []Member, frame []byte) (Delivery, []Member) {
+	return s.broadcastExcept(ctx, recipients, "", frame)
+}
+
+// broadcastExcept is broadcast to members but the connection except (""
+// for none). The room's listing is used as it is: on the send path, a
+// copy of it without the sender would cost an allocation of the room's
+// size on every message.
+func (s *Service) broadcastExcept(ctx context.Context, members []Member, except string, frame []byte) (Delivery, []Member) {
+	recipients := len(members) - count(members, except)
+	if s.workers() == 1 {
+		// One post after the other on this goroutine: no closure, no
+		// atomics, nothing allocated but what a gone member needs.
+		var counts [outcomes]int
+		var goneMembers []Member
+		for _, m := range members {
+			if m.ID == except {
+				continue
+			}
+			o := s.post(ctx, m, frame)
+			counts[o]++
+			if o == gone {
+				goneMembers = append(goneMembers, m)
+			}
+		}
+		return delivery(recipients, func(o outcome) int { return counts[o] }), goneMembers
+	}
 	var mu sync.Mutex
 	var goneMembers []Member
 	var counts [outcomes]atomic.Int64
-	postOne := func(m Member) {
-		o := s.post(ctx, m, frame)
-		counts[o].Add(1)
-		if o == gone {
-			mu.Lock()
-			goneMembers = append(goneMembers, m)
-			mu.Unlock()
+	var g errgroup.Group
+	g.SetLimit(s.workers())
+	for _, m := range members {
+		if m.ID == except {
+			continue
 		}
-	}
-	if s.workers() == 1 {
-		for _, m := range recipients {
-			postOne(m)
+		if ctx.Err() != nil {
+			counts[skipped].Add(1)
+			continue
 		}
-	} else {
-		var g errgroup.Group
-		g.SetLimit(s.workers())
-		for _, m := range recipients {
-			if ctx.Err() != nil {
-				counts[skipped].Add(1)
-				continue
+		g.Go(func() error {
+			o := s.post(ctx, m, frame)
+			counts[o].Add(1)
+			if o == gone {
+				mu.Lock()
+				goneMembers = append(goneMembers, m)
+				mu.Unlock()
 			}
-			g.Go(func() error {
-				postOne(m)
-				return nil // one failure never stops delivery to the rest
-			})
-		}
-		_ = g.Wait()
+			return nil // one failure never stops delivery to the rest
+		})
 	}
-	d := delivery(len(recipients), func(o outcome) int { return int(counts[o].Load()) })
-	return d, goneMembers
+	_ = g.Wait()
+	return delivery(recipients, func(o outcome) int { return int(counts[o].Load()) }), goneMembers
+}
+
+// count returns how many of members are the connection id.
+func count(members []Member, id string) int {
+	n := 0
+	for _, m := range members {
+		if m.ID == id {
+			n++
+		}
+	}
+	return n
 }
 
 // others returns the members but one.

@@ -6,6 +6,7 @@ package memstore
 import (
 	"context"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -15,16 +16,20 @@ import (
 var _ chat.Store = (*Store)(nil)
 
 // Store keeps connections in memory. The zero value is not usable; call New.
+//
+// Each room keeps its members as a list that a change replaces (copy on
+// write): Members, which every message reads, hands out that list without
+// copying it, while joins, leaves and renames, far rarer, pay for the copy.
 type Store struct {
 	mu       sync.RWMutex
 	byID     map[string]chat.Connection
-	byRoom   map[string]map[string]struct{}
+	byRoom   map[string][]chat.Member // in join order; never modified in place
 	counters map[string]counter
 }
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{byID: map[string]chat.Connection{}, byRoom: map[string]map[string]struct{}{}}
+	return &Store{byID: map[string]chat.Connection{}, byRoom: map[string][]chat.Member{}}
 }
 
 // Put saves c, moving it to its room if it was in another.
@@ -33,10 +38,10 @@ func (s *Store) Put(_ context.Context, c chat.Connection) error {
 	defer s.mu.Unlock()
 	s.remove(c.ID)
 	s.byID[c.ID] = c
-	if s.byRoom[c.Room] == nil {
-		s.byRoom[c.Room] = map[string]struct{}{}
-	}
-	s.byRoom[c.Room][c.ID] = struct{}{}
+	old := s.byRoom[c.Room]
+	list := make([]chat.Member, len(old), len(old)+1)
+	copy(list, old)
+	s.byRoom[c.Room] = append(list, member(c))
 	return nil
 }
 
@@ -71,6 +76,11 @@ func (s *Store) Rename(_ context.Context, id, name string) (chat.Connection, err
 	renamed := c
 	renamed.Name = name
 	s.byID[id] = renamed
+	list := slices.Clone(s.byRoom[c.Room])
+	if i := slices.IndexFunc(list, func(m chat.Member) bool { return m.ID == id }); i >= 0 {
+		list[i] = member(renamed)
+	}
+	s.byRoom[c.Room] = list
 	return c, nil
 }
 
@@ -98,17 +108,29 @@ func (s *Store) DeleteStale(_ context.Context, id string, cutoff time.Time) (boo
 	return true, nil
 }
 
-// Members returns the connections in room that have not expired at now.
+// Members returns the connections in room that have not expired at now, in
+// the order they joined. The slice is shared: callers must not modify it
+// (appending to it is safe: its capacity is its length).
 func (s *Store) Members(_ context.Context, room string, now time.Time) ([]chat.Member, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	members := make([]chat.Member, 0, len(s.byRoom[room]))
-	for id := range s.byRoom[room] {
-		if c := s.byID[id]; c.ExpiresAt.IsZero() || c.ExpiresAt.After(now) {
-			members = append(members, chat.Member{ID: id, Name: c.Name, ConnectedAt: c.ConnectedAt})
+	list := s.byRoom[room]
+	live := func(m chat.Member) bool {
+		c := s.byID[m.ID]
+		return c.ExpiresAt.IsZero() || c.ExpiresAt.After(now)
+	}
+	for i, m := range list {
+		if !live(m) { // rare: a connection past its TTL that nobody removed
+			out := slices.Clone(list[:i])
+			for _, m := range list[i+1:] {
+				if live(m) {
+					out = append(out, m)
+				}
+			}
+			return slices.Clip(out), nil
 		}
 	}
-	return members, nil
+	return slices.Clip(list), nil
 }
 
 func (s *Store) remove(id string) {
@@ -117,12 +139,17 @@ func (s *Store) remove(id string) {
 		return
 	}
 	delete(s.byID, id)
-	if members := s.byRoom[old.Room]; members != nil {
-		delete(members, id)
-		if len(members) == 0 {
-			delete(s.byRoom, old.Room)
-		}
+	list := slices.DeleteFunc(slices.Clone(s.byRoom[old.Room]), func(m chat.Member) bool { return m.ID == id })
+	if len(list) == 0 {
+		delete(s.byRoom, old.Room)
+		return
 	}
+	s.byRoom[old.Room] = slices.Clip(list)
+}
+
+// member is c as its room lists it.
+func member(c chat.Connection) chat.Member {
+	return chat.Member{ID: c.ID, Name: c.Name, ConnectedAt: c.ConnectedAt}
 }
 
 var _ chat.Counters = (*Store)(nil)
