@@ -28,7 +28,7 @@ if (all.length === 0) {
   process.exit(1);
 }
 
-const name = { apigw: 'local adapter (Go)', socketio: 'Socket.IO 4 (Node)' };
+const name = { apigw: 'local adapter (Go)', ceiling: 'minimal Go server (ceiling)', socketio: 'Socket.IO 4 (Node)' };
 const num = (x, d = 0) => (x === undefined || x === null ? '-' : Number(x).toFixed(d));
 const big = (x) => (x === undefined ? '-' : Math.round(x).toLocaleString('en-US'));
 
@@ -75,6 +75,23 @@ for (const r of runs) {
 const by = (proto) => runs.filter((r) => r.proto === proto);
 const ours = by('apigw');
 const theirs = by('socketio');
+const ceiling = by('ceiling');
+
+// Against the ceiling (bench/ceiling) and Socket.IO, load by load: the
+// issue's goal is at least 0.95x the ceiling and 1.5x Socket.IO in
+// deliveries/s while sending, with a p99 no worse than the ceiling's.
+if (ours.length > 0 && ceiling.length > 0) {
+  console.log('');
+  console.log('| offered msg/s | local / ceiling (deliveries/s) | local / Socket.IO | p99 local / ceiling / Socket.IO ms |');
+  console.log('|---:|---:|---:|---|');
+  for (const o of ours) {
+    const c = ceiling.find((r) => r.offeredMessagesSec === o.offeredMessagesSec);
+    const t = theirs.find((r) => r.offeredMessagesSec === o.offeredMessagesSec);
+    if (!c) continue;
+    const ratio = (a, b) => (a && b ? (a.deliveriesDuringSendSec / b.deliveriesDuringSendSec).toFixed(2) : '-');
+    console.log(`| ${num(o.offeredMessagesSec)} | ${ratio(o, c)} | ${ratio(o, t)} | ${num(o.latencyP99Ms, 0)} / ${num(c.latencyP99Ms, 0)} / ${t ? num(t.latencyP99Ms, 0) : '-'} |`);
+  }
+}
 if (ours.length === 0 || theirs.length === 0) process.exit(0);
 
 const maxRate = (rs) => Math.max(...rs.map((r) => r.deliveriesDuringSendSec || 0));

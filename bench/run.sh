@@ -16,7 +16,12 @@
 #   DURATION  send time per run                            (default 10s)
 #   SIZE      message text size in bytes                   (default 64)
 #   DRAIN     longest wait for late deliveries after a run (default 30s)
-#   SERVERS   which servers, in order                      (default "apigw socketio")
+#   SERVERS   which servers, in order                      (default "apigw ceiling socketio")
+#             apigw: ./local; ceiling: bench/ceiling, the minimal Go broadcast
+#             server (the ceiling of a Go WebSocket server here); socketio:
+#             the Socket.IO tutorial's server
+#   ACKS      1: the load generator sends clientMsgIds, so ./local stores each
+#             message once and acks it (its whole send path)   (default 1)
 #   REPEAT    sweeps to run; the comparison keeps each load's best run (default 1)
 #   OUT       results directory                            (default bench/results/<UTC time>)
 #   LOCAL_BIN a prebuilt ./local binary to use instead of building one
@@ -37,7 +42,9 @@ RATES=${RATES:-20 50 100 200 400 800}
 DURATION=${DURATION:-10s}
 SIZE=${SIZE:-64}
 DRAIN=${DRAIN:-30s}
-SERVERS=${SERVERS:-apigw socketio}
+SERVERS=${SERVERS:-apigw ceiling socketio}
+ACKS=${ACKS:-1}
+CEILING_PORT=${CEILING_PORT:-14000}
 OUT=${OUT:-$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)}
 PROFILE=${PROFILE:-0}
 REPEAT=${REPEAT:-1}
@@ -59,6 +66,9 @@ if [[ " $SERVERS " == *" apigw "* ]]; then
 	fi
 fi
 go build -o "$OUT/bin/loadgen" ./bench/loadgen
+if [[ " $SERVERS " == *" ceiling "* ]]; then
+	go build -o "$OUT/bin/ceiling" ./bench/ceiling
+fi
 
 if [[ " $SERVERS " == *" socketio "* ]]; then
 	if [[ ! -d bench/socketio/node_modules ]]; then
@@ -112,6 +122,13 @@ start_server() { # server run-name
 		wait_http "http://127.0.0.1:$APIGW_PORT/" || return 1
 		URL="ws://127.0.0.1:$APIGW_PORT/local"
 		;;
+	ceiling)
+		port_free "$CEILING_PORT" || return 1
+		"$OUT/bin/ceiling" -addr "127.0.0.1:$CEILING_PORT" >"$OUT/$name.server.log" 2>&1 &
+		SERVER_PID=$!
+		wait_http "http://127.0.0.1:$CEILING_PORT/" || return 1
+		URL="ws://127.0.0.1:$CEILING_PORT/"
+		;;
 	socketio)
 		port_free "$SOCKETIO_PORT" || return 1
 		PORT=$SOCKETIO_PORT HOST=127.0.0.1 node bench/socketio/server.js >"$OUT/$name.server.log" 2>&1 &
@@ -130,7 +147,7 @@ start_server() { # server run-name
 	echo "go: $(go version)"
 	echo "node: $(node --version 2>/dev/null || echo none), socket.io $(node -p "require('./bench/socketio/package.json').dependencies['socket.io']" 2>/dev/null || echo '?')"
 	echo "git: $(git rev-parse --short HEAD 2>/dev/null || echo '?')${LOCAL_BIN:+, local adapter from $LOCAL_BIN}"
-	echo "settings: CLIENTS=$CLIENTS SENDERS=$SENDERS RATES=\"$RATES\" DURATION=$DURATION SIZE=$SIZE DRAIN=$DRAIN REPEAT=$REPEAT"
+	echo "settings: CLIENTS=$CLIENTS SENDERS=$SENDERS RATES=\"$RATES\" DURATION=$DURATION SIZE=$SIZE DRAIN=$DRAIN REPEAT=$REPEAT ACKS=$ACKS"
 } >"$OUT/environment.txt"
 cat "$OUT/environment.txt" >&2
 
@@ -148,6 +165,7 @@ for rate in $RATES; do
 		cmd=("$OUT/bin/loadgen" -proto "$server" -url "$URL" -clients "$CLIENTS" -senders "$SENDERS"
 			-total-rate "$rate" -duration "$DURATION" -size "$SIZE" -drain "$DRAIN"
 			-server-pid "$SERVER_PID" -json -quiet)
+		if [[ $server == apigw && $ACKS == 1 ]]; then cmd+=(-acks); fi
 		echo "${cmd[*]}" >"$OUT/$name.cmd"
 		rc=0
 		"${cmd[@]}" >"$OUT/$name.json" 2>"$OUT/$name.txt" || rc=$?

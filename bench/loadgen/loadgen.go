@@ -18,7 +18,10 @@ import (
 
 // Config is one load generator run.
 type Config struct {
-	Proto    string  // "apigw" or "socketio"
+	Proto string // "apigw", "ceiling" (bench/ceiling, the same protocol) or "socketio"
+	// Acks sends apigw messages with a clientMsgId, so that the server
+	// acks each (the project's whole send path).
+	Acks     bool
 	URL      string  // WebSocket URL of the server (loopback only)
 	Room     string  // apigw: the room every client joins
 	Clients  int     // N: connections, all in one room
@@ -107,7 +110,7 @@ func (c *Config) validate() error {
 	if c.Size > 64<<10 {
 		errs = append(errs, fmt.Errorf("size must be at most 65536, got %d", c.Size))
 	}
-	if _, err := newProtocol(c.Proto, c.Room); err != nil {
+	if _, err := newProtocol(c.Proto, c.Room, c.Acks); err != nil {
 		errs = append(errs, err)
 	}
 	if _, err := loopbackURL(c.URL); err != nil {
@@ -346,7 +349,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	began := time.Now()
 	base, _ := loopbackURL(cfg.URL)
-	proto, _ := newProtocol(cfg.Proto, cfg.Room)
+	proto, _ := newProtocol(cfg.Proto, cfg.Room, cfg.Acks)
 	run := randomRunID()
 
 	res := Result{

@@ -37,7 +37,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var cfg Config
 	var totalRate float64
 	var asJSON, quiet bool
-	fs.StringVar(&cfg.Proto, "proto", "apigw", "protocol: apigw (this project's, ./local) or socketio (Socket.IO v4)")
+	fs.StringVar(&cfg.Proto, "proto", "apigw", "protocol: apigw (this project's, ./local), ceiling (bench/ceiling: the same protocol, the minimal Go server) or socketio (Socket.IO v4)")
+	fs.BoolVar(&cfg.Acks, "acks", false, "apigw: send each message with a clientMsgId, so that the server stores it once and acks it")
 	fs.StringVar(&cfg.URL, "url", "", "server WebSocket URL, loopback only (default ws://127.0.0.1:8080/local, or ws://127.0.0.1:3000/socket.io/?EIO=4&transport=websocket for socketio)")
 	fs.StringVar(&cfg.Room, "room", "loadgen", "room every client joins (apigw)")
 	fs.IntVar(&cfg.Clients, "clients", 100, "N: connections in the room")

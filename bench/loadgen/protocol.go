@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -37,14 +38,16 @@ type protocol interface {
 	Pong() []byte
 }
 
-func newProtocol(name, room string) (protocol, error) {
+func newProtocol(name, room string, acks bool) (protocol, error) {
 	switch name {
-	case "apigw":
-		return apigw{room: room}, nil
+	case "apigw", "ceiling":
+		// ceiling is bench/ceiling, which speaks the project's protocol
+		// (and ignores clientMsgId): its runs are labelled apart.
+		return apigw{room: room, acks: acks}, nil
 	case "socketio":
 		return socketio{}, nil
 	}
-	return nil, fmt.Errorf("unknown protocol %q (want apigw or socketio)", name)
+	return nil, fmt.Errorf("unknown protocol %q (want apigw, ceiling or socketio)", name)
 }
 
 // defaultURL is the default server address of each protocol.
@@ -58,7 +61,15 @@ func defaultURL(proto string) string {
 // apigw is the project's protocol (docs/protocol.md): name and room in the
 // connection URL, {"action":"chat message","text":...} up,
 // {"type":"chat message",...,"text":...} down.
-type apigw struct{ room string }
+type apigw struct {
+	room string
+	// acks sends each message with a clientMsgId, so that the project
+	// stores it once and acks it: its whole send path, as the page uses it.
+	acks bool
+}
+
+// clientMsgIDs numbers the messages of this process for -acks.
+var clientMsgIDs atomic.Int64
 
 func (p apigw) URL(base *url.URL, client int) string {
 	u := *base
@@ -73,10 +84,15 @@ func (p apigw) URL(base *url.URL, client int) string {
 
 func (apigw) Open(context.Context, messenger) error { return nil }
 
-func (apigw) Encode(text string) []byte {
-	b := make([]byte, 0, len(text)+40)
+func (p apigw) Encode(text string) []byte {
+	b := make([]byte, 0, len(text)+72)
 	b = append(b, `{"action":"chat message","text":`...)
 	b = strconv.AppendQuote(b, text) // text is ASCII: Go quoting is JSON quoting
+	if p.acks {
+		b = append(b, `,"clientMsgId":"lg`...)
+		b = strconv.AppendInt(b, clientMsgIDs.Add(1), 10)
+		b = append(b, '"')
+	}
 	return append(b, '}')
 }
 
