@@ -14,6 +14,8 @@
 #   SENDERS   S of them send                               (default 10)
 #   RATES     total offered messages/s, one run each       (default "20 50 100 200 400 800")
 #   DURATION  send time per run                            (default 10s)
+#   MESSAGES  messages per sender instead of DURATION (a burst: with RATES,
+#             e.g. MESSAGES=50 and a rate of 100/s a sender is 50 at 10 ms)
 #   SIZE      message text size in bytes                   (default 64)
 #   DRAIN     longest wait for late deliveries after a run (default 30s)
 #   SERVERS   which servers, in order                      (default "apigw ceiling socketio")
@@ -40,6 +42,7 @@ CLIENTS=${CLIENTS:-1000}
 SENDERS=${SENDERS:-10}
 RATES=${RATES:-20 50 100 200 400 800}
 DURATION=${DURATION:-10s}
+MESSAGES=${MESSAGES:-}
 SIZE=${SIZE:-64}
 DRAIN=${DRAIN:-30s}
 SERVERS=${SERVERS:-apigw ceiling socketio}
@@ -166,6 +169,7 @@ for rate in $RATES; do
 			-total-rate "$rate" -duration "$DURATION" -size "$SIZE" -drain "$DRAIN"
 			-server-pid "$SERVER_PID" -json -quiet)
 		if [[ $server == apigw && $ACKS == 1 ]]; then cmd+=(-acks); fi
+		if [[ -n $MESSAGES ]]; then cmd+=(-messages "$MESSAGES"); fi
 		echo "${cmd[*]}" >"$OUT/$name.cmd"
 		rc=0
 		"${cmd[@]}" >"$OUT/$name.json" 2>"$OUT/$name.txt" || rc=$?
