@@ -258,8 +258,8 @@ func (h *Handler) log(req *events.APIGatewayWebsocketProxyRequest) *slog.Logger 
 	rc := req.RequestContext
 	// apiRequestId is API Gateway's ID of the request; "requestId" is left
 	// to Lambda's own ID, which aws-lambda-go's log handler adds.
-	return l.With(slog.String("routeKey", rc.RouteKey), slog.String("connectionId", rc.ConnectionID),
-		slog.String("apiRequestId", rc.RequestID))
+	return slog.New(lazyAttrs{next: l.Handler(), attrs: []slog.Attr{slog.String("routeKey", rc.RouteKey),
+		slog.String("connectionId", rc.ConnectionID), slog.String("apiRequestId", rc.RequestID)}})
 }
 
 func (h *Handler) withMargin(ctx context.Context) (context.Context, context.CancelFunc) {
