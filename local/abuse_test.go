@@ -72,7 +72,8 @@ func TestFlooderCutOff(t *testing.T) {
 						sent.Add(1)
 						time.Sleep(500 * time.Millisecond)
 					}
-					acked.Add(int64(m.waitAcked(ctx, 15*time.Second)))
+					// Generous for a loaded machine: a quiet one needs a second.
+					acked.Add(int64(m.waitAcked(ctx, time.Minute)))
 				})
 			}
 
@@ -241,6 +242,7 @@ func TestHistoryAmplificationRefused(t *testing.T) {
 	defer reader.CloseNow()
 	reader.SetReadLimit(1 << 20)
 	const requests = 200
+	began := time.Now()
 	for i := range requests {
 		if err := reader.Write(ctx, websocket.MessageText, fmt.Appendf(nil, `{"action":"history","since":0,"requestId":"q%d"}`, i)); err != nil {
 			t.Fatal(err)
@@ -281,10 +283,13 @@ func TestHistoryAmplificationRefused(t *testing.T) {
 	if !cut {
 		t.Error("a client that kept reading past its budget was not cut off")
 	}
-	if replies > chat.DefaultReadLimit.Burst+2 {
-		t.Errorf("%d of %d requests answered, want about the read burst (%d)", replies, requests, chat.DefaultReadLimit.Burst)
+	// The burst, and what the bucket refilled while the requests were
+	// handled (one every 2 s; on a loaded machine that can be seconds).
+	allowed := chat.DefaultReadLimit.Burst + 2 + int(time.Since(began)/chat.DefaultReadLimit.Every)
+	if replies > allowed {
+		t.Errorf("%d of %d requests answered, want at most %d (the read burst and its refill)", replies, requests, allowed)
 	}
-	if max := (chat.DefaultReadLimit.Burst + 2) * (chat.MaxHistorySinceBytes + 16<<10); bytes > max {
+	if max := allowed * (chat.MaxHistorySinceBytes + 16<<10); bytes > max {
 		t.Errorf("received %d bytes, want at most %d", bytes, max)
 	}
 }
@@ -299,6 +304,7 @@ func TestManyConnectionsOnePerson(t *testing.T) {
 	defer cancel()
 	var acked, limited atomic.Int64
 	var wg sync.WaitGroup
+	began := time.Now()
 	for i := range 100 {
 		ws, _, err := dialFrom(ctx, url+fmt.Sprintf("&name=c%d", i), "127.0.0.5")
 		if err != nil {
@@ -329,8 +335,10 @@ func TestManyConnectionsOnePerson(t *testing.T) {
 	}
 	wg.Wait()
 	t.Logf("100 connections of one address, 1,000 messages at once: %d stored, %d refused", acked.Load(), limited.Load())
-	// Within one or two of the person's 10 s windows.
-	if max := 2 * chat.DefaultPersonLimits.Sends; acked.Load() > max {
+	// Within the person's 10 s windows the test spanned (one or two on a
+	// quiet machine).
+	windows := int64(time.Since(began)/chat.DefaultPersonLimits.Window) + 2
+	if max := windows * chat.DefaultPersonLimits.Sends; acked.Load() > max {
 		t.Errorf("%d stored, want at most %d (the person's budget)", acked.Load(), max)
 	}
 }
