@@ -68,6 +68,9 @@ func New(ctx context.Context, lookup func(string) (string, bool)) (*handler.Hand
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
+	// Every client below is built from awsCfg, so each of its calls is a
+	// subsegment of the invocation's trace.
+	traceSDK(&awsCfg, Logger(cfg.LogLevel))
 	var opts []func(*apigatewaymanagementapi.Options)
 	if cfg.PostWorkers > apigw.DefaultMaxConns {
 		opts = append(opts, apigw.WithMaxConns(cfg.PostWorkers))
