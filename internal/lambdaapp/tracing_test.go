@@ -1,12 +1,10 @@
 package lambdaapp_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"hash/crc32"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -17,50 +15,8 @@ import (
 
 	"github.com/serverless-chat/chat/internal/chat"
 	"github.com/serverless-chat/chat/internal/lambdaapp"
+	"github.com/serverless-chat/chat/internal/testenv"
 )
-
-// subsegment is the part of an X-Ray subsegment document the tests read.
-type subsegment struct {
-	Name      string         `json:"name"`
-	Type      string         `json:"type"`
-	TraceID   string         `json:"trace_id"`
-	ParentID  string         `json:"parent_id"`
-	ID        string         `json:"id"`
-	Namespace string         `json:"namespace"`
-	AWS       map[string]any `json:"aws"`
-}
-
-// readSegments reads the X-Ray daemon protocol's datagrams (a JSON header
-// line, {"format":"json","version":1}, then a segment document) from conn
-// until want of them arrived or wait passed without one.
-func readSegments(t *testing.T, conn net.PacketConn, want int, wait time.Duration) []subsegment {
-	t.Helper()
-	var got []subsegment
-	buf := make([]byte, 64<<10)
-	for len(got) < want {
-		_ = conn.SetReadDeadline(time.Now().Add(wait))
-		n, _, err := conn.ReadFrom(buf)
-		if err != nil {
-			break
-		}
-		head, doc, ok := bytes.Cut(buf[:n], []byte("\n"))
-		var h struct {
-			Format  string `json:"format"`
-			Version int    `json:"version"`
-		}
-		if !ok || json.Unmarshal(head, &h) != nil || h.Format != "json" || h.Version != 1 {
-			t.Errorf("datagram without the daemon protocol's header: %q", buf[:n])
-			continue
-		}
-		var s subsegment
-		if err := json.Unmarshal(doc, &s); err != nil {
-			t.Errorf("segment document %q: %v", doc, err)
-			continue
-		}
-		got = append(got, s)
-	}
-	return got
-}
 
 // TestSDKCallsAreSubsegments calls each SDK client New builds (DynamoDB,
 // @connections, SQS) in an invocation's context and reads what reaches a UDP
@@ -68,11 +24,7 @@ func readSegments(t *testing.T, conn net.PacketConn, want int, wait time.Duratio
 // the invocation's trace, under the function's segment. An unsampled
 // invocation sends nothing.
 func TestSDKCallsAreSubsegments(t *testing.T) {
-	daemon, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer daemon.Close()
+	daemon := testenv.NewXRayDaemon(t)
 	// Every service refuses every call: a failed call is traced too.
 	aws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
@@ -97,7 +49,7 @@ func TestSDKCallsAreSubsegments(t *testing.T) {
 	}
 	// In Lambda the SDK reads the daemon's address from
 	// AWS_XRAY_DAEMON_ADDRESS when the process starts.
-	if err := xray.Configure(xray.Config{DaemonAddr: daemon.LocalAddr().String()}); err != nil {
+	if err := xray.Configure(xray.Config{DaemonAddr: daemon.Addr()}); err != nil {
 		t.Fatal(err)
 	}
 	calls := func(ctx context.Context) {
@@ -115,8 +67,8 @@ func TestSDKCallsAreSubsegments(t *testing.T) {
 
 	t.Run("sampled", func(t *testing.T) {
 		calls(invocation("1"))
-		got := map[string]subsegment{}
-		for _, s := range readSegments(t, daemon, 3, 5*time.Second) {
+		got := map[string]testenv.Subsegment{}
+		for _, s := range daemon.Read(t, 3, 5*time.Second) {
 			got[s.Name] = s
 			t.Logf("%s %v", s.Name, s.AWS)
 		}
@@ -138,7 +90,7 @@ func TestSDKCallsAreSubsegments(t *testing.T) {
 	t.Run("not sampled", func(t *testing.T) {
 		calls(invocation("0"))
 		calls(context.Background()) // no invocation at all: nothing to trace, no panic
-		if got := readSegments(t, daemon, 1, 500*time.Millisecond); len(got) > 0 {
+		if got := daemon.Read(t, 1, 500*time.Millisecond); len(got) > 0 {
 			t.Errorf("got %d subsegments, want none: %+v", len(got), got)
 		}
 	})
