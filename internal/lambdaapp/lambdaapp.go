@@ -69,9 +69,10 @@ func New(ctx context.Context, lookup func(string) (string, bool)) (*handler.Hand
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
+	log := lambdalog.New(cfg.LogLevel)
 	// Every client below is built from awsCfg, so each of its calls is a
 	// subsegment of the invocation's trace.
-	traceSDK(&awsCfg, lambdalog.New(cfg.LogLevel))
+	traceSDK(&awsCfg, log)
 	var opts []func(*apigatewaymanagementapi.Options)
 	if cfg.PostWorkers > apigw.DefaultMaxConns {
 		opts = append(opts, apigw.WithMaxConns(cfg.PostWorkers))
@@ -93,7 +94,7 @@ func New(ctx context.Context, lookup func(string) (string, bool)) (*handler.Hand
 		// many broadcasts of this container is deleted once. Lambda
 		// freezes a container between invocations, so it reaps in the
 		// foreground, after the posts.
-		Reaper:         &chat.Reaper{Store: store, Logger: lambdalog.New(cfg.LogLevel)},
+		Reaper:         &chat.Reaper{Store: store, Logger: log},
 		Endpoints:      senders.Endpoint,
 		SenderAt:       senders.At,
 		InlineLimit:    cfg.InlineLimit,
@@ -104,7 +105,7 @@ func New(ctx context.Context, lookup func(string) (string, bool)) (*handler.Hand
 		SendLimit:      chat.SendLimitOf(cfg.SendBurst, cfg.SendRate),
 		RoomCap:        cfg.RoomCap,
 		Origins:        handler.OriginPolicy{Allowed: cfg.AllowedOrigins, AllowMissing: cfg.AllowMissingOrigin},
-		Logger:         lambdalog.New(cfg.LogLevel),
+		Logger:         log,
 		DeadlineMargin: DeadlineMargin,
 	}
 	if cfg.FunctionName != "" {
