@@ -80,10 +80,16 @@ func bootstraps(t *testing.T) map[string]string {
 // invocations are posted to, and the path of its log.
 func startRIE(t *testing.T, name, bootstrap string, env map[string]string) (string, string) {
 	t.Helper()
-	rie := testenv.RIE(t)
-	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	// Each emulator needs its own Runtime API port too (the default is 9001).
 	runtimeAPI := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
+	return startRIEOn(t, name, bootstrap, runtimeAPI, env)
+}
+
+// startRIEOn is startRIE with the emulator's Runtime API on runtimeAPI.
+func startRIEOn(t *testing.T, name, bootstrap, runtimeAPI string, env map[string]string) (string, string) {
+	t.Helper()
+	rie := testenv.RIE(t)
+	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, "--runtime-api-address", runtimeAPI, bootstrap)
 	cmd.Dir = filepath.Dir(bootstrap)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}

@@ -1,6 +1,7 @@
-// Package lambdaapp is the wiring shared by the chat's four Lambda functions
-// (functions/*): configuration from the environment, the SDK clients built
-// once per execution environment, the logger and the handler.
+// Package lambdaapp is the wiring shared by the chat's Lambda functions
+// (functions/*, but the authorizer, which makes no SDK call and so links
+// no tracer): configuration from the environment, the SDK clients built
+// once per execution environment, traced, and the handler.
 package lambdaapp
 
 import (
@@ -17,11 +18,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 
 	"github.com/serverless-chat/chat/internal/apigw"
-	"github.com/serverless-chat/chat/internal/auth"
 	"github.com/serverless-chat/chat/internal/chat"
 	"github.com/serverless-chat/chat/internal/config"
 	"github.com/serverless-chat/chat/internal/dynamo"
 	"github.com/serverless-chat/chat/internal/handler"
+	"github.com/serverless-chat/chat/internal/lambdalog"
 	"github.com/serverless-chat/chat/internal/metrics"
 	"github.com/serverless-chat/chat/internal/sqsqueue"
 )
@@ -68,6 +69,10 @@ func New(ctx context.Context, lookup func(string) (string, bool)) (*handler.Hand
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
+	log := lambdalog.New(cfg.LogLevel)
+	// Every client below is built from awsCfg, so each of its calls is a
+	// subsegment of the invocation's trace.
+	traceSDK(&awsCfg, log)
 	var opts []func(*apigatewaymanagementapi.Options)
 	if cfg.PostWorkers > apigw.DefaultMaxConns {
 		opts = append(opts, apigw.WithMaxConns(cfg.PostWorkers))
@@ -89,7 +94,7 @@ func New(ctx context.Context, lookup func(string) (string, bool)) (*handler.Hand
 		// many broadcasts of this container is deleted once. Lambda
 		// freezes a container between invocations, so it reaps in the
 		// foreground, after the posts.
-		Reaper:         &chat.Reaper{Store: store, Logger: Logger(cfg.LogLevel)},
+		Reaper:         &chat.Reaper{Store: store, Logger: log},
 		Endpoints:      senders.Endpoint,
 		SenderAt:       senders.At,
 		InlineLimit:    cfg.InlineLimit,
@@ -100,7 +105,7 @@ func New(ctx context.Context, lookup func(string) (string, bool)) (*handler.Hand
 		SendLimit:      chat.SendLimitOf(cfg.SendBurst, cfg.SendRate),
 		RoomCap:        cfg.RoomCap,
 		Origins:        handler.OriginPolicy{Allowed: cfg.AllowedOrigins, AllowMissing: cfg.AllowMissingOrigin},
-		Logger:         Logger(cfg.LogLevel),
+		Logger:         log,
 		DeadlineMargin: DeadlineMargin,
 	}
 	if cfg.FunctionName != "" {
@@ -115,47 +120,4 @@ func New(ctx context.Context, lookup func(string) (string, bool)) (*handler.Hand
 		h.Queue = sqsqueue.New(sqsqueue.NewClient(awsCfg, cfg.SQSEndpoint), cfg.FanoutQueueURL)
 	}
 	return h, nil
-}
-
-// Logger returns aws-lambda-go's slog logger (JSON when the function's
-// LoggingConfig says so, with the request ID of each invocation) at level.
-// level wins over AWS_LAMBDA_LOG_LEVEL, which that handler reads itself.
-func Logger(level slog.Level) *slog.Logger {
-	return slog.New(leveled{Handler: lambdacontext.NewLogHandler(), level: level})
-}
-
-// leveled filters records below its level and hands the rest to Handler,
-// whose Handle does not check levels itself.
-type leveled struct {
-	slog.Handler
-	level slog.Level
-}
-
-func (h leveled) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level }
-
-func (h leveled) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return leveled{Handler: h.Handler.WithAttrs(attrs), level: h.level}
-}
-
-func (h leveled) WithGroup(name string) slog.Handler {
-	return leveled{Handler: h.Handler.WithGroup(name), level: h.level}
-}
-
-// StartAuthorizer runs the $connect authorizer configured by the
-// environment. The key set is fetched once per execution environment, at
-// init, and kept across invocations.
-func StartAuthorizer() {
-	ctx := context.Background()
-	cfg, err := config.LoadAuthorizer(os.LookupEnv)
-	if err != nil {
-		slog.New(lambdacontext.NewLogHandler()).Error("authorizer cannot start", slog.Any("error", err))
-		os.Exit(1)
-	}
-	log := Logger(cfg.LogLevel)
-	v, err := auth.NewVerifier(ctx, auth.Config{Issuer: cfg.Issuer, Audience: cfg.Audience, JWKSURL: cfg.JWKSURL, Logger: log})
-	if err != nil {
-		log.Error("authorizer cannot start", slog.Any("error", err))
-		os.Exit(1)
-	}
-	lambda.Start((&auth.Authorizer{Verifier: v, Logger: log}).Authorize)
 }
