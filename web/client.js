@@ -592,6 +592,18 @@ export class ChatClient extends EventTarget {
           this.#restart(); // the server forgot this connection: a new one
           return;
         }
+        if (code === 'rate_limited' && typeof frame.requestId === 'string') {
+          // A read over its budget: that history request is asked again
+          // once the wait is over; the outbox is not concerned.
+          const req = this.#requests.get(frame.requestId);
+          if (req) {
+            clearTimeout(req.timer);
+            this.#requests.delete(frame.requestId);
+            const wait = Math.max(100, Number(frame.retryAfterMs) || 1000);
+            req.timer = setTimeout(() => this.#askHistory(req.frame, req.kind, req.bound, req.attempt + 1), wait);
+          }
+          return;
+        }
         if (code === 'rate_limited') {
           // Too fast: nothing was stored. Hold the outbox, then send it
           // again in order.
