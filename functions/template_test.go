@@ -360,7 +360,8 @@ func TestTemplateFunctions(t *testing.T) {
 		config.EnvPostWorkers, config.EnvDynamoDBEndpoint, config.EnvLogLevel,
 		config.EnvMessagesTable, config.EnvSeqIndexName, config.EnvHistoryRetention, config.EnvPresenceLimit,
 		config.EnvInlineLimit, config.EnvFanoutQueueURL, config.EnvURLSuffix,
-		config.EnvSendBurst, config.EnvSendRate, config.EnvRoomCap, config.EnvAllowedOrigins, config.EnvAllowMissingOrigin,
+		config.EnvSendBurst, config.EnvSendRate, config.EnvReadBurst, config.EnvFloodStrikes, config.EnvFloodCooldown,
+		config.EnvRoomCap, config.EnvAllowedOrigins, config.EnvAllowMissingOrigin,
 		config.EnvJWTIssuer, config.EnvJWTAudience, config.EnvJWKSURL}
 
 	for _, f := range functions {
@@ -418,6 +419,9 @@ func TestTemplateFunctions(t *testing.T) {
 				config.EnvURLSuffix:             "${AWS::URLSuffix}",
 				config.EnvSendBurst:             "${SendBurst}",
 				config.EnvSendRate:              "${SendRatePerSecond}",
+				config.EnvReadBurst:             "${ReadBurst}",
+				config.EnvFloodStrikes:          "${FloodStrikes}",
+				config.EnvFloodCooldown:         "${FloodCooldownSeconds}s",
 				config.EnvRoomCap:               "${RoomCap}",
 			}
 			switch f.id {
@@ -1415,6 +1419,10 @@ var parameterCases = []struct {
 	{"a year of history overflows a busy room's 10 GB", map[string]string{"HistoryRetentionHours": "8784"}, true},
 	{"alarms that notify nobody", map[string]string{"AlarmEmail": ""}, true},
 	{"alarm email that is not one", map[string]string{"AlarmEmail": "ops"}, true},
+	{"a flood cool-down of 0 s fails every function's start", map[string]string{"FloodCooldownSeconds": "0"}, true},
+	{"a negative read burst", map[string]string{"ReadBurst": "-1"}, true},
+
+	{"no read limit, never cut off", map[string]string{"ReadBurst": "0", "FloodStrikes": "0"}, false},
 
 	{"defaults with an alarm email", nil, false},
 	{"alarm topic instead of an email", map[string]string{"AlarmEmail": "", "AlarmTopicArn": "arn:aws:sns:eu-west-1:123456789012:pager"}, false},
@@ -1507,10 +1515,10 @@ func TestTemplateParametersRefuseBrokenValues(t *testing.T) {
 				if get(params[name], "Type") != "Number" || err != nil {
 					continue
 				}
-				if lo, ok := get(params[name], "MinValue").(float64); ok && n < lo {
+				if lo, ok := number(get(params[name], "MinValue")); ok && n < lo {
 					why = append(why, fmt.Sprintf("%s %v < MinValue %v", name, n, lo))
 				}
-				if hi, ok := get(params[name], "MaxValue").(float64); ok && n > hi {
+				if hi, ok := number(get(params[name], "MaxValue")); ok && n > hi {
 					why = append(why, fmt.Sprintf("%s %v > MaxValue %v", name, n, hi))
 				}
 			}
@@ -1532,6 +1540,18 @@ func TestTemplateParametersRefuseBrokenValues(t *testing.T) {
 			}
 		})
 	}
+}
+
+// number is a YAML number as a float64: the decoder gives 0 as an int and
+// 0.01 as a float64.
+func number(v any) (float64, bool) {
+	switch n := v.(type) {
+	case int:
+		return float64(n), true
+	case float64:
+		return n, true
+	}
+	return 0, false
 }
 
 // ruleTrue evaluates a Rules condition or assertion: Ref of a parameter,

@@ -56,8 +56,8 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 		Reaper:        reaper,
 		Store:         store,
 		Counters:      counters(store),
-		ReadLimit:     chat.SendLimitOf(cfg.readBurst, cfg.readRate),
-		Flood:         floodPolicy(cfg),
+		ReadLimit:     chat.ReadLimitOf(cfg.readBurst, cfg.readRate),
+		Flood:         chat.FloodPolicyOf(cfg.floodStrikes, cfg.floodCooldown),
 		Messages:      history,
 		Retention:     cfg.historyRetention,
 		PresenceLimit: cfg.presenceLimit,
@@ -257,17 +257,6 @@ func startFanout(ctx context.Context, cfg config, h *handler.Handler, gw *gatewa
 	}()
 	log.Info("fan-out through SQS", slog.String("queue", cfg.fanoutQueueURL), slog.Int("inlineLimit", cfg.inlineLimit))
 	return func() { cancel(); <-done }, nil
-}
-
-// floodPolicy is the flags' chat.FloodPolicy; -flood-strikes 0 turns it off.
-func floodPolicy(cfg config) chat.FloodPolicy {
-	p := chat.DefaultFloodPolicy
-	p.Cooldown = cfg.floodCooldown
-	p.Strikes = int64(cfg.floodStrikes)
-	if p.Strikes == 0 {
-		p.Strikes = -1
-	}
-	return p
 }
 
 // fanoutWorkers is how many batches the in-process queue delivers at once.

@@ -49,6 +49,40 @@ func SendLimitOf(burst int, perSecond float64) RateLimit {
 	return RateLimit{Burst: burst, Every: every}
 }
 
+// ReadLimitOf is SendLimitOf for reads: a burst of 0 turns the limit off,
+// a negative one (unset) is DefaultReadLimit's, as is a rate that is not
+// positive.
+func ReadLimitOf(burst int, perSecond float64) RateLimit {
+	switch {
+	case burst == 0:
+		return RateLimit{Burst: -1}
+	case burst < 0:
+		burst = DefaultReadLimit.Burst
+	}
+	every := DefaultReadLimit.Every
+	if perSecond > 0 {
+		every = time.Duration(float64(time.Second) / perSecond)
+	}
+	return RateLimit{Burst: burst, Every: every}
+}
+
+// FloodPolicyOf is the flood policy the hosts configure: strikes 0 never
+// cuts a connection off, a negative number (unset) is the default's, and so
+// is a cool-down that is not positive.
+func FloodPolicyOf(strikes int, cooldown time.Duration) FloodPolicy {
+	p := DefaultFloodPolicy
+	switch {
+	case strikes == 0:
+		p.Strikes = -1
+	case strikes > 0:
+		p.Strikes = int64(strikes)
+	}
+	if cooldown > 0 {
+		p.Cooldown = cooldown
+	}
+	return p
+}
+
 // take returns the TAT after one more frame at now, or how long the sender
 // must wait before one is allowed.
 func (l RateLimit) take(tat, now time.Time) (next time.Time, wait time.Duration) {

@@ -32,6 +32,9 @@ const (
 	EnvURLSuffix             = "URL_SUFFIX"
 	EnvSendBurst             = "SEND_BURST"
 	EnvSendRate              = "SEND_RATE"
+	EnvReadBurst             = "READ_BURST"
+	EnvFloodStrikes          = "FLOOD_STRIKES"
+	EnvFloodCooldown         = "FLOOD_COOLDOWN"
 	EnvRoomCap               = "ROOM_CAP"
 	EnvAllowedOrigins        = "ALLOWED_ORIGINS"
 	EnvAllowMissingOrigin    = "ALLOW_MISSING_ORIGIN"
@@ -111,6 +114,14 @@ type Config struct {
 	// 0 when unset (the default rate).
 	SendBurst int
 	SendRate  float64
+	// ReadBurst is each connection's burst of reads (history, who), then
+	// one every 2 s: -1 when unset (the default), 0 to turn it off.
+	ReadBurst int
+	// FloodStrikes is how many refused frames within 10 s cut a
+	// connection off (-1 unset: the default; 0: never), and FloodCooldown
+	// how long its person is refused at $connect then (0: the default).
+	FloodStrikes  int
+	FloodCooldown time.Duration
 	// RoomCap is the most connections a room takes (0: the default; -1: none).
 	RoomCap int
 	// AllowedOrigins are the pages that may open a connection (exact
@@ -143,6 +154,8 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 		PostWorkers:   DefaultPostWorkers,
 		LogLevel:      slog.LevelInfo,
 		SendBurst:     -1,
+		ReadBurst:     -1,
+		FloodStrikes:  -1,
 		MessagesTable: get(EnvMessagesTable),
 		URLSuffix:     get(EnvURLSuffix),
 		SeqIndexName:  get(EnvSeqIndexName),
@@ -233,6 +246,30 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 			fail(EnvSendBurst, v, ErrInvalid, "want a whole number of frames, or 0 for no limit")
 		} else {
 			c.SendBurst = n
+		}
+	}
+	if v := get(EnvReadBurst); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 1_000_000 {
+			fail(EnvReadBurst, v, ErrInvalid, "want a whole number of reads up to 1000000, or 0 for no limit")
+		} else {
+			c.ReadBurst = n
+		}
+	}
+	if v := get(EnvFloodStrikes); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 1_000_000 {
+			fail(EnvFloodStrikes, v, ErrInvalid, "want a whole number of refused frames up to 1000000, or 0 never to cut a connection off")
+		} else {
+			c.FloodStrikes = n
+		}
+	}
+	if v := get(EnvFloodCooldown); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second || d > 24*time.Hour {
+			fail(EnvFloodCooldown, v, ErrInvalid, "want a duration from 1s to 24h, e.g. 60s")
+		} else {
+			c.FloodCooldown = d
 		}
 	}
 	if v := get(EnvSendRate); v != "" {

@@ -40,6 +40,8 @@ func TestLoad(t *testing.T) {
 		HistoryRetention:   24 * time.Hour,
 		AllowMissingOrigin: true,
 		SendBurst:          -1,
+		ReadBurst:          -1,
+		FloodStrikes:       -1,
 	}
 	tests := []struct {
 		name string
@@ -64,12 +66,18 @@ func TestLoad(t *testing.T) {
 			"PRESENCE_LIMIT":          "-1",
 			"SEND_BURST":              "20",
 			"SEND_RATE":               "0.5",
+			"READ_BURST":              "0",
+			"FLOOD_STRIKES":           "5",
+			"FLOOD_COOLDOWN":          "90s",
 			"ROOM_CAP":                "100",
 			"ALLOWED_ORIGINS":         "https://d111.cloudfront.net, http://localhost:8080/",
 			"ALLOW_MISSING_ORIGIN":    "false",
 		}), config.Config{
 			SendBurst:             20,
 			SendRate:              0.5,
+			ReadBurst:             0,
+			FloodStrikes:          5,
+			FloodCooldown:         90 * time.Second,
 			RoomCap:               100,
 			AllowedOrigins:        []string{"https://d111.cloudfront.net", "http://localhost:8080"},
 			TableName:             "chat",
@@ -137,6 +145,9 @@ func TestLoadErrors(t *testing.T) {
 			{"DYNAMODB_ENDPOINT", config.ErrInvalid}, {"LOG_LEVEL", config.ErrInvalid},
 			{"HISTORY_RETENTION", config.ErrInvalid}, {"PRESENCE_LIMIT", config.ErrInvalid},
 		}},
+		{"abuse limits out of range", map[string]string{"TABLE_NAME": "t", "AWS_REGION": "r",
+			"READ_BURST": "-1", "FLOOD_STRIKES": "lots", "FLOOD_COOLDOWN": "0s"},
+			[]bad{{"READ_BURST", config.ErrInvalid}, {"FLOOD_STRIKES", config.ErrInvalid}, {"FLOOD_COOLDOWN", config.ErrInvalid}}},
 		{"retention under a minute", map[string]string{"TABLE_NAME": "t", "AWS_REGION": "r", "HISTORY_RETENTION": "30s"},
 			[]bad{{"HISTORY_RETENTION", config.ErrInvalid}}},
 		{"zero workers", map[string]string{"TABLE_NAME": "t", "AWS_REGION": "r", "POST_WORKERS": "0"},

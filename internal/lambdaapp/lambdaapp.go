@@ -103,6 +103,8 @@ func New(ctx context.Context, lookup func(string) (string, bool)) (*handler.Hand
 		Senders:        senders.For,
 		Workers:        cfg.PostWorkers,
 		SendLimit:      chat.SendLimitOf(cfg.SendBurst, cfg.SendRate),
+		ReadLimit:      chat.ReadLimitOf(cfg.ReadBurst, 0),
+		Flood:          chat.FloodPolicyOf(cfg.FloodStrikes, cfg.FloodCooldown),
 		RoomCap:        cfg.RoomCap,
 		Origins:        handler.OriginPolicy{Allowed: cfg.AllowedOrigins, AllowMissing: cfg.AllowMissingOrigin},
 		Logger:         log,

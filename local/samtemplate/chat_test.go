@@ -118,6 +118,7 @@ func TestChatTemplate(t *testing.T) {
 				"LOG_LEVEL": "INFO", "DYNAMODB_ENDPOINT": "", "MANAGEMENT_API_ENDPOINT": "",
 				"URL_SUFFIX": "amazonaws.com", "POST_WORKERS": "32",
 				"SEND_BURST": "10", "SEND_RATE": "1", "ROOM_CAP": "5000",
+				"READ_BURST": "10", "FLOOD_STRIKES": "20", "FLOOD_COOLDOWN": "60s",
 				// No mapping for the queue: a Ref gives the logical ID.
 				"FANOUT_QUEUE_URL": "FanoutQueue",
 			}
