@@ -36,30 +36,22 @@ const DefaultRoomCap = 5000
 // the hosts configure it: a burst of 0 turns the limit off, a negative one
 // (unset) is the default's, as is a rate that is not positive.
 func SendLimitOf(burst int, perSecond float64) RateLimit {
-	switch {
-	case burst == 0:
-		return RateLimit{Burst: -1}
-	case burst < 0:
-		burst = DefaultSendLimit.Burst
-	}
-	every := DefaultSendLimit.Every
-	if perSecond > 0 {
-		every = time.Duration(float64(time.Second) / perSecond)
-	}
-	return RateLimit{Burst: burst, Every: every}
+	return limitOf(burst, perSecond, DefaultSendLimit)
 }
 
-// ReadLimitOf is SendLimitOf for reads: a burst of 0 turns the limit off,
-// a negative one (unset) is DefaultReadLimit's, as is a rate that is not
-// positive.
+// ReadLimitOf is SendLimitOf for reads, with DefaultReadLimit's defaults.
 func ReadLimitOf(burst int, perSecond float64) RateLimit {
+	return limitOf(burst, perSecond, DefaultReadLimit)
+}
+
+func limitOf(burst int, perSecond float64, def RateLimit) RateLimit {
 	switch {
 	case burst == 0:
 		return RateLimit{Burst: -1}
 	case burst < 0:
-		burst = DefaultReadLimit.Burst
+		burst = def.Burst
 	}
-	every := DefaultReadLimit.Every
+	every := def.Every
 	if perSecond > 0 {
 		every = time.Duration(float64(time.Second) / perSecond)
 	}
