@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"os"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -38,39 +37,15 @@ func killTree(pid int, marker string) {
 // treeOf lists the running processes of pid's tree (pid itself included if
 // it runs; pid 0: only those carrying marker), from /proc.
 func treeOf(pid int, marker string) []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	self := os.Getpid()
-	parent := map[int]int{}
-	var running []int
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil || p == self {
-			continue
-		}
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue // exited meanwhile
-		}
-		s := string(stat)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		fields := strings.Fields(s[i+1:])
-		if len(fields) < 2 || fields[0] == "Z" || fields[0] == "X" {
-			continue
-		}
-		ppid, _ := strconv.Atoi(fields[1])
-		parent[p] = ppid
-		running = append(running, p)
+	procs := runningProcs()
+	parent := make(map[int]int, len(procs))
+	for _, p := range procs {
+		parent[p.pid] = p.ppid
 	}
 	var out []int
-	for _, p := range running {
-		if descends(p, pid, parent) || environHas(p, marker) {
-			out = append(out, p)
+	for _, p := range procs {
+		if descends(p.pid, pid, parent) || environHas(p.pid, marker) {
+			out = append(out, p.pid)
 		}
 	}
 	return out
