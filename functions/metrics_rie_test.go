@@ -6,15 +6,11 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/serverless-chat/chat/internal/chat"
 	"github.com/serverless-chat/chat/internal/dynamo"
@@ -95,19 +91,7 @@ func TestFunctionMetricsUnderRIE(t *testing.T) {
 	conns.take()
 	// carol's connection is gone, and older than chat.ConnectGrace: a 410
 	// for it is proof, counted in PostsGone.
-	_, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:        aws.String(table),
-		Key:              map[string]types.AttributeValue{"connectionId": &types.AttributeValueMemberS{Value: carol}},
-		UpdateExpression: aws.String("SET connectedAt = :then, expiresAt = :expires"),
-		// A member's age comes from expiresAt (connectedAt + chat.TTL) in the room index.
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":then":    &types.AttributeValueMemberN{Value: strconv.FormatInt(time.Now().Add(-time.Minute).UnixMilli(), 10)},
-			":expires": &types.AttributeValueMemberN{Value: strconv.FormatInt(time.Now().Add(-time.Minute).Add(chat.TTL).Unix(), 10)},
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	connectedAgo(t, ctx, db, table, carol, time.Minute)
 	conns.markGone(carol)
 
 	check := func(t *testing.T, function string, l metrics.Line, want map[string]float64) {

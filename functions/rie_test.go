@@ -484,21 +484,7 @@ func TestFunctionsUnderRIE(t *testing.T) {
 
 	t.Run("gone connection is deleted during a broadcast", func(t *testing.T) {
 		// dave connected a minute ago: past chat.ConnectGrace, a 410 is proof.
-		// (The room index tells a broadcast the age by expiresAt, which is
-		// connectedAt + chat.TTL.)
-		then := time.Now().Add(-time.Minute)
-		_, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName:        aws.String(table),
-			Key:              map[string]types.AttributeValue{"connectionId": &types.AttributeValueMemberS{Value: dave}},
-			UpdateExpression: aws.String("SET connectedAt = :then, expiresAt = :expires"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":then":    &types.AttributeValueMemberN{Value: strconv.FormatInt(then.UnixMilli(), 10)},
-				":expires": &types.AttributeValueMemberN{Value: strconv.FormatInt(then.Add(chat.TTL).Unix(), 10)},
-			},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		connectedAgo(t, ctx, db, table, dave, time.Minute)
 		conns.markGone(dave)
 		resp := call("MessageFunction", "message.json", bob)
 		if resp.StatusCode != http.StatusOK {
@@ -549,5 +535,25 @@ func TestFunctionConfigError(t *testing.T) {
 		if !strings.Contains(log, name) {
 			t.Errorf("the function's log does not name %s:\n%s", name, log)
 		}
+	}
+}
+
+// connectedAgo makes the stored connection id look connected d ago. The
+// room index tells a broadcast a member's age by its expiresAt, which is
+// connectedAt + chat.TTL, so both move.
+func connectedAgo(t *testing.T, ctx context.Context, db *dynamodb.Client, table, id string, d time.Duration) {
+	t.Helper()
+	then := time.Now().Add(-d)
+	_, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:        aws.String(table),
+		Key:              map[string]types.AttributeValue{"connectionId": &types.AttributeValueMemberS{Value: id}},
+		UpdateExpression: aws.String("SET connectedAt = :then, expiresAt = :expires"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":then":    &types.AttributeValueMemberN{Value: strconv.FormatInt(then.UnixMilli(), 10)},
+			":expires": &types.AttributeValueMemberN{Value: strconv.FormatInt(then.Add(chat.TTL).Unix(), 10)},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

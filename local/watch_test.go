@@ -105,17 +105,7 @@ func TestWatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ws.CloseNow()
-	version := func() string {
-		t.Helper()
-		if err := ws.Write(ctx, websocket.MessageText, []byte(`{"action":"version"}`)); err != nil {
-			t.Fatal(err)
-		}
-		_, b, err := ws.Read(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
+	version := func() string { t.Helper(); return askVersion(t, ctx, ws) }
 	if got := version(); got != "one" {
 		t.Fatalf("first version %q, want one", got)
 	}
@@ -162,17 +152,7 @@ func TestWatchNative(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ws.CloseNow()
-	version := func() string {
-		t.Helper()
-		if err := ws.Write(ctx, websocket.MessageText, []byte(`{"action":"version"}`)); err != nil {
-			t.Fatal(err)
-		}
-		_, b, err := ws.Read(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
+	version := func() string { t.Helper(); return askVersion(t, ctx, ws) }
 	if got := version(); got != "one" {
 		t.Fatalf("first version %q, want one", got)
 	}
@@ -187,4 +167,18 @@ func TestWatchNative(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// askVersion sends the test function's "version" action and returns its
+// answer.
+func askVersion(t *testing.T, ctx context.Context, ws *websocket.Conn) string {
+	t.Helper()
+	if err := ws.Write(ctx, websocket.MessageText, []byte(`{"action":"version"}`)); err != nil {
+		t.Fatal(err)
+	}
+	_, b, err := ws.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
