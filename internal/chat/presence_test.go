@@ -260,7 +260,7 @@ func TestDirectMessage(t *testing.T) {
 	for _, tt := range []struct{ body, code string }{
 		{`{"action":"direct message","toId":"` + uid("dave") + `","text":"hi"}`, chat.CodeNoSuchMember},
 		{`{"action":"direct message","toId":"` + uid("alice") + `","text":"me?"}`, chat.CodeNoSuchMember}, // herself
-		{`{"action":"direct message","to":"bob","text":"hi"}`, chat.CodeInvalidField},                       // by name: no more
+		{`{"action":"direct message","to":"bob","text":"hi"}`, chat.CodeInvalidField},                     // by name: no more
 		{`{"action":"direct message","toId":"bob","text":"hi"}`, chat.CodeInvalidField},
 		{`{"action":"direct message","toId":"` + uid("bob") + `","text":" "}`, chat.CodeEmptyText},
 		{`{"action":"direct message","toId":"` + uid("bob") + `","text":"a\u0000"}`, chat.CodeControlChar},
