@@ -319,6 +319,7 @@ func TestChatInMemory(t *testing.T) {
 	s := start(t)
 	chatScenario(t, "ws://"+s.addr+"/local", "general")
 	presenceScenario(t, "ws://"+s.addr+"/local", "presence")
+	secretNotLogged(t, s.log.String())
 }
 
 func dynamoClient(t *testing.T, endpoint string) *dynamodb.Client {
@@ -474,6 +475,11 @@ func TestChatWithTheLambdaFunctionsUnderRIE(t *testing.T) {
 	s := startOn(t, addr, args...)
 	chatScenario(t, "ws://"+s.addr+"/local", "lambda-room")
 	presenceScenario(t, "ws://"+s.addr+"/local", "lambda-presence")
+	logs := s.log.String()
+	for _, fn := range samFunctions {
+		logs += testenv.ReadLog(filepath.Join(dir, fn+".log"))
+	}
+	secretNotLogged(t, logs)
 	client := dynamoClient(t, endpoint)
 	if n := scanCount(t, client, table); n != 5 {
 		t.Errorf("table holds %d connections, want 5 (stored by ConnectFunction)", n)
@@ -508,28 +514,95 @@ func presenceScenario(t *testing.T, wsURL, room string) {
 			}
 		}
 	}
-	ann := dial(t, wsURL, "ann", room)
+	ann := dialAs(t, wsURL, "ann", room, annSecret)
 	ben := dial(t, wsURL, "ben", room)
-	expect(ann, "ann", map[string]any{"type": "joined", "name": "ben", "count": 2})
+	joined := ann.nextAny()
+	if joined["type"] != "joined" || joined["name"] != "ben" || fmt.Sprint(joined["count"]) != "2" {
+		t.Errorf("ann got %v, want ben's join", joined)
+	}
+	benID, _ := joined["userId"].(string)
 
 	send(ben, `{"action":"who"}`)
-	expect(ben, "ben", map[string]any{"type": "members", "room": room, "count": 2, "members": []any{map[string]any{"name": "ann"}, map[string]any{"name": "ben"}}})
+	who := ben.nextAny()
+	you, _ := who["you"].(map[string]any)
+	if who["type"] != "members" || fmt.Sprint(who["count"]) != "2" || you["userId"] != benID || you["name"] != "ben" {
+		t.Errorf("ben's who = %v, want two people, and ben as %s", who, benID)
+	}
+	var annID string
+	for _, m := range who["members"].([]any) {
+		if m := m.(map[string]any); m["name"] == "ann" {
+			annID, _ = m["userId"].(string)
+		}
+	}
+
+	// A second tab of ann's (the same secret) is the same person: no join
+	// notice, her name, and private messages reach it too.
+	annTab := dialAs(t, wsURL, "someone-else", room, annSecret)
+	send(annTab, `{"action":"who"}`)
+	expect(annTab, "ann's tab", map[string]any{"type": "members", "count": 2, "you": map[string]any{"name": "ann", "userId": annID}})
 
 	send(ann, `{"action":"typing"}`)
-	expect(ben, "ben", map[string]any{"type": "typing", "from": "ann"})
+	expect(ben, "ben", map[string]any{"type": "typing", "from": "ann", "fromId": annID})
 
-	send(ann, `{"action":"direct message","to":"ben","text":"just you","clientMsgId":"dm-`+room+`"}`)
-	expect(ann, "ann", map[string]any{"type": "ack", "clientMsgId": "dm-" + room})
-	expect(ben, "ben", map[string]any{"type": "direct message", "from": "ann", "to": "ben", "text": "just you"})
-	send(ann, `{"action":"direct message","to":"nobody","text":"hello?"}`)
+	send(ann, `{"action":"direct message","toId":"`+benID+`","text":"just you","clientMsgId":"dm-`+room+`"}`)
+	expect(ann, "ann", map[string]any{"type": "ack", "clientMsgId": "dm-" + room, "seq": 1})
+	expect(ben, "ben", map[string]any{"type": "direct message", "from": "ann", "fromId": annID, "to": "ben", "toId": benID, "text": "just you"})
+	expect(annTab, "ann's tab", map[string]any{"type": "direct message", "fromId": annID, "text": "just you"})
+	send(ann, `{"action":"direct message","toId":"`+annID+`","text":"hello?"}`)
 	expect(ann, "ann", map[string]any{"type": "error", "code": chat.CodeNoSuchMember})
+	// The conversation's history, for its two people alone.
+	conversation := chat.ConversationID(annID, benID)
+	send(ben, `{"action":"history","conversation":"`+conversation+`","since":0}`)
+	expect(ben, "ben", map[string]any{"type": "history", "conversation": conversation})
 
+	send(ben, `{"action":"rename","name":"ANN"}`)
+	expect(ben, "ben", map[string]any{"type": "error", "code": chat.CodeNameTaken})
 	send(ben, `{"action":"rename","name":"Benjamin"}`)
-	for _, c := range []*chatClient{ann, ben} {
-		expect(c, "a member", map[string]any{"type": "renamed", "from": "ben", "name": "Benjamin"})
+	for _, c := range []*chatClient{ann, annTab, ben} {
+		expect(c, "a member", map[string]any{"type": "renamed", "userId": benID, "from": "ben", "name": "Benjamin"})
+	}
+	if err := annTab.ws.Close(websocket.StatusNormalClosure, "bye"); err != nil {
+		t.Fatal(err)
 	}
 	if err := ben.ws.Close(websocket.StatusNormalClosure, "bye"); err != nil {
 		t.Fatal(err)
 	}
-	expect(ann, "ann", map[string]any{"type": "left", "name": "Benjamin", "count": 1})
+	// One of ann's two tabs closing is no leave: the next notice is ben's,
+	// after the leave grace.
+	expect(ann, "ann", map[string]any{"type": "left", "name": "Benjamin", "userId": benID, "count": 1})
+}
+
+// annSecret is ann's in presenceScenario.
+const annSecret = "ann-secret-0123456789abcdef"
+
+// secretNotLogged checks a run's log at debug level (the functions' own
+// lines included, under the built-in Runtime API) for ann's secret: it
+// travels in a header that neither host may log.
+func secretNotLogged(t *testing.T, log string) {
+	t.Helper()
+	if strings.Contains(log, annSecret) {
+		t.Errorf("the anonymous secret is in the log")
+	}
+	if !strings.Contains(log, "connected") {
+		t.Errorf("the log holds no connection line: nothing was checked")
+	}
+}
+
+// dialAs connects as the anonymous person whose client keeps secret, as
+// the page does (docs/protocol.md, "Who you are"), and checks that the
+// handshake selected chat.v1 and did not echo the secret.
+func dialAs(t *testing.T, wsURL, name, room, secret string) *chatClient {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	ws, resp, err := websocket.Dial(ctx, wsURL+"?name="+name+"&room="+room,
+		&websocket.DialOptions{Subprotocols: []string{chat.ProtocolName, chat.SecretProtocolPrefix + secret}})
+	if err != nil {
+		t.Fatalf("dial %s: %v", name, err)
+	}
+	t.Cleanup(func() { _ = ws.CloseNow() })
+	if got := resp.Header.Get("Sec-WebSocket-Protocol"); got != chat.ProtocolName {
+		t.Errorf("handshake selected %q, want %q alone", got, chat.ProtocolName)
+	}
+	return &chatClient{t: t, ws: ws}
 }

@@ -104,7 +104,8 @@ func (s *Service) Typing(ctx context.Context, connectionID string, body []byte) 
 		return fmt.Errorf("typing in %s: %w", c.Room, err)
 	}
 	frame := TypingFrame{Type: TypeTyping, From: c.Name, FromID: c.UserID}
-	recipients := others(members, connectionID)
+	// Not to the typist's own other tabs.
+	recipients := slices.DeleteFunc(others(members, connectionID), func(m Member) bool { return m.UserID != "" && m.UserID == c.UserID })
 	if toID != "" {
 		if toID == c.UserID {
 			return nil
