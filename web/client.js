@@ -694,8 +694,10 @@ export class ChatClient extends EventTarget {
         const requestId = typeof frame.requestId === 'string' ? frame.requestId : '';
         const req = this.#requests.get(requestId);
         // A reply to a request that was given up on (or to no request)
-        // is merged like live frames, and resolves nothing.
-        const stream = req ? req.stream : this.#stream(typeof frame.conversation === 'string' ? frame.conversation : null);
+        // is merged like live frames, and resolves nothing; one of a
+        // conversation no longer followed is dropped.
+        const stream = req ? req.stream
+          : typeof frame.conversation === 'string' ? this.#conversations.get(frame.conversation) : this.#room$;
         if (!stream || !this.#live(stream)) return;
         const messages = Array.isArray(frame.messages) ? frame.messages.filter((m) => m && typeof m.text === 'string') : [];
         const more = frame.more === true;
