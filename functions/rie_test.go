@@ -274,7 +274,7 @@ func TestFunctionsUnderRIE(t *testing.T) {
 		"AWS_SECRET_ACCESS_KEY":     "fake",
 		"AWS_EC2_METADATA_DISABLED": "true",
 		"TABLE_NAME":                table,
-		"ROOM_INDEX_NAME":           "room-index",
+		"ROOM_INDEX_NAME":           "room-users",
 		"MESSAGES_TABLE":            table + "-messages",
 		// Unused here (no room is over the inline limit), but the queue
 		// must be configured for the fan-out function to hand on.

@@ -48,12 +48,17 @@ var mockRoutes = []string{"ping"}
 
 const (
 	tableArn       = "${ConnectionsTable.Arn}"
-	indexArn       = "${ConnectionsTable.Arn}/index/room-index"
+	indexArn       = "${ConnectionsTable.Arn}/index/room-users"
+	legacyIndexArn = "${ConnectionsTable.Arn}/index/room-index"
 	messagesArn    = "${MessagesTable.Arn}"
 	seqIndexArn    = "${MessagesTable.Arn}/index/seq-index"
 	queueArn       = "${FanoutQueue.Arn}"
 	connectionsArn = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/${StageName}/POST/@connections/*"
-	apiArnPrefix   = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/${StageName}/"
+	// GetConnection and DeleteConnection are other methods of the same
+	// resource, each needing its own grant.
+	getConnectionArn    = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/${StageName}/GET/@connections/*"
+	deleteConnectionArn = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/${StageName}/DELETE/@connections/*"
+	apiArnPrefix        = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/${StageName}/"
 )
 
 // tmpl is template.yaml decoded to maps, slices and scalars, with
@@ -356,7 +361,7 @@ func TestTemplateFunctions(t *testing.T) {
 	}
 	table := tp.resource(t, "ConnectionsTable", "AWS::DynamoDB::Table")
 	indexName := str(get(table, "GlobalSecondaryIndexes").([]any)[0].(map[string]any)["IndexName"])
-	known := []string{config.EnvTableName, config.EnvRoomIndexName, config.EnvManagementAPIEndpoint,
+	known := []string{config.EnvTableName, config.EnvRoomIndexName, config.EnvRoomIndexFallback, config.EnvManagementAPIEndpoint,
 		config.EnvPostWorkers, config.EnvDynamoDBEndpoint, config.EnvLogLevel,
 		config.EnvMessagesTable, config.EnvSeqIndexName, config.EnvHistoryRetention, config.EnvPresenceLimit,
 		config.EnvInlineLimit, config.EnvFanoutQueueURL, config.EnvURLSuffix,
@@ -408,6 +413,7 @@ func TestTemplateFunctions(t *testing.T) {
 			want := map[string]string{
 				config.EnvTableName:             "${ConnectionsTable}",
 				config.EnvRoomIndexName:         indexName,
+				config.EnvRoomIndexFallback:     "room-index", // during the migration
 				config.EnvLogLevel:              "${LogLevel}",
 				config.EnvDynamoDBEndpoint:      "",
 				config.EnvManagementAPIEndpoint: "",
@@ -471,6 +477,14 @@ func TestTemplateTable(t *testing.T) {
 		{"TimeToLiveSpecification", table["TimeToLiveSpecification"], map[string]any{"AttributeName": "expiresAt", "Enabled": true}},
 		{"SSESpecification.SSEEnabled", get(table, "SSESpecification", "SSEEnabled"), true},
 		{"GlobalSecondaryIndexes", table["GlobalSecondaryIndexes"], []any{map[string]any{
+			"IndexName": "room-users",
+			"KeySchema": []any{
+				map[string]any{"AttributeName": "room", "KeyType": "HASH"},
+				map[string]any{"AttributeName": "connectionId", "KeyType": "RANGE"},
+			},
+			"Projection": map[string]any{"ProjectionType": "INCLUDE", "NonKeyAttributes": []any{"expiresAt", "name", "userId"}},
+		}, map[string]any{
+			// The migration's second index: deleted by the next release.
 			"IndexName": "room-index",
 			"KeySchema": []any{
 				map[string]any{"AttributeName": "room", "KeyType": "HASH"},
@@ -491,50 +505,69 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 	tp := loadTemplate(t)
 	want := map[string][]string{
 		// Join and leave notices: the room, @connections, and deleting
-		// members found gone.
+		// members found gone; the cool-down (GetItem), the room's count
+		// and the name claim (UpdateItem); a full room's GetConnection.
 		"ConnectFunction": {
 			"dynamodb:DeleteItem on " + tableArn,
+			"dynamodb:GetItem on " + tableArn,
 			"dynamodb:PutItem on " + tableArn,
+			"dynamodb:UpdateItem on " + tableArn,
 			"dynamodb:Query on " + indexArn,
+			"dynamodb:Query on " + legacyIndexArn,
 			"execute-api:ManageConnections on " + connectionsArn,
+			"execute-api:ManageConnections on " + getConnectionArn,
 		},
+		// The room's count and the leave grace's name (UpdateItem).
 		"DisconnectFunction": {
 			"dynamodb:DeleteItem on " + tableArn,
+			"dynamodb:UpdateItem on " + tableArn,
 			"dynamodb:Query on " + indexArn,
+			"dynamodb:Query on " + legacyIndexArn,
 			"execute-api:ManageConnections on " + connectionsArn,
 		},
+		// "who" reads the asker's conversations; a flooder is cut off.
 		"PresenceFunction": {
 			"dynamodb:DeleteItem on " + tableArn,
 			"dynamodb:GetItem on " + tableArn,
 			"dynamodb:Query on " + indexArn,
+			"dynamodb:Query on " + legacyIndexArn,
+			"dynamodb:Query on " + seqIndexArn,
 			"dynamodb:UpdateItem on " + tableArn,
 			"execute-api:ManageConnections on " + connectionsArn,
+			"execute-api:ManageConnections on " + deleteConnectionArn,
 		},
 		"MessageFunction": {
 			"dynamodb:DeleteItem on " + tableArn,
 			"dynamodb:GetItem on " + tableArn,
+			"dynamodb:GetItem on " + messagesArn, // a resend's lookup
 			"dynamodb:PutItem on " + messagesArn,
 			"dynamodb:Query on " + indexArn,
+			"dynamodb:Query on " + legacyIndexArn,
 			"dynamodb:UpdateItem on " + tableArn, // the send limit's clock
 			"dynamodb:UpdateItem on " + messagesArn,
 			"execute-api:ManageConnections on " + connectionsArn,
+			"execute-api:ManageConnections on " + deleteConnectionArn,
 			"sqs:SendMessage on " + queueArn,
 		},
 		"DefaultFunction": {"execute-api:ManageConnections on " + connectionsArn},
-		// The queue's consumer: its own queue, deleting the gone, posting.
+		// The queue's consumer: its own queue, deleting the gone (and
+		// giving back their places in the room's count), posting.
 		"FanoutFunction": {
 			"dynamodb:DeleteItem on " + tableArn,
+			"dynamodb:UpdateItem on " + tableArn,
 			"execute-api:ManageConnections on " + connectionsArn,
 			"sqs:DeleteMessage on " + queueArn,
 			"sqs:GetQueueAttributes on " + queueArn,
 			"sqs:ReceiveMessage on " + queueArn,
 			"sqs:SendMessage on " + queueArn,
 		},
-		// Reads only: the requester's room, then the room's messages.
+		// Reads, and the read limit's clock and budgets (UpdateItem).
 		"HistoryFunction": {
 			"dynamodb:GetItem on " + tableArn,
+			"dynamodb:UpdateItem on " + tableArn,
 			"dynamodb:Query on " + seqIndexArn,
 			"execute-api:ManageConnections on " + connectionsArn,
+			"execute-api:ManageConnections on " + deleteConnectionArn,
 		},
 	}
 	for _, f := range functions {
@@ -563,6 +596,7 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 				}
 			}
 			sort.Strings(got)
+			sort.Strings(want[f.id])
 			if !reflect.DeepEqual(got, want[f.id]) {
 				t.Errorf("permissions:\n got %q\nwant %q", got, want[f.id])
 			}

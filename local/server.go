@@ -53,9 +53,19 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 	// broadcasts find it gone.
 	reaper := &chat.Reaper{Store: store, Background: true, Logger: log}
 	h := &handler.Handler{
-		Reaper:        reaper,
-		Store:         store,
-		Counters:      counters(store),
+		Reaper:   reaper,
+		Store:    store,
+		Counters: counters(store),
+		Names:    names(store),
+		// The leave grace runs on a timer: the adapter lives on, and
+		// $disconnect need not wait for it.
+		Later: func(d time.Duration, f func(context.Context)) {
+			time.AfterFunc(d, func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				f(ctx)
+			})
+		},
 		ReadLimit:     chat.ReadLimitOf(cfg.readBurst, cfg.readRate),
 		Flood:         chat.FloodPolicyOf(cfg.floodStrikes, cfg.floodCooldown),
 		Messages:      history,
@@ -283,7 +293,9 @@ func newStores(ctx context.Context, cfg config, log *slog.Logger) (chat.Store, c
 	}
 	log.Info("using DynamoDB", slog.String("table", cfg.table), slog.String("messagesTable", cfg.messagesTable),
 		slog.String("endpoint", cfg.dynamoEndpoint))
-	return dynamo.New(client, cfg.table, cfg.index), dynamo.NewHistory(client, cfg.messagesTable, cfg.seqIndex), nil
+	store := dynamo.New(client, cfg.table, cfg.index)
+	store.FallbackIndex = dynamo.LegacyIndex
+	return store, dynamo.NewHistory(client, cfg.messagesTable, cfg.seqIndex), nil
 }
 
 // awsConfig returns the SDK configuration: the default chain for the real
@@ -351,6 +363,11 @@ func lambdaClient(cfg config) func(endpoint string) *lambda.Client {
 }
 
 // counters returns the store's chat.Counters (both stores have them).
+func names(store chat.Store) chat.Names {
+	n, _ := store.(chat.Names)
+	return n
+}
+
 func counters(store chat.Store) chat.Counters {
 	c, _ := store.(chat.Counters)
 	return c

@@ -142,5 +142,5 @@ func (v *Verifier) Verify(ctx context.Context, token string) (chat.User, error) 
 			name = alt
 		}
 	}
-	return chat.User{ID: c.Subject, Name: name}, nil
+	return chat.User{ID: c.Subject, Issuer: c.Issuer, Name: name}, nil
 }

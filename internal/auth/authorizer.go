@@ -23,6 +23,7 @@ var ErrUnauthorized = errors.New("Unauthorized")
 // the connection) in requestContext.authorizer, with principalId.
 const (
 	ContextSubject = "sub"
+	ContextIssuer  = "iss"
 	ContextName    = "name"
 )
 
@@ -58,7 +59,7 @@ func (a *Authorizer) Authorize(ctx context.Context, req events.APIGatewayCustomA
 		return policy("anonymous", "Deny", req.MethodArn, nil), nil
 	}
 	log.InfoContext(ctx, "token accepted", slog.String("sub", user.ID))
-	return policy(user.ID, "Allow", req.MethodArn, map[string]any{ContextSubject: user.ID, ContextName: user.Name}), nil
+	return policy(user.ID, "Allow", req.MethodArn, map[string]any{ContextSubject: user.ID, ContextIssuer: user.Issuer, ContextName: user.Name}), nil
 }
 
 func policy(principal, effect, resource string, context map[string]any) events.APIGatewayCustomAuthorizerResponse {

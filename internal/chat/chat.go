@@ -18,10 +18,13 @@ type Connection struct {
 	ID   string
 	Room string
 	Name string
-	// UserID is the signed-in user's subject (the token's sub claim, passed
-	// by the $connect authorizer), or "" for an anonymous connection. A
-	// signed-in connection's name comes from its token and cannot change.
-	UserID      string
+	// UserID is the public ID of the user behind the connection: derived
+	// from the token's issuer and sub when signed in, else from the
+	// anonymous client's secret (see AnonymousUserID). A user's connections
+	// in a room share one name.
+	UserID string
+	// SignedIn: the name comes from the token and cannot change.
+	SignedIn    bool
 	ConnectedAt time.Time
 	// TypingAt is when the connection last sent a typing notice that was
 	// passed on: typing notices closer together than TypingInterval are
@@ -110,8 +113,9 @@ func (k Clock) Set(c Connection, t time.Time) Connection {
 
 // Member is a connection as a room lists it.
 type Member struct {
-	ID   string `json:"id"`
-	Name string `json:"name,omitempty"`
+	ID     string `json:"id"`
+	Name   string `json:"name,omitempty"`
+	UserID string `json:"userId,omitempty"`
 	// ConnectedAt is when the connection was made, to the second (zero if
 	// the store does not know): a 410 from a connection younger than
 	// ConnectGrace is its handshake, not proof that it is gone, and is
@@ -122,6 +126,11 @@ type Member struct {
 // History keeps each room's messages for a while, numbered by room.
 // Implementations: dynamo.History, memstore.History.
 type History interface {
+	// Streams. A room's messages are the stream named by the room; a
+	// private conversation's, and a user's list of conversations, are
+	// streams of their own (named "room/..."), numbered and deduplicated
+	// the same way. m.Room names m's stream.
+	//
 	// Append stores m in its room with the next seq, and returns it as
 	// stored, with the room's Epoch. If m.ClientMsgID is set and a message of the same room with
 	// that ClientMsgID is stored (and not expired at now), nothing is
@@ -135,15 +144,6 @@ type History interface {
 	// and has not expired at now. A resend is looked up with it before it
 	// takes a seq, so that a duplicate leaves no gap in the room's order.
 	Find(ctx context.Context, room, clientMsgID string, now time.Time) (Message, bool, error)
-	// RecordDirect remembers that the direct message m (sent with a
-	// ClientMsgID) was accepted, without its text and outside the room's
-	// history, so that a resend is acked and not delivered again. If m's
-	// ClientMsgID is recorded already it returns that record and false.
-	RecordDirect(ctx context.Context, m DirectMessage, expiresAt, now time.Time) (DirectMessage, bool, error)
-	// ForgetDirect removes the record of a direct message that reached
-	// nobody, so that the sender's resend is delivered, not acked as a
-	// duplicate.
-	ForgetDirect(ctx context.Context, room, clientMsgID string) error
 }
 
 // Range selects messages of a room by seq. With Before set, the newest

@@ -286,7 +286,7 @@ func memRoom(t *testing.T, ids ...string) *memstore.Store {
 	t.Helper()
 	s := memstore.New()
 	for _, id := range ids {
-		if err := s.Put(context.Background(), chat.Connection{ID: id, Room: "general", Name: "name-" + id,
+		if err := s.Put(context.Background(), chat.Connection{ID: id, Room: "general", Name: "name-" + id, UserID: uid(id),
 			ConnectedAt: now.Add(-time.Minute), ExpiresAt: now.Add(time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
@@ -294,11 +294,13 @@ func memRoom(t *testing.T, ids ...string) *memstore.Store {
 	return s
 }
 
-// A direct message is acked only when a connection of its recipient took
-// it; else the sender gets not_delivered, and its resend is delivered.
+// A direct message is stored in its conversation before it is delivered:
+// a recipient in its handshake, or whose buffer stays full, reads it from
+// the conversation's history, and the sender has its ack either way.
 func TestDirectDelivery(t *testing.T) {
 	ctx := context.Background()
-	dm := `{"action":"direct message","to":"name-bob","text":"psst","clientMsgId":"d1"}`
+	dm := `{"action":"direct message","toId":"` + uid("bob") + `","text":"psst","clientMsgId":"d1"}`
+	conversation := chat.ConversationID(uid("alice"), uid("bob"))
 	lastFrame := func(s *fakeSender, id string) map[string]any {
 		t.Helper()
 		s.mu.Lock()
@@ -311,30 +313,35 @@ func TestDirectDelivery(t *testing.T) {
 		_ = json.Unmarshal(fs[len(fs)-1], &v)
 		return v
 	}
+	readBack := func(svc *chat.Service, sender *fakeSender) {
+		t.Helper()
+		if err := svc.SendHistory(ctx, "bob", []byte(`{"action":"history","conversation":"`+conversation+`","since":0}`)); err != nil {
+			t.Fatal(err)
+		}
+		var h chat.HistoryFrame
+		sender.frame(t, "bob", &h)
+		if h.Conversation != conversation || len(h.Messages) != 1 || h.Messages[0].Text != "psst" || h.Messages[0].Seq != 1 {
+			t.Errorf("bob's history of the conversation = %+v", h)
+		}
+	}
 	t.Run("in its handshake", func(t *testing.T) {
 		store := room("alice")
-		store.conns = append(store.conns, chat.Connection{ID: "bob", Room: "general", Name: "name-bob",
+		store.conns = append(store.conns, chat.Connection{ID: "bob", Room: "general", Name: "name-bob", UserID: uid("bob"),
 			ConnectedAt: now.Add(-time.Second), ExpiresAt: now.Add(time.Hour)})
 		sender := newSender()
 		sender.errs["bob"] = chat.ErrGone
 		svc := newService(store, sender)
-		if _, err := svc.Direct(ctx, "alice", []byte(dm)); err == nil {
-			t.Error("Direct() = nil, want not_delivered")
+		d, err := svc.Direct(ctx, "alice", []byte(dm))
+		if err != nil || d.Opening != 1 {
+			t.Errorf("Direct() = %+v, %v; want stored, bob opening", d, err)
 		}
-		if f := lastFrame(sender, "alice"); f["code"] != chat.CodeNotDelivered || f["clientMsgId"] != "d1" {
-			t.Errorf("alice got %v, want not_delivered for d1", f)
+		if f := lastFrame(sender, "alice"); f["type"] != chat.TypeAck || f["conversation"] != conversation || f["seq"] != 1.0 {
+			t.Errorf("alice got %v, want the ack of seq 1 in the conversation", f)
 		}
-		// The handshake completes; the resend is delivered and acked.
 		delete(sender.errs, "bob")
-		if _, err := svc.Direct(ctx, "alice", []byte(dm)); err != nil {
-			t.Fatal(err)
-		}
-		if f := lastFrame(sender, "alice"); f["type"] != chat.TypeAck {
-			t.Errorf("alice got %v, want an ack", f)
-		}
-		if f := lastFrame(sender, "bob"); f["text"] != "psst" {
-			t.Errorf("bob got %v", f)
-		}
+		sender = newSender()
+		svc.Sender = sender
+		readBack(svc, sender)
 	})
 	t.Run("buffer full for a moment", func(t *testing.T) {
 		store := room("alice", "bob")
@@ -363,12 +370,17 @@ func TestDirectDelivery(t *testing.T) {
 		sender := newSender()
 		sender.errs["bob"] = chat.ErrThrottled
 		svc := newService(store, sender)
-		if _, err := svc.Direct(ctx, "alice", []byte(dm)); err == nil {
-			t.Error("Direct() = nil, want not_delivered")
+		d, err := svc.Direct(ctx, "alice", []byte(dm))
+		if err != nil || d.Throttled != 1 {
+			t.Errorf("Direct() = %+v, %v; want stored, bob throttled", d, err)
 		}
-		if f := lastFrame(sender, "alice"); f["code"] != chat.CodeNotDelivered {
-			t.Errorf("alice got %v, want not_delivered", f)
+		if f := lastFrame(sender, "alice"); f["type"] != chat.TypeAck {
+			t.Errorf("alice got %v, want an ack", f)
 		}
+		delete(sender.errs, "bob")
+		sender = newSender()
+		svc.Sender = sender
+		readBack(svc, sender)
 	})
 }
 

@@ -195,7 +195,7 @@ func TestHistoryFramesBySize(t *testing.T) {
 			From: strings.Repeat("n", chat.MaxNameLength), Text: strings.Repeat("😀", chat.MaxTextLength), SentAt: "2026-11-24T15:00:00.123Z"})
 	}
 	next := &chat.HistoryCursor{Since: 300}
-	frames := chat.HistoryFrames("general", "", msgs, next)
+	frames := chat.HistoryFrames("general", "", "", msgs, next)
 	if len(frames) < 300*8/120 {
 		t.Fatalf("%d frames, want at least %d", len(frames), 300*8/120)
 	}
@@ -220,7 +220,7 @@ func TestHistoryFramesBySize(t *testing.T) {
 		t.Errorf("frames hold %d messages, sorted %v; want all 300 in order", len(seqs), slices.IsSorted(seqs))
 	}
 	// Frames are JSON for scripts: "<" is not escaped to six bytes.
-	if f := chat.HistoryFrames("general", "", []chat.Message{{Text: "<b>"}}, nil)[0]; !strings.Contains(string(f), "<b>") {
+	if f := chat.HistoryFrames("general", "", "", []chat.Message{{Text: "<b>"}}, nil)[0]; !strings.Contains(string(f), "<b>") {
 		t.Errorf("frame %s escapes HTML characters", f)
 	}
 }

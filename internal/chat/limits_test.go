@@ -104,7 +104,7 @@ func TestSendLimitCountsDirectAndRename(t *testing.T) {
 	svc := newService(store, sender)
 	svc.SendLimit = chat.RateLimit{Burst: 2, Every: time.Minute}
 	ctx := context.Background()
-	if _, err := svc.Direct(ctx, "alice", []byte(`{"action":"direct message","to":"name-bob","text":"psst"}`)); err != nil {
+	if _, err := svc.Direct(ctx, "alice", []byte(`{"action":"direct message","toId":"`+uid("bob")+`","text":"psst"}`)); err != nil {
 		t.Fatal(err)
 	}
 	if err := svc.Rename(ctx, "alice", []byte(`{"action":"rename","name":"Al"}`)); err != nil {
@@ -224,8 +224,8 @@ func TestConnectUser(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.Name != tt.want || c.UserID != tt.user.ID {
-				t.Errorf("connection = %q (user %q), want %q (user %q)", c.Name, c.UserID, tt.want, tt.user.ID)
+			if id := chat.SignedInUserID(tt.user.Issuer, tt.user.ID); c.Name != tt.want || c.UserID != id || !c.SignedIn {
+				t.Errorf("connection = %q (user %q), want %q (user %q), signed in", c.Name, c.UserID, tt.want, id)
 			}
 			if err := chat.ValidateName(c.Name); err != nil {
 				t.Errorf("name %q is not valid: %v", c.Name, err)

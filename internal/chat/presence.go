@@ -22,8 +22,9 @@ const DefaultPresenceLimit = 500
 // connection that are passed on; the page sends one at most this often.
 const TypingInterval = 2 * time.Second
 
-// Who answers a frame routed to "who" with the members of the sender's
-// room: each name once, and the number of connections.
+// Who answers a frame routed to "who" with the people of the sender's
+// room (each once, with how many connections they have), who the sender
+// is, and the sender's private conversations in the room.
 func (s *Service) Who(ctx context.Context, connectionID string) error {
 	c, err := s.member(ctx, connectionID)
 	if err != nil {
@@ -32,31 +33,61 @@ func (s *Service) Who(ctx context.Context, connectionID string) error {
 	if err := s.takeRead(ctx, c, ""); err != nil {
 		return s.reject(ctx, connectionID, err)
 	}
-	members, err := s.Store.Members(ctx, c.Room, s.now())
+	now := s.now()
+	members, err := s.Store.Members(ctx, c.Room, now)
 	if err != nil {
 		return s.reject(ctx, connectionID, fmt.Errorf("who in %s: %w", c.Room, err))
 	}
 	members = withMember(members, c.member())
-	names := make([]MemberName, 0, len(members))
-	seen := make(map[string]bool, len(members))
-	for _, m := range members {
-		if !seen[m.Name] {
-			seen[m.Name] = true
-			names = append(names, MemberName{Name: m.Name})
-		}
+	everyone := people(members)
+	names := make([]MemberName, 0, len(everyone))
+	for _, p := range everyone {
+		names = append(names, MemberName{UserID: p.UserID, Name: p.Name, Connections: p.Connections})
 	}
 	slices.SortFunc(names, func(a, b MemberName) int { return compareNames(a.Name, b.Name) })
-	frame := MembersFrame{Type: TypeMembers, Room: c.Room, Members: names, Count: len(members)}
+	conversations, err := s.conversations(ctx, c, now)
+	if err != nil {
+		return s.reject(ctx, connectionID, fmt.Errorf("who in %s: conversations: %w", c.Room, err))
+	}
+	frame := MembersFrame{Type: TypeMembers, Room: c.Room, You: MemberName{UserID: c.UserID, Name: c.Name},
+		Members: names, Count: len(everyone), Conversations: conversations}
 	if err := s.Sender.Post(ctx, connectionID, encode(frame)); err != nil {
 		return fmt.Errorf("who to %s: %w", connectionID, err)
 	}
 	return nil
 }
 
+// maxConversations bounds the conversations a "who" reply lists.
+const maxConversations = 200
+
+// conversations returns c's user's private conversations in its room that
+// hold messages, newest first.
+func (s *Service) conversations(ctx context.Context, c Connection, now time.Time) ([]ConversationName, error) {
+	out := []ConversationName{}
+	if c.UserID == "" {
+		return out, nil
+	}
+	entries, _, err := s.History.Read(ctx, inboxStream(c.Room, c.UserID), Range{Latest: true, Limit: maxConversations}, now)
+	if err != nil {
+		return nil, err
+	}
+	for i := len(entries) - 1; i >= 0; i-- {
+		if id := entries[i].Conversation; inConversation(id, c.UserID) {
+			out = append(out, ConversationName{ID: id, With: peerOf(id, c.UserID)})
+		}
+	}
+	return out, nil
+}
+
 // Typing passes a typing notice to the other members of the sender's room,
-// at most one per TypingInterval per connection; faster ones are dropped
-// without an error. Nothing of it is stored but the time it was passed on.
-func (s *Service) Typing(ctx context.Context, connectionID string) error {
+// or, with a toId, to that person's connections only, at most one per
+// TypingInterval per connection; faster ones are dropped without an
+// error. Nothing of it is stored but the time it was passed on.
+func (s *Service) Typing(ctx context.Context, connectionID string, body []byte) error {
+	toID, err := ParseTyping(body)
+	if err != nil {
+		return s.reject(ctx, connectionID, err)
+	}
 	c, err := s.member(ctx, connectionID)
 	if err != nil {
 		return s.reject(ctx, connectionID, err)
@@ -72,19 +103,28 @@ func (s *Service) Typing(ctx context.Context, connectionID string) error {
 	if err != nil {
 		return fmt.Errorf("typing in %s: %w", c.Room, err)
 	}
-	if !s.presenceFor(len(members)) {
+	frame := TypingFrame{Type: TypeTyping, From: c.Name, FromID: c.UserID}
+	recipients := others(members, connectionID)
+	if toID != "" {
+		if toID == c.UserID {
+			return nil
+		}
+		recipients = connectionsOf(members, toID)
+		frame.Conversation = ConversationID(c.UserID, toID)
+	} else if !s.presenceFor(len(members)) {
 		return nil
 	}
-	_, goneMembers := s.broadcast(ctx, others(members, connectionID), encode(TypingFrame{Type: TypeTyping, From: c.Name}))
+	_, goneMembers := s.broadcast(ctx, recipients, encode(frame))
 	s.reapGone(ctx, c.Room, members, goneMembers)
 	return nil
 }
 
-// Direct handles a frame routed to "direct message": it delivers the text
-// to every connection in the sender's room with the name "to", acks it to
-// the sender when it has a clientMsgId, and delivers a resend of one
-// already accepted only as its ack again. An absent name is answered with
-// no_such_member.
+// Direct handles a frame routed to "direct message": it stores the text in
+// the private conversation of the sender and toId in their room, acks it
+// to the sender when it has a clientMsgId, and delivers it to every
+// connection of toId and to the sender's other connections. A resend of
+// one stored already is only acked again. A person not in the room (or
+// the sender) is answered with no_such_member, and nothing is stored.
 func (s *Service) Direct(ctx context.Context, senderID string, body []byte) (Delivery, error) {
 	req, err := ParseDirectMessage(body)
 	if err != nil {
@@ -97,50 +137,73 @@ func (s *Service) Direct(ctx context.Context, senderID string, body []byte) (Del
 	if err := s.takeSend(ctx, sender, req.ClientMsgID); err != nil {
 		return Delivery{}, s.reject(ctx, senderID, err)
 	}
+	if sender.UserID == "" || req.ToID == sender.UserID {
+		return Delivery{}, s.reject(ctx, senderID, &ProtocolError{Code: CodeNoSuchMember, ClientMsgID: req.ClientMsgID,
+			Message: "you cannot write to yourself (or this connection predates user IDs: reconnect)"})
+	}
 	now := s.now()
+	conversation := ConversationID(sender.UserID, req.ToID)
+	stream := conversationStream(sender.Room, conversation)
+	if req.Resend && req.ClientMsgID != "" {
+		// Before the recipient is looked for: a message stored before they
+		// left is acked, not refused.
+		stored, found, err := s.History.Find(ctx, stream, req.ClientMsgID, now)
+		if err != nil {
+			return Delivery{}, s.reject(ctx, senderID, fmt.Errorf("direct message from %s: find: %w", senderID, err))
+		}
+		if found {
+			stored.Room = sender.Room
+			s.post1(ctx, senderID, ackOf(stored))
+			return Delivery{Seq: stored.Seq, Duplicate: true}, nil
+		}
+	}
 	members, err := s.Store.Members(ctx, sender.Room, now)
 	if err != nil {
 		return Delivery{}, s.reject(ctx, senderID, fmt.Errorf("direct message from %s: list room %s: %w", senderID, sender.Room, err))
 	}
-	var recipients []Member
-	for _, m := range members {
-		if m.Name == req.To && m.ID != senderID {
-			recipients = append(recipients, m)
-		}
+	recipient := connectionsOf(members, req.ToID)
+	if len(recipient) == 0 {
+		return Delivery{}, s.reject(ctx, senderID, &ProtocolError{Code: CodeNoSuchMember, ClientMsgID: req.ClientMsgID,
+			Message: "that person is not in this room"})
 	}
-	if len(recipients) == 0 {
-		return Delivery{}, s.reject(ctx, senderID, protocolError(CodeNoSuchMember, "nobody named %q is in this room", req.To))
+	msg, isNew, err := s.History.Append(ctx, Message{
+		Type: TypeDirect, ID: s.newID(), Room: stream, Conversation: conversation,
+		From: sender.Name, FromID: sender.UserID, To: recipient[0].Name, ToID: req.ToID,
+		Text: req.Text, SentAt: FormatTime(now), ClientMsgID: req.ClientMsgID,
+	}, now.Add(s.retention()), now)
+	if err != nil {
+		return Delivery{}, s.reject(ctx, senderID, fmt.Errorf("direct message from %s: store: %w", senderID, err))
 	}
-	dm := DirectMessage{Type: TypeDirect, ID: s.newID(), From: sender.Name, To: req.To, Text: req.Text,
-		SentAt: FormatTime(now), Room: sender.Room, ClientMsgID: req.ClientMsgID}
+	msg.Room = sender.Room
 	if req.ClientMsgID != "" {
-		stored, isNew, err := s.History.RecordDirect(ctx, dm, now.Add(s.retention()), now)
-		if err != nil {
-			return Delivery{}, s.reject(ctx, senderID, fmt.Errorf("direct message from %s: record: %w", senderID, err))
-		}
-		if !isNew {
-			// Delivered before (an undelivered one is not kept): acked again.
-			s.post1(ctx, senderID, Ack{Type: TypeAck, ClientMsgID: req.ClientMsgID, ID: stored.ID, SentAt: stored.SentAt})
-			return Delivery{Duplicate: true}, nil
-		}
+		s.post1(ctx, senderID, ackOf(msg))
 	}
-	d, goneMembers := s.deliverDirect(ctx, recipients, encode(dm))
+	if !isNew {
+		return Delivery{Seq: msg.Seq, Duplicate: true}, nil
+	}
+	if msg.Seq == 1 {
+		s.listConversation(ctx, sender.Room, conversation, now)
+	}
+	recipients := append(recipient, others(connectionsOf(members, sender.UserID), senderID)...)
+	d, goneMembers := s.deliverDirect(ctx, recipients, encode(msg))
+	d.Seq = msg.Seq
 	s.reapGone(ctx, sender.Room, members, goneMembers)
-	if d.Delivered == 0 {
-		// Not one connection of that name took it: the sender is told, and
-		// may send it again (its record is forgotten, so a resend is new).
-		if req.ClientMsgID != "" {
-			if err := s.History.ForgetDirect(ctx, sender.Room, req.ClientMsgID); err != nil {
-				s.logger().WarnContext(ctx, "undelivered direct message's record not forgotten", slog.Any("error", err))
-			}
-		}
-		return d, s.reject(ctx, senderID, &ProtocolError{Code: CodeNotDelivered, ClientMsgID: req.ClientMsgID,
-			Message: fmt.Sprintf("%s did not get this message: they may have just left or be reconnecting; send it again", req.To)})
-	}
-	if req.ClientMsgID != "" {
-		s.post1(ctx, senderID, Ack{Type: TypeAck, ClientMsgID: req.ClientMsgID, ID: dm.ID, SentAt: dm.SentAt})
-	}
 	return d, nil
+}
+
+// listConversation adds a conversation, at its first message, to the lists
+// of both its people ("who"'s conversations). An entry is stored once
+// (keyed by the conversation), so a retried first message adds nothing.
+func (s *Service) listConversation(ctx context.Context, room, conversation string, now time.Time) {
+	a, b, _ := strings.Cut(conversation, "+")
+	for _, user := range []string{a, b} {
+		entry := Message{Type: TypeDirect, ID: s.newID(), Room: inboxStream(room, user), Conversation: conversation,
+			SentAt: FormatTime(now), ClientMsgID: conversation}
+		if _, _, err := s.History.Append(ctx, entry, now.Add(s.retention()), now); err != nil {
+			s.logger().WarnContext(ctx, "conversation not listed: its messages still reach its people live",
+				slog.Any("error", err))
+		}
+	}
 }
 
 // directRounds bounds the tries of a direct message to a recipient whose
@@ -187,90 +250,118 @@ func (s *Service) deliverDirect(ctx context.Context, recipients []Member, frame 
 	return total, goneMembers
 }
 
-// Rename handles a frame routed to "rename": it changes the sender's name
-// and tells every member of the room, the sender included.
+// Rename handles a frame routed to "rename": it renames the sender's person
+// (each of their connections in the room) and tells every member of the
+// room, the sender included. A name another person in the room holds is
+// refused with name_taken.
 func (s *Service) Rename(ctx context.Context, connectionID string, body []byte) error {
 	name, err := ParseRename(body)
 	if err != nil {
 		return s.reject(ctx, connectionID, err)
 	}
+	name = normalName(name)
 	current, err := s.member(ctx, connectionID)
 	if err != nil {
 		return s.reject(ctx, connectionID, err)
 	}
-	if current.UserID != "" {
+	if current.SignedIn {
 		return s.reject(ctx, connectionID, protocolError(CodeNameFixed, "you are signed in: your name comes from your account"))
 	}
 	if err := s.takeSend(ctx, current, ""); err != nil {
 		return s.reject(ctx, connectionID, err)
 	}
-	c, err := s.Store.Rename(ctx, connectionID, name)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return s.reject(ctx, connectionID, notConnected())
-	case err != nil:
-		return s.reject(ctx, connectionID, fmt.Errorf("rename %s: %w", connectionID, err))
-	}
-	members, err := s.Store.Members(ctx, c.Room, s.now())
+	now := s.now()
+	members, err := s.Store.Members(ctx, current.Room, now)
 	if err != nil {
-		return fmt.Errorf("rename %s: list room %s: %w", connectionID, c.Room, err)
+		return s.reject(ctx, connectionID, fmt.Errorf("rename %s: list room %s: %w", connectionID, current.Room, err))
 	}
-	oldName := c.Name
-	c.Name = name
-	members = withMember(members, c.member())
-	_, goneMembers := s.broadcast(ctx, members, encode(RenamedFrame{Type: TypeRenamed, From: oldName, Name: name}))
-	s.reapGone(ctx, c.Room, members, goneMembers)
+	members = withMember(members, current.member())
+	newKey, oldKey := NameKey(name), NameKey(current.Name)
+	for _, m := range members {
+		if NameKey(m.Name) == newKey && userOf(m) != userOf(current.member()) {
+			return s.reject(ctx, connectionID, protocolError(CodeNameTaken, "%q is taken in this room", name))
+		}
+	}
+	if s.Names != nil {
+		_, ok, err := s.Names.Claim(ctx, current.Room, newKey, s.claim(current, name), now)
+		if err != nil {
+			return s.reject(ctx, connectionID, fmt.Errorf("rename %s: claim: %w", connectionID, err))
+		}
+		if !ok {
+			return s.reject(ctx, connectionID, protocolError(CodeNameTaken, "%q is taken in this room", name))
+		}
+	}
+	mine := connectionsOf(members, current.UserID)
+	if current.UserID == "" {
+		mine = []Member{current.member()}
+	}
+	for _, m := range mine {
+		_, err := s.Store.Rename(ctx, m.ID, name)
+		switch {
+		case errors.Is(err, ErrNotFound) && m.ID == connectionID:
+			return s.reject(ctx, connectionID, notConnected())
+		case errors.Is(err, ErrNotFound):
+			// another tab that just left
+		case err != nil:
+			return s.reject(ctx, connectionID, fmt.Errorf("rename %s: %w", m.ID, err))
+		}
+	}
+	if newKey != oldKey {
+		s.releaseName(ctx, current.Room, current.Name, current.UserID)
+	}
+	_, goneMembers := s.broadcast(ctx, members, encode(RenamedFrame{Type: TypeRenamed, UserID: current.UserID, From: current.Name, Name: name}))
+	s.reapGone(ctx, current.Room, members, goneMembers)
 	return nil
 }
 
-// announce tells the other members of c's room that c joined or left, if
-// the room is small enough for presence.
-func (s *Service) announce(ctx context.Context, c Connection, kind string, now time.Time) {
-	members, err := s.Store.Members(ctx, c.Room, now)
-	if err != nil {
-		s.logger().WarnContext(ctx, "presence not announced", slog.String("room", c.Room), slog.Any("error", err))
-		return
-	}
-	s.announceTo(ctx, members, c, kind)
-}
-
-// announceTo is announce with the room's members read already.
+// announceTo tells the other members of c's room that c's person joined or
+// left, if the room is small enough for presence. members is the room as
+// read before the change.
 func (s *Service) announceTo(ctx context.Context, members []Member, c Connection, kind string) {
 	// The room index may lag a write by a moment: count c in on a join and
 	// out on a leave whatever it says.
 	if kind == TypeJoined {
 		members = withMember(members, c.member())
+	} else {
+		members = without(members, []Member{c.member()})
 	}
 	rest := others(members, c.ID)
 	if !s.presenceFor(len(members)) {
 		return
 	}
-	count := len(rest)
-	if kind == TypeJoined {
-		count++
-	}
-	frame := PresenceFrame{Type: kind, Name: c.Name, Count: count, StillHere: kind == TypeLeft && hasName(rest, c.Name)}
+	frame := PresenceFrame{Type: kind, UserID: c.UserID, Name: c.Name, Count: countPeople(members)}
 	_, goneMembers := s.broadcast(ctx, rest, encode(frame))
 	s.reapGone(ctx, c.Room, rest, goneMembers)
 }
 
-// hasName reports whether a member of members is called name.
-func hasName(members []Member, name string) bool {
-	return slices.ContainsFunc(members, func(m Member) bool { return m.Name == name })
-}
-
-// announceGone tells the members still there that the removed ones left:
-// a connection found gone by a post leaves as by $disconnect, which API
-// Gateway only runs on a best-effort basis. Connections these notices find
-// gone in turn are reaped but not announced, so that it ends.
+// announceGone tells the members still there that the people of the
+// removed connections left, if none of their connections is left: a
+// connection found gone by a post leaves as by $disconnect, which API
+// Gateway only runs on a best-effort basis. Their names are given up at
+// once (they are long gone). Connections these notices find gone in turn
+// are reaped but not announced, so that it ends.
 func (s *Service) announceGone(ctx context.Context, room string, members, removed []Member) {
-	if len(removed) == 0 || !s.presenceFor(len(members)) {
+	if len(removed) == 0 {
 		return
 	}
 	rest := without(members, removed)
-	var more []Member
+	var leaving []Member
 	for _, g := range removed {
-		_, gone := s.broadcast(ctx, rest, encode(PresenceFrame{Type: TypeLeft, Name: g.Name, Count: len(rest), StillHere: hasName(rest, g.Name)}))
+		if g.UserID != "" && hasUser(rest, g.UserID) {
+			continue
+		}
+		if g.UserID != "" && slices.ContainsFunc(leaving, func(l Member) bool { return l.UserID == g.UserID }) {
+			continue
+		}
+		s.releaseName(ctx, room, g.Name, g.UserID)
+		leaving = append(leaving, g)
+	}
+	if len(leaving) == 0 || !s.presenceFor(len(members)) {
+		return
+	}
+	var more []Member
+	for _, g := range leaving {
+		_, gone := s.broadcast(ctx, rest, encode(PresenceFrame{Type: TypeLeft, UserID: g.UserID, Name: g.Name, Count: countPeople(rest)}))
 		more = append(more, gone...)
 	}
 	if len(more) > 0 {
@@ -295,7 +386,7 @@ func withMember(members []Member, m Member) []Member {
 }
 
 func (c Connection) member() Member {
-	return Member{ID: c.ID, Name: c.Name, ConnectedAt: c.ConnectedAt}
+	return Member{ID: c.ID, Name: c.Name, UserID: c.UserID, ConnectedAt: c.ConnectedAt}
 }
 
 // compareNames orders names for people: case-insensitively, then exactly.

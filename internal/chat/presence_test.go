@@ -34,6 +34,11 @@ func framesOf[T any](t *testing.T, s *fakeSender, id, typ string) []T {
 	return out
 }
 
+func withoutUser(f chat.PresenceFrame) chat.PresenceFrame {
+	f.UserID = ""
+	return f
+}
+
 func TestJoinAndLeaveNotices(t *testing.T) {
 	store := room("bob", "carol")
 	sender := newSender()
@@ -43,7 +48,7 @@ func TestJoinAndLeaveNotices(t *testing.T) {
 	}
 	for _, id := range []string{"bob", "carol"} {
 		got := framesOf[chat.PresenceFrame](t, sender, id, chat.TypeJoined)
-		if want := (chat.PresenceFrame{Type: chat.TypeJoined, Name: "alice", Count: 3}); len(got) != 1 || got[0] != want {
+		if want := (chat.PresenceFrame{Type: chat.TypeJoined, Name: "alice", Count: 3}); len(got) != 1 || !chat.IsUserID(got[0].UserID) || withoutUser(got[0]) != want {
 			t.Errorf("%s got %+v, want %+v", id, got, want)
 		}
 	}
@@ -58,22 +63,20 @@ func TestJoinAndLeaveNotices(t *testing.T) {
 	}
 	for _, id := range []string{"alice", "carol"} {
 		got := framesOf[chat.PresenceFrame](t, sender, id, chat.TypeLeft)
-		if want := (chat.PresenceFrame{Type: chat.TypeLeft, Name: "name-bob", Count: 2}); len(got) != 1 || got[0] != want {
+		if want := (chat.PresenceFrame{Type: chat.TypeLeft, UserID: uid("bob"), Name: "name-bob", Count: 2}); len(got) != 1 || got[0] != want {
 			t.Errorf("%s got %+v, want %+v", id, got, want)
 		}
 	}
-	// A second tab of carol's: when one leaves, the others are told that
-	// the name is still here.
-	store.conns = append(store.conns, chat.Connection{ID: "carol2", Room: "general", Name: "name-carol",
+	// A second tab of carol's: when one of two leaves, carol has not left.
+	store.conns = append(store.conns, chat.Connection{ID: "carol2", Room: "general", Name: "name-carol", UserID: uid("carol"),
 		ConnectedAt: now.Add(-time.Minute), ExpiresAt: now.Add(time.Hour)})
 	sender = newSender()
 	svc.Sender = sender
 	if err := svc.Disconnect(context.Background(), "carol"); err != nil {
 		t.Fatal(err)
 	}
-	got := framesOf[chat.PresenceFrame](t, sender, "alice", chat.TypeLeft)
-	if want := (chat.PresenceFrame{Type: chat.TypeLeft, Name: "name-carol", Count: 2, StillHere: true}); len(got) != 1 || got[0] != want {
-		t.Errorf("alice got %+v, want %+v", got, want)
+	if got := sender.received(); len(got) != 0 {
+		t.Errorf("closing one of carol's two tabs sent frames to %q, want none", got)
 	}
 
 	// A repeated $disconnect (best effort, retried) announces nothing.
@@ -96,7 +99,7 @@ func TestGoneMemberLeaves(t *testing.T) {
 	}
 	for _, id := range []string{"alice", "bob"} {
 		got := framesOf[chat.PresenceFrame](t, sender, id, chat.TypeLeft)
-		if want := (chat.PresenceFrame{Type: chat.TypeLeft, Name: "name-carol", Count: 2}); len(got) != 1 || got[0] != want {
+		if want := (chat.PresenceFrame{Type: chat.TypeLeft, UserID: uid("carol"), Name: "name-carol", Count: 2}); len(got) != 1 || got[0] != want {
 			t.Errorf("%s got %+v, want %+v", id, got, want)
 		}
 	}
@@ -115,7 +118,7 @@ func TestGoneMemberLeaves(t *testing.T) {
 func TestWho(t *testing.T) {
 	store := room("a1", "b1")
 	// Two tabs of one person, and names that sort by case.
-	for _, c := range []chat.Connection{{ID: "z1", Name: "zed"}, {ID: "z2", Name: "zed"}, {ID: "B", Name: "Bea"}} {
+	for _, c := range []chat.Connection{{ID: "z1", Name: "zed", UserID: uid("z")}, {ID: "z2", Name: "zed", UserID: uid("z")}, {ID: "B", Name: "Bea", UserID: uid("B")}} {
 		c.Room, c.ConnectedAt, c.ExpiresAt = "general", now, now.Add(time.Hour)
 		store.conns = append(store.conns, c)
 	}
@@ -130,8 +133,11 @@ func TestWho(t *testing.T) {
 		names = append(names, m.Name)
 	}
 	if want := []string{"Bea", "name-a1", "name-b1", "zed"}; got.Type != chat.TypeMembers || got.Room != "general" ||
-		!slices.Equal(names, want) || got.Count != 5 {
-		t.Errorf("who = %+v (names %q), want names %q once each and count 5", got, names, want)
+		!slices.Equal(names, want) || got.Count != 4 {
+		t.Errorf("who = %+v (names %q), want names %q once each and count 4 (people)", got, names, want)
+	}
+	if got.You != (chat.MemberName{UserID: uid("a1"), Name: "name-a1"}) || got.Members[3].Connections != 2 || got.Members[3].UserID != uid("z") {
+		t.Errorf("who = %+v, want you = a1, and zed with two connections", got)
 	}
 	if r := sender.received(); !slices.Equal(r, []string{"a1"}) {
 		t.Errorf("frames went to %q, want the asker alone", r)
@@ -148,7 +154,7 @@ func TestPresenceLimit(t *testing.T) {
 	if _, err := svc.Connect(context.Background(), "d", "dee", "general"); err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.Typing(context.Background(), "a"); err != nil {
+	if err := svc.Typing(context.Background(), "a", []byte(`{"action":"typing"}`)); err != nil {
 		t.Fatal(err)
 	}
 	if r := sender.received(); len(r) != 0 {
@@ -173,7 +179,7 @@ func TestTyping(t *testing.T) {
 	typing := func(at time.Duration) {
 		t.Helper()
 		clock = now.Add(at)
-		if err := svc.Typing(context.Background(), "alice"); err != nil {
+		if err := svc.Typing(context.Background(), "alice", []byte(`{"action":"typing"}`)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -183,7 +189,7 @@ func TestTyping(t *testing.T) {
 	typing(chat.TypingInterval + time.Second) // dropped
 	for _, id := range []string{"bob", "carol"} {
 		got := framesOf[chat.TypingFrame](t, sender, id, chat.TypeTyping)
-		if len(got) != 2 || got[0] != (chat.TypingFrame{Type: chat.TypeTyping, From: "name-alice"}) {
+		if len(got) != 2 || got[0] != (chat.TypingFrame{Type: chat.TypeTyping, From: "name-alice", FromID: uid("alice")}) {
 			t.Errorf("%s got %+v, want 2 typing notices from alice", id, got)
 		}
 	}
@@ -194,51 +200,70 @@ func TestTyping(t *testing.T) {
 
 func TestDirectMessage(t *testing.T) {
 	store := room("alice", "carol")
-	// bob has two tabs; another bob is in another room.
+	// bob has two tabs; the same person is in another room too; and a
+	// second alice tab gets a copy.
 	for _, c := range []chat.Connection{{ID: "bob1", Room: "general"}, {ID: "bob2", Room: "general"}, {ID: "bob3", Room: "other"}} {
-		c.Name, c.ConnectedAt, c.ExpiresAt = "bob", now.Add(-time.Minute), now.Add(time.Hour)
+		c.Name, c.UserID, c.ConnectedAt, c.ExpiresAt = "bob", uid("bob"), now.Add(-time.Minute), now.Add(time.Hour)
 		store.conns = append(store.conns, c)
 	}
+	store.conns = append(store.conns, chat.Connection{ID: "alice2", Room: "general", Name: "name-alice", UserID: uid("alice"),
+		ConnectedAt: now.Add(-time.Minute), ExpiresAt: now.Add(time.Hour)})
 	sender := newSender()
 	svc := newService(store, sender)
-	body := `{"action":"direct message","to":"bob","text":"psst","clientMsgId":"dm-1"}`
+	body := `{"action":"direct message","toId":"` + uid("bob") + `","text":"psst","clientMsgId":"dm-1"}`
 	d, err := svc.Direct(context.Background(), "alice", []byte(body))
-	if err != nil || d.Delivered != 2 {
-		t.Fatalf("Direct() = %+v, %v; want delivered to bob's two connections", d, err)
+	if err != nil || d.Delivered != 3 {
+		t.Fatalf("Direct() = %+v, %v; want delivered to bob's two connections and alice's other tab", d, err)
 	}
-	if got := sender.received(); !slices.Equal(got, []string{"alice", "bob1", "bob2"}) {
-		t.Errorf("frames went to %q, want alice (ack) and bob's two connections", got)
+	if got := sender.received(); !slices.Equal(got, []string{"alice", "alice2", "bob1", "bob2"}) {
+		t.Errorf("frames went to %q, want alice (ack), her other tab and bob's two connections", got)
 	}
-	var dm chat.DirectMessage
-	if got := framesOf[chat.DirectMessage](t, sender, "bob1", chat.TypeDirect); len(got) == 1 {
+	var dm chat.Message
+	if got := framesOf[chat.Message](t, sender, "bob1", chat.TypeDirect); len(got) == 1 {
 		dm = got[0]
 	}
-	if dm.From != "name-alice" || dm.To != "bob" || dm.Text != "psst" || dm.ID == "" || dm.SentAt == "" {
+	conversation := chat.ConversationID(uid("alice"), uid("bob"))
+	if dm.From != "name-alice" || dm.FromID != uid("alice") || dm.To != "bob" || dm.ToID != uid("bob") ||
+		dm.Text != "psst" || dm.ID == "" || dm.SentAt == "" || dm.Conversation != conversation || dm.Seq != 1 || dm.Room != "general" {
 		t.Errorf("bob got %+v", dm)
 	}
 	acks := framesOf[chat.Ack](t, sender, "alice", chat.TypeAck)
-	if len(acks) != 1 || acks[0].ID != dm.ID || acks[0].Seq != 0 || acks[0].ClientMsgID != "dm-1" {
-		t.Errorf("alice's acks = %+v, want one for %s without a seq", acks, dm.ID)
+	if len(acks) != 1 || acks[0].ID != dm.ID || acks[0].Seq != 1 || acks[0].Conversation != conversation || acks[0].ClientMsgID != "dm-1" {
+		t.Errorf("alice's acks = %+v, want one for %s at seq 1 of the conversation", acks, dm.ID)
 	}
 	// A resend is acked again and not delivered again.
 	d, err = svc.Direct(context.Background(), "alice", []byte(body))
 	if err != nil || !d.Duplicate {
 		t.Errorf("resend: Direct() = %+v, %v; want a duplicate", d, err)
 	}
-	if n := len(framesOf[chat.DirectMessage](t, sender, "bob1", chat.TypeDirect)); n != 1 {
+	if n := len(framesOf[chat.Message](t, sender, "bob1", chat.TypeDirect)); n != 1 {
 		t.Errorf("bob1 got %d direct messages, want 1", n)
 	}
 	// Not in the room's history.
 	if msgs, _, _ := svc.History.Read(context.Background(), "general", chat.Range{Limit: 10}, now); len(msgs) != 0 {
 		t.Errorf("history holds %+v, want no direct message", msgs)
 	}
+	// Both know of the conversation from "who".
+	for _, id := range []string{"alice", "bob1"} {
+		sender := newSender()
+		svc.Sender = sender
+		if err := svc.Who(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+		var who chat.MembersFrame
+		sender.frame(t, id, &who)
+		if len(who.Conversations) != 1 || who.Conversations[0].ID != conversation {
+			t.Errorf("%s's who lists conversations %+v, want %s", id, who.Conversations, conversation)
+		}
+	}
 
 	for _, tt := range []struct{ body, code string }{
-		{`{"action":"direct message","to":"dave","text":"hi"}`, chat.CodeNoSuchMember},
-		{`{"action":"direct message","to":"name-alice","text":"me?"}`, chat.CodeNoSuchMember}, // only herself
-		{`{"action":"direct message","text":"hi"}`, chat.CodeInvalidField},
-		{`{"action":"direct message","to":"bob","text":" "}`, chat.CodeEmptyText},
-		{`{"action":"direct message","to":"bob","text":"a\u0000"}`, chat.CodeControlChar},
+		{`{"action":"direct message","toId":"` + uid("dave") + `","text":"hi"}`, chat.CodeNoSuchMember},
+		{`{"action":"direct message","toId":"` + uid("alice") + `","text":"me?"}`, chat.CodeNoSuchMember}, // herself
+		{`{"action":"direct message","to":"bob","text":"hi"}`, chat.CodeInvalidField},                     // by name: no more
+		{`{"action":"direct message","toId":"bob","text":"hi"}`, chat.CodeInvalidField},
+		{`{"action":"direct message","toId":"` + uid("bob") + `","text":" "}`, chat.CodeEmptyText},
+		{`{"action":"direct message","toId":"` + uid("bob") + `","text":"a\u0000"}`, chat.CodeControlChar},
 	} {
 		sender := newSender()
 		svc.Sender = sender
@@ -258,7 +283,7 @@ func TestRename(t *testing.T) {
 	if err := svc.Rename(context.Background(), "alice", []byte(`{"action":"rename","name":"Alicia 🌷"}`)); err != nil {
 		t.Fatal(err)
 	}
-	want := chat.RenamedFrame{Type: chat.TypeRenamed, From: "name-alice", Name: "Alicia 🌷"}
+	want := chat.RenamedFrame{Type: chat.TypeRenamed, UserID: uid("alice"), From: "name-alice", Name: "Alicia 🌷"}
 	for _, id := range []string{"alice", "bob"} {
 		if got := framesOf[chat.RenamedFrame](t, sender, id, chat.TypeRenamed); len(got) != 1 || got[0] != want {
 			t.Errorf("%s got %+v, want %+v", id, got, want)

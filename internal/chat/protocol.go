@@ -65,10 +65,6 @@ const (
 	CodeNotConnected  = "not_connected"
 	CodeInternal      = "internal"
 	CodeNoSuchMember  = "no_such_member"
-	// CodeNotDelivered: a direct message reached none of its recipient's
-	// connections (gone, in a handshake, or throttled throughout); it is
-	// not kept, and may be sent again.
-	CodeNotDelivered = "not_delivered"
 	// CodeRateLimited: the connection sends faster than its send limit;
 	// the frame was dropped, and may be sent again after retryAfterMs.
 	CodeRateLimited = "rate_limited"
@@ -76,6 +72,12 @@ const (
 	CodeRoomFull = "room_full"
 	// CodeNameFixed: a signed-in member's name comes from its token.
 	CodeNameFixed = "name_fixed"
+	// CodeNameTaken: another person in the room holds that name (in any
+	// case or Unicode normalisation).
+	CodeNameTaken = "name_taken"
+	// CodeForbidden: a history request for a conversation the sender is
+	// not in.
+	CodeForbidden = "forbidden"
 )
 
 // ProtocolError is bad input from a client. It is answered with an error
@@ -107,8 +109,17 @@ type Message struct {
 	// Epoch names the room's order: it changes whenever the order starts
 	// again (a new in-memory store, a replaced table, a lost counter), and
 	// a client that sees another epoch drops what it holds and reloads.
-	Epoch  string `json:"epoch,omitempty"`
-	From   string `json:"from"`
+	Epoch string `json:"epoch,omitempty"`
+	// Conversation, on a direct message, names its private conversation
+	// (ConversationID); its seq and epoch are the conversation's.
+	Conversation string `json:"conversation,omitempty"`
+	From         string `json:"from"`
+	// FromID is the author's user ID, set by the server: a client marks
+	// its own messages by it.
+	FromID string `json:"fromId,omitempty"`
+	// To and ToID, on a direct message, name its recipient.
+	To     string `json:"to,omitempty"`
+	ToID   string `json:"toId,omitempty"`
 	Text   string `json:"text"`
 	SentAt string `json:"sentAt"` // RFC 3339 in UTC with milliseconds
 	// ClientMsgID is the sender's ID for the message, if it gave one: its
@@ -124,68 +135,76 @@ type Ack struct {
 	ID          string `json:"id"`
 	Seq         int64  `json:"seq,omitempty"`
 	Epoch       string `json:"epoch,omitempty"`
-	SentAt      string `json:"sentAt"`
+	// Conversation is set on the ack of a direct message.
+	Conversation string `json:"conversation,omitempty"`
+	SentAt       string `json:"sentAt"`
 }
 
-// DirectMessage is a message to the connections of one name in the
-// sender's room.
-type DirectMessage struct {
-	Type   string `json:"type"`
-	ID     string `json:"id"`
-	From   string `json:"from"`
-	To     string `json:"to"`
-	Text   string `json:"text"`
-	SentAt string `json:"sentAt"`
-	// Room and ClientMsgID identify it for deduplication; they are not sent.
-	Room        string `json:"-"`
-	ClientMsgID string `json:"-"`
+func ackOf(m Message) Ack {
+	return Ack{Type: TypeAck, ClientMsgID: m.ClientMsgID, ID: m.ID, Seq: m.Seq, Epoch: m.Epoch,
+		Conversation: m.Conversation, SentAt: m.SentAt}
 }
 
-// MembersFrame answers "who": the room's names, each once, and its count
-// of connections.
+// MembersFrame answers "who": the room's people, each once with how many
+// connections they have, the count of people, who the asker is, and the
+// asker's private conversations in the room.
 type MembersFrame struct {
-	Type    string       `json:"type"`
-	Room    string       `json:"room"`
-	Members []MemberName `json:"members"`
-	Count   int          `json:"count"`
+	Type          string             `json:"type"`
+	Room          string             `json:"room"`
+	You           MemberName         `json:"you"`
+	Members       []MemberName       `json:"members"`
+	Count         int                `json:"count"`
+	Conversations []ConversationName `json:"conversations"`
 }
 
-// MemberName is one entry of MembersFrame.
+// MemberName is one person of MembersFrame (Connections is left out of
+// You).
 type MemberName struct {
-	Name string `json:"name"`
+	UserID      string `json:"userId"`
+	Name        string `json:"name"`
+	Connections int    `json:"connections,omitempty"`
 }
 
-// PresenceFrame tells the other members that someone joined or left, and
-// how many connections the room has now.
+// ConversationName is one of the asker's private conversations.
+type ConversationName struct {
+	ID   string `json:"id"`
+	With string `json:"with"`
+}
+
+// PresenceFrame tells the other members that a person joined (their first
+// connection) or left (their last one), and how many people the room has
+// now.
 type PresenceFrame struct {
-	Type  string `json:"type"` // TypeJoined or TypeLeft
-	Name  string `json:"name"`
-	Count int    `json:"count"`
-	// StillHere, on a left notice, says that another connection with the
-	// name is still in the room (a second tab): its list keeps the name.
-	// Clients keep their list from these notices, without asking "who"
-	// after each one (a request per member per join).
-	StillHere bool `json:"stillHere,omitempty"`
+	Type   string `json:"type"` // TypeJoined or TypeLeft
+	UserID string `json:"userId"`
+	Name   string `json:"name"`
+	Count  int    `json:"count"`
 }
 
 // TypingFrame tells the other members that someone is typing.
 type TypingFrame struct {
-	Type string `json:"type"`
-	From string `json:"from"`
+	Type   string `json:"type"`
+	From   string `json:"from"`
+	FromID string `json:"fromId"`
+	// Conversation is set when the notice is for one person.
+	Conversation string `json:"conversation,omitempty"`
 }
 
 // RenamedFrame tells every member, the renamer included, of a new name.
 type RenamedFrame struct {
-	Type string `json:"type"`
-	From string `json:"from"`
-	Name string `json:"name"`
+	Type   string `json:"type"`
+	UserID string `json:"userId"`
+	From   string `json:"from"`
+	Name   string `json:"name"`
 }
 
 // HistoryFrame is one frame of a reply to a history request.
 type HistoryFrame struct {
-	Type     string    `json:"type"`
-	Room     string    `json:"room"`
-	Messages []Message `json:"messages"`
+	Type string `json:"type"`
+	Room string `json:"room"`
+	// Conversation is set on a reply about a private conversation.
+	Conversation string    `json:"conversation,omitempty"`
+	Messages     []Message `json:"messages"`
 	// More is true when another frame of this reply follows.
 	More bool `json:"more"`
 	// Next, on the last frame only, is the request that continues the
@@ -294,10 +313,8 @@ func ParseChatMessage(body []byte) (ChatMessage, error) {
 	if m.ClientMsgID, err = parseClientMsgID(f); err != nil {
 		return ChatMessage{}, err
 	}
-	if raw, ok := f.field("resend"); ok {
-		if json.Unmarshal(raw, &m.Resend) != nil {
-			return ChatMessage{}, protocolError(CodeInvalidField, "resend must be true or false")
-		}
+	if m.Resend, err = parseResend(f); err != nil {
+		return ChatMessage{}, err
 	}
 	m.Text, err = parseText(f)
 	if err != nil {
@@ -308,9 +325,10 @@ func ParseChatMessage(body []byte) (ChatMessage, error) {
 
 // DirectRequest is a valid "direct message" request.
 type DirectRequest struct {
-	To          string
+	ToID        string
 	Text        string
 	ClientMsgID string // optional
+	Resend      bool
 }
 
 // ParseDirectMessage validates the body of a frame routed to "direct message".
@@ -320,11 +338,16 @@ func ParseDirectMessage(body []byte) (DirectRequest, error) {
 		return DirectRequest{}, err
 	}
 	var d DirectRequest
-	raw, ok := f.field("to")
-	if !ok || json.Unmarshal(raw, &d.To) != nil || ValidateName(d.To) != nil || d.To == "" {
-		return DirectRequest{}, protocolError(CodeInvalidField, "to must be a member's name")
+	if d.ToID, err = parseUserID(f, "toId"); err != nil {
+		return DirectRequest{}, err
+	}
+	if d.ToID == "" {
+		return DirectRequest{}, protocolError(CodeInvalidField, "toId is required: the user ID of a person in the room")
 	}
 	if d.ClientMsgID, err = parseClientMsgID(f); err != nil {
+		return DirectRequest{}, err
+	}
+	if d.Resend, err = parseResend(f); err != nil {
 		return DirectRequest{}, err
 	}
 	if d.Text, err = parseText(f); err != nil {
@@ -355,6 +378,39 @@ func ParseRename(body []byte) (string, error) {
 		return "", err
 	}
 	return name, nil
+}
+
+// parseResend returns the frame's optional "resend" flag.
+func parseResend(f clientFrame) (bool, error) {
+	var resend bool
+	if raw, ok := f.field("resend"); ok && json.Unmarshal(raw, &resend) != nil {
+		return false, protocolError(CodeInvalidField, "resend must be true or false")
+	}
+	return resend, nil
+}
+
+// parseUserID returns the frame's optional user ID member name ("" if
+// absent).
+func parseUserID(f clientFrame, name string) (string, error) {
+	raw, ok := f.field(name)
+	if !ok {
+		return "", nil
+	}
+	var id string
+	if json.Unmarshal(raw, &id) != nil || !IsUserID(id) {
+		return "", protocolError(CodeInvalidField, "%s must be a user ID (27 characters: a or u, then 26 of 0-9 and a-v)", name)
+	}
+	return id, nil
+}
+
+// ParseTyping validates the body of a frame routed to "typing" and returns
+// the user it is for ("" for the whole room).
+func ParseTyping(body []byte) (string, error) {
+	f, err := decodeFrame(body)
+	if err != nil {
+		return "", err
+	}
+	return parseUserID(f, "toId")
 }
 
 // parseClientMsgID returns the frame's optional clientMsgId.
@@ -419,6 +475,9 @@ type HistoryRequest struct {
 	// reply, so that the client knows which request a reply answers even
 	// when an earlier request got no reply (throttled, or failed).
 	RequestID string
+	// Conversation asks for a private conversation's messages instead of
+	// the room's.
+	Conversation string
 }
 
 // Range returns the messages the request asks for, and false when it can
@@ -468,6 +527,13 @@ func ParseHistory(body []byte) (HistoryRequest, error) {
 	if raw, ok := f.field("requestId"); ok {
 		if json.Unmarshal(raw, &h.RequestID) != nil || !clientMsgIDPattern.MatchString(h.RequestID) {
 			return HistoryRequest{}, protocolError(CodeInvalidField, "requestId must be 1 to %d characters of A-Z, a-z, 0-9, _ and -", MaxClientMsgID)
+		}
+	}
+	if raw, ok := f.field("conversation"); ok {
+		if json.Unmarshal(raw, &h.Conversation) != nil || !conversationPattern.MatchString(h.Conversation) {
+			pe := protocolError(CodeInvalidField, "conversation must be two user IDs joined by +")
+			pe.RequestID = h.RequestID
+			return HistoryRequest{}, pe
 		}
 	}
 	return h, nil

@@ -64,7 +64,12 @@ type Service struct {
 	// Counters keeps the limits that span connections and hosts: each
 	// person's budgets (PersonLimits), flood strikes and cool-downs
 	// (Flood), and the room cap's count. Without it those are off.
-	Counters     Counters
+	Counters Counters
+	// Names keeps who holds each name in each room (see Names). Without
+	// it names are made unique from the room's listing alone, which two
+	// concurrent joins can both pass, and nobody keeps a name through a
+	// reconnect.
+	Names        Names
 	PersonLimits PersonLimits
 	Flood        FloodPolicy
 	// Reaper forgets the connections broadcasts find gone. Hosts keep one
@@ -75,14 +80,23 @@ type Service struct {
 	// fan-out workers ("" for the local gateway).
 	Endpoint string
 	Logger   *slog.Logger
+	// LeaveGrace is how long a person whose last connection left keeps
+	// their name before the room is told (LeaveGrace if 0; negative for no
+	// grace: told at once).
+	LeaveGrace time.Duration
+	// Later, when set, runs f after d, for Disconnect's grace: a host that
+	// lives on (the local adapter) waits without holding $disconnect.
+	// Without it Disconnect waits itself, as a Lambda function must (it is
+	// frozen once it returns).
+	Later func(d time.Duration, f func(context.Context))
 	// Now and NewID default to time.Now and a random ID; tests replace them.
 	Now   func() time.Time
 	NewID func() string
 }
 
-// Connect registers an anonymous connection that asks to join room under
-// name, both taken from the connection URL and possibly empty. A
-// *ProtocolError means the request is refused: room_full and
+// Connect registers a connection of a new anonymous user that asks to
+// join room under name, both taken from the connection URL and possibly
+// empty. A *ProtocolError means the request is refused: room_full and
 // cooling_down with HTTP 429, any other code with 400. Any other error is
 // the store's.
 func (s *Service) Connect(ctx context.Context, connectionID, name, room string) (Connection, error) {
@@ -92,6 +106,13 @@ func (s *Service) Connect(ctx context.Context, connectionID, name, room string) 
 // ConnectFrom is Connect for a client at sourceIP, which the limits that
 // hold across an anonymous person's connections count by.
 func (s *Service) ConnectFrom(ctx context.Context, connectionID, name, room, sourceIP string) (Connection, error) {
+	return s.ConnectAnonymous(ctx, connectionID, name, room, sourceIP, "")
+}
+
+// ConnectAnonymous is ConnectFrom for the anonymous user whose client
+// holds secret (see AnonymousUserID; "" or malformed: a new user). The
+// limits still count by source address: a secret is free to make.
+func (s *Service) ConnectAnonymous(ctx context.Context, connectionID, name, room, sourceIP, secret string) (Connection, error) {
 	room, err := ValidateRoom(room)
 	if err != nil {
 		return Connection{}, err
@@ -102,13 +123,15 @@ func (s *Service) ConnectFrom(ctx context.Context, connectionID, name, room, sou
 	if name == "" {
 		name = "guest-" + s.newID()[:5]
 	}
-	return s.join(ctx, Connection{ID: connectionID, Room: room, Name: name, Person: Person("", sourceIP)})
+	return s.join(ctx, Connection{ID: connectionID, Room: room, Name: normalName(name),
+		UserID: AnonymousUserID(secret), Person: Person("", sourceIP)})
 }
 
 // User is a signed-in user, as the $connect authorizer found it in a token.
 type User struct {
-	ID   string // the token's sub
-	Name string // its display name claim; may be empty
+	ID     string // the token's sub
+	Issuer string // its iss
+	Name   string // its display name claim; may be empty
 }
 
 // ConnectUser registers a signed-in user's connection. The name comes from
@@ -122,7 +145,9 @@ func (s *Service) ConnectUser(ctx context.Context, connectionID, room string, u 
 	if u.ID == "" {
 		return Connection{}, fmt.Errorf("connect %s: a signed-in user without an ID", connectionID)
 	}
-	return s.join(ctx, Connection{ID: connectionID, Room: room, Name: userName(u), UserID: u.ID, Person: Person(u.ID, "")})
+	id := SignedInUserID(u.Issuer, u.ID)
+	return s.join(ctx, Connection{ID: connectionID, Room: room, Name: normalName(userName(u)), UserID: id,
+		SignedIn: true, Person: Person(id, "")})
 }
 
 // userName makes a valid display name of a token's claims.
@@ -168,17 +193,26 @@ func (s *Service) join(ctx context.Context, c Connection) (Connection, error) {
 	if members, err = s.admit(ctx, c, members); err != nil {
 		return Connection{}, err
 	}
+	name, here, err := s.takeName(ctx, c, members, now)
+	if err != nil {
+		s.leaveRoom(ctx, c.Room)
+		return Connection{}, err
+	}
+	c.Name = name
 	if err := s.Store.Put(ctx, c); err != nil {
-		s.abandon(ctx, c, nil) // a write cut short by ctx may have landed
+		s.abandon(ctx, c, nil, here) // a write cut short by ctx may have landed
 		return Connection{}, fmt.Errorf("connect %s: %w", c.ID, err)
 	}
 	if err := ctx.Err(); err != nil {
-		s.abandon(ctx, c, nil)
+		s.abandon(ctx, c, nil, here)
 		return Connection{}, fmt.Errorf("connect %s: stored too late: %w", c.ID, err)
+	}
+	if here {
+		return c, nil // a second tab, or back within LeaveGrace: no join
 	}
 	s.announceTo(ctx, members, c, TypeJoined)
 	if err := ctx.Err(); err != nil {
-		s.abandon(ctx, c, members)
+		s.abandon(ctx, c, members, here)
 		return Connection{}, fmt.Errorf("connect %s: announced too late: %w", c.ID, err)
 	}
 	return c, nil
@@ -186,8 +220,9 @@ func (s *Service) join(ctx context.Context, c Connection) (Connection, error) {
 
 // abandon deletes a connection whose $connect fails after storing it, with
 // a context of its own (ctx may have ended). announced are the members
-// told that it joined, who are told that it left.
-func (s *Service) abandon(ctx context.Context, c Connection, announced []Member) {
+// told that it joined, who are told that it left. Unless its user was in
+// the room already (here), its name is given up.
+func (s *Service) abandon(ctx context.Context, c Connection, announced []Member, here bool) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if _, err := s.Store.Delete(ctx, c.ID); err != nil {
@@ -196,6 +231,9 @@ func (s *Service) abandon(ctx context.Context, c Connection, announced []Member)
 		return
 	}
 	s.leaveRoom(ctx, c.Room)
+	if !here {
+		s.releaseName(ctx, c.Room, c.Name, c.UserID)
+	}
 	if announced != nil {
 		s.announceTo(ctx, announced, c, TypeLeft)
 	}
@@ -246,17 +284,69 @@ func (s *Service) pruneDead(ctx context.Context, room string, members []Member) 
 	return without(members, dead)
 }
 
-// Disconnect forgets a connection and tells the rest of its room.
+// Disconnect forgets a connection. If it was its person's last in the
+// room, the person keeps their name for LeaveGrace, and the rest of the
+// room is told they left only if they have not come back by then: a
+// reload is not a leave and a join. Disconnect returns after the grace.
 func (s *Service) Disconnect(ctx context.Context, connectionID string) error {
 	c, err := s.Store.Delete(ctx, connectionID)
 	if err != nil {
 		return fmt.Errorf("disconnect %s: %w", connectionID, err)
 	}
-	if c.ID != "" {
-		s.leaveRoom(ctx, c.Room)
-		s.announce(ctx, c, TypeLeft, s.now())
+	if c.ID == "" {
+		return nil
 	}
+	s.leaveRoom(ctx, c.Room)
+	members, err := s.Store.Members(ctx, c.Room, s.now())
+	if err != nil {
+		s.logger().WarnContext(ctx, "leave not announced", slog.String("room", c.Room), slog.Any("error", err))
+		return nil
+	}
+	members = without(members, []Member{c.member()}) // the index may lag the delete
+	if hasUser(members, c.UserID) {
+		return nil // another tab of theirs is still here
+	}
+	if s.Names == nil || s.LeaveGrace < 0 || c.UserID == "" {
+		s.releaseName(ctx, c.Room, c.Name, c.UserID)
+		s.announceTo(ctx, members, c, TypeLeft)
+		return nil
+	}
+	at, key := s.now(), NameKey(c.Name)
+	marked, err := s.Names.MarkLeft(ctx, c.Room, key, c.UserID, at)
+	if err != nil || !marked {
+		// Not held (an old item, or a lost claim): told at once.
+		s.announceTo(ctx, members, c, TypeLeft)
+		return nil
+	}
+	afterGrace := func(ctx context.Context) {
+		released, err := s.Names.Release(ctx, c.Room, key, c.UserID, at)
+		if err != nil || !released {
+			return // back within the grace (the name was claimed again), or unknown
+		}
+		members, err := s.Store.Members(ctx, c.Room, s.now())
+		if err != nil || hasUser(members, c.UserID) {
+			return // back under another name
+		}
+		s.announceTo(ctx, members, c, TypeLeft)
+	}
+	if s.Later != nil {
+		s.Later(s.leaveGrace(), afterGrace)
+		return nil
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(s.leaveGrace()):
+	}
+	afterGrace(context.WithoutCancel(ctx))
 	return nil
+}
+
+// leaveGrace is LeaveGrace unless the Service says otherwise.
+func (s *Service) leaveGrace() time.Duration {
+	if s.LeaveGrace > 0 {
+		return s.LeaveGrace
+	}
+	return LeaveGrace
 }
 
 // Delivery counts what one send did.
@@ -302,19 +392,19 @@ func (s *Service) Send(ctx context.Context, senderID string, body []byte) (Deliv
 			return Delivery{}, s.reject(ctx, senderID, fmt.Errorf("send from %s: find %s: %w", senderID, req.ClientMsgID, err))
 		}
 		if found {
-			s.post1(ctx, senderID, Ack{Type: TypeAck, ClientMsgID: stored.ClientMsgID, ID: stored.ID, Seq: stored.Seq, Epoch: stored.Epoch, SentAt: stored.SentAt})
+			s.post1(ctx, senderID, ackOf(stored))
 			return Delivery{Seq: stored.Seq, Duplicate: true}, nil
 		}
 	}
 	msg, isNew, err := s.History.Append(ctx, Message{
-		Type: TypeChatMessage, ID: s.newID(), Room: sender.Room, From: sender.Name,
+		Type: TypeChatMessage, ID: s.newID(), Room: sender.Room, From: sender.Name, FromID: sender.UserID,
 		Text: req.Text, SentAt: FormatTime(now), ClientMsgID: req.ClientMsgID,
 	}, now.Add(s.retention()), now)
 	if err != nil {
 		return Delivery{}, s.reject(ctx, senderID, fmt.Errorf("send from %s: store: %w", senderID, err))
 	}
 	if req.ClientMsgID != "" {
-		s.post1(ctx, senderID, Ack{Type: TypeAck, ClientMsgID: msg.ClientMsgID, ID: msg.ID, Seq: msg.Seq, Epoch: msg.Epoch, SentAt: msg.SentAt})
+		s.post1(ctx, senderID, ackOf(msg))
 	}
 	if !isNew {
 		return Delivery{Seq: msg.Seq, Duplicate: true}, nil
@@ -364,13 +454,25 @@ func (s *Service) SendHistory(ctx context.Context, connectionID string, body []b
 	if err := s.takeRead(ctx, c, req.RequestID); err != nil {
 		return s.reject(ctx, connectionID, err)
 	}
+	stream := c.Room
+	if req.Conversation != "" {
+		if !inConversation(req.Conversation, c.UserID) {
+			pe := protocolError(CodeForbidden, "you are not in this conversation")
+			pe.RequestID = req.RequestID
+			return s.reject(ctx, connectionID, pe)
+		}
+		stream = conversationStream(c.Room, req.Conversation)
+	}
 	r, ok := req.Range()
 	var msgs []Message
 	var more bool
 	if ok {
-		msgs, more, err = s.History.Read(ctx, c.Room, r, s.now())
+		msgs, more, err = s.History.Read(ctx, stream, r, s.now())
 		if err != nil {
-			return s.reject(ctx, connectionID, fmt.Errorf("history of %s: %w", c.Room, err))
+			return s.reject(ctx, connectionID, fmt.Errorf("history of %s: %w", stream, err))
+		}
+		for i := range msgs {
+			msgs[i].Room = c.Room // a conversation's stream is not its room
 		}
 	}
 	if r.Before == 0 && !r.Latest {
@@ -387,7 +489,7 @@ func (s *Service) SendHistory(ctx context.Context, connectionID string, body []b
 	case more && len(msgs) > 0:
 		next = &HistoryCursor{Before: msgs[0].Seq}
 	}
-	for _, frame := range HistoryFrames(c.Room, req.RequestID, msgs, next) {
+	for _, frame := range HistoryFrames(c.Room, req.Conversation, req.RequestID, msgs, next) {
 		if err := s.Sender.Post(ctx, connectionID, frame); err != nil {
 			return fmt.Errorf("history to %s: %w", connectionID, err)
 		}
@@ -409,16 +511,17 @@ func fitBytes(msgs []Message, max int) int {
 }
 
 // HistoryFrames encodes msgs as history frames of at most MaxHistoryFrame
-// bytes each, in order, each with requestID; next goes on the last. There
-// is always one frame.
-func HistoryFrames(room, requestID string, msgs []Message, next *HistoryCursor) [][]byte {
-	base := len(encode(HistoryFrame{Type: TypeHistory, Room: room, Messages: []Message{}, More: true,
+// bytes each, in order, each with requestID (and conversation, for a
+// private conversation's); next goes on the last. There is always one
+// frame.
+func HistoryFrames(room, conversation, requestID string, msgs []Message, next *HistoryCursor) [][]byte {
+	base := len(encode(HistoryFrame{Type: TypeHistory, Room: room, Conversation: conversation, Messages: []Message{}, More: true,
 		Next: &HistoryCursor{Since: math.MaxInt64, Before: math.MaxInt64}, RequestID: requestID}))
 	var frames [][]byte
 	var page []Message
 	size := base
 	flush := func(last bool) {
-		f := HistoryFrame{Type: TypeHistory, Room: room, Messages: page, More: !last, RequestID: requestID}
+		f := HistoryFrame{Type: TypeHistory, Room: room, Conversation: conversation, Messages: page, More: !last, RequestID: requestID}
 		if f.Messages == nil {
 			f.Messages = []Message{}
 		}

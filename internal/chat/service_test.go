@@ -127,7 +127,7 @@ func (s *fakeStore) Members(_ context.Context, room string, now time.Time) ([]ch
 	var members []chat.Member
 	for _, c := range s.conns {
 		if c.Room == room && c.ExpiresAt.After(now) {
-			members = append(members, chat.Member{ID: c.ID, Name: c.Name, ConnectedAt: c.ConnectedAt})
+			members = append(members, chat.Member{ID: c.ID, Name: c.Name, UserID: c.UserID, ConnectedAt: c.ConnectedAt})
 		}
 	}
 	return members, nil
@@ -247,12 +247,18 @@ func newService(store chat.Store, sender chat.Sender) *chat.Service {
 	}
 }
 
+// uid is the user ID of the anonymous person whose client's secret is
+// made of id: the same person for the same id.
+func uid(id string) string {
+	return chat.AnonymousUserID("secret-of-the-person-" + id)
+}
+
 // room returns a store with the connections in room general, plus one in
 // room other.
 func room(ids ...string) *fakeStore {
 	s := &fakeStore{}
 	for _, id := range ids {
-		s.conns = append(s.conns, chat.Connection{ID: id, Room: "general", Name: "name-" + id,
+		s.conns = append(s.conns, chat.Connection{ID: id, Room: "general", Name: "name-" + id, UserID: uid(id),
 			ConnectedAt: now.Add(-time.Minute), ExpiresAt: now.Add(time.Hour)})
 	}
 	s.conns = append(s.conns, chat.Connection{ID: "elsewhere", Room: "other", Name: "zed", ExpiresAt: now.Add(time.Hour)})
@@ -296,6 +302,12 @@ func TestConnect(t *testing.T) {
 			}
 			if err != nil && tt.wantErr != nil && !strings.Contains(err.Error(), "c1") {
 				t.Errorf("Connect() error = %v, want the connection ID in it", err)
+			}
+			if got.UserID != "" && !chat.IsUserID(got.UserID) {
+				t.Errorf("Connect() = %+v, want a user ID", got)
+			}
+			if tt.want.ID != "" {
+				tt.want.UserID = got.UserID // a new anonymous user: random
 			}
 			if got != tt.want {
 				t.Errorf("Connect() = %+v, want %+v", got, tt.want)
@@ -370,7 +382,7 @@ func TestSendDelivers(t *testing.T) {
 	var m chat.Message
 	sender.frame(t, "bob", &m)
 	want := chat.Message{Type: "chat message", ID: "0123456789abcdefghijklmnop", Room: "general", Seq: 1, Epoch: m.Epoch,
-		From: "name-alice", Text: "héllo 😀", SentAt: "2026-11-24T15:00:00.123Z"}
+		From: "name-alice", FromID: uid("alice"), Text: "héllo 😀", SentAt: "2026-11-24T15:00:00.123Z"}
 	if m != want || m.Epoch == "" {
 		t.Errorf("frame = %+v, want %+v", m, want)
 	}
@@ -380,8 +392,8 @@ func TestSendDelivers(t *testing.T) {
 	// The frame carries exactly the protocol's fields.
 	var fields map[string]any
 	sender.frame(t, "carol", &fields)
-	if len(fields) != 8 {
-		t.Errorf("frame fields = %v, want type, id, room, seq, epoch, from, text, sentAt", fields)
+	if len(fields) != 9 {
+		t.Errorf("frame fields = %v, want type, id, room, seq, epoch, from, fromId, text, sentAt", fields)
 	}
 }
 

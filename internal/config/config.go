@@ -17,6 +17,7 @@ import (
 const (
 	EnvTableName             = "TABLE_NAME"
 	EnvRoomIndexName         = "ROOM_INDEX_NAME"
+	EnvRoomIndexFallback     = "ROOM_INDEX_FALLBACK"
 	EnvManagementAPIEndpoint = "MANAGEMENT_API_ENDPOINT"
 	EnvPostWorkers           = "POST_WORKERS"
 	EnvDynamoDBEndpoint      = "DYNAMODB_ENDPOINT"
@@ -46,7 +47,7 @@ const (
 
 // Defaults of the optional variables.
 const (
-	DefaultRoomIndexName = "room-index"
+	DefaultRoomIndexName = "room-users"
 	DefaultSeqIndexName  = "seq-index"
 	DefaultPostWorkers   = 32
 	MaxPostWorkers       = 1000
@@ -80,6 +81,10 @@ func (e *VarError) Unwrap() error { return e.Err }
 type Config struct {
 	TableName     string
 	RoomIndexName string
+	// RoomIndexFallback is the room index read while RoomIndexName is
+	// still being built: the index before user IDs, during the migration
+	// (see internal/dynamo); "" for none.
+	RoomIndexFallback string
 	// ManagementAPIEndpoint overrides the @connections base URL built from
 	// each request (https://{apiId}.execute-api.{region}.amazonaws.com/{stage});
 	// "" when unset.
@@ -148,18 +153,19 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 	}
 
 	c := Config{
-		TableName:     get(EnvTableName),
-		RoomIndexName: get(EnvRoomIndexName),
-		Region:        get(EnvRegion),
-		PostWorkers:   DefaultPostWorkers,
-		LogLevel:      slog.LevelInfo,
-		SendBurst:     -1,
-		ReadBurst:     -1,
-		FloodStrikes:  -1,
-		MessagesTable: get(EnvMessagesTable),
-		URLSuffix:     get(EnvURLSuffix),
-		SeqIndexName:  get(EnvSeqIndexName),
-		FunctionName:  get(EnvFunctionName),
+		TableName:         get(EnvTableName),
+		RoomIndexName:     get(EnvRoomIndexName),
+		RoomIndexFallback: get(EnvRoomIndexFallback),
+		Region:            get(EnvRegion),
+		PostWorkers:       DefaultPostWorkers,
+		LogLevel:          slog.LevelInfo,
+		SendBurst:         -1,
+		ReadBurst:         -1,
+		FloodStrikes:      -1,
+		MessagesTable:     get(EnvMessagesTable),
+		URLSuffix:         get(EnvURLSuffix),
+		SeqIndexName:      get(EnvSeqIndexName),
+		FunctionName:      get(EnvFunctionName),
 		// chat.DefaultRetention; not imported, to keep config a leaf.
 		HistoryRetention: 24 * time.Hour,
 	}

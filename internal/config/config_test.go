@@ -32,7 +32,7 @@ func TestLoad(t *testing.T) {
 	}
 	defaults := config.Config{
 		TableName:          "chat",
-		RoomIndexName:      "room-index",
+		RoomIndexName:      "room-users",
 		PostWorkers:        32,
 		Region:             "eu-west-1",
 		LogLevel:           slog.LevelInfo,

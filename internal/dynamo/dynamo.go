@@ -8,14 +8,23 @@
 //	sendTat      (N, epoch milliseconds: the send limit's clock, see chat.RateLimit)
 //	readTat      (N, epoch milliseconds: the read limit's clock)
 //	person       (S, whose limits the connection counts against: chat.Person)
-//	userId       (S, the signed-in user's sub; absent for anonymous connections)
+//	userId       (S, the public user ID: chat.AnonymousUserID or chat.SignedInUserID)
+//	signedIn     (BOOL, the name comes from a token)
 //	expiresAt    (N, epoch seconds: the table's TTL attribute; always
 //	             connectedAt + chat.TTL, which Members relies on to tell a
 //	             member's age from the index without projecting connectedAt)
 //
-// A global secondary index (by default "room-index": hash room, range
-// connectionId, projection INCLUDE expiresAt and name) lets Members read
-// one room, names included, with a Query, never a Scan of the table.
+// A global secondary index (by default "room-users": hash room, range
+// connectionId, projection INCLUDE expiresAt, name and userId) lets
+// Members read one room, names and users included, with a Query, never a
+// Scan of the table.
+//
+// Migration. The index before user IDs was "room-index", which projects no
+// userId; a projection cannot change in place, and a stack update may
+// create or delete one global secondary index at a time. So one release
+// adds room-users next to room-index (this one), and reads room-index
+// (FallbackIndex) while room-users is still being built, its members then
+// counted as a person per connection; the next release deletes room-index.
 //
 // Every write is a single-item PutItem or DeleteItem. DynamoDB applies a
 // single-item write atomically, index included: a failed Put or Delete
@@ -53,8 +62,12 @@ import (
 	"github.com/serverless-chat/chat/internal/chat"
 )
 
-// DefaultIndex is the name of the global secondary index on room.
-const DefaultIndex = "room-index"
+// DefaultIndex is the name of the global secondary index on room;
+// LegacyIndex is the one before user IDs (see Migration above).
+const (
+	DefaultIndex = "room-users"
+	LegacyIndex  = "room-index"
+)
 
 // Attribute names of a connection item.
 const (
@@ -66,6 +79,7 @@ const (
 	attrSendTAT      = "sendTat"
 	attrReadTAT      = "readTat"
 	attrExpiresAt    = "expiresAt"
+	attrUserID       = "userId"
 )
 
 var (
@@ -99,6 +113,9 @@ type Store struct {
 	table  string
 	index  string
 
+	// FallbackIndex, when set, is read by Members while index is missing
+	// or still being built (see Migration above).
+	FallbackIndex string
 	// PageSize, when positive, caps the items one Query page of Members
 	// evaluates (the Query's Limit). Zero leaves DynamoDB's 1 MB pages.
 	PageSize int32
@@ -122,6 +139,7 @@ type item struct {
 	Name         string `dynamodbav:"name"`
 	ConnectedAt  int64  `dynamodbav:"connectedAt,omitempty"` // epoch ms
 	UserID       string `dynamodbav:"userId,omitempty"`
+	SignedIn     bool   `dynamodbav:"signedIn,omitempty"`
 	Person       string `dynamodbav:"person,omitempty"`
 	TypingAt     int64  `dynamodbav:"typingAt,omitempty"`  // epoch ms
 	SendTAT      int64  `dynamodbav:"sendTat,omitempty"`   // epoch ms
@@ -130,7 +148,7 @@ type item struct {
 }
 
 func toItem(c chat.Connection) item {
-	it := item{ConnectionID: c.ID, Room: c.Room, Name: c.Name, UserID: c.UserID, Person: c.Person}
+	it := item{ConnectionID: c.ID, Room: c.Room, Name: c.Name, UserID: c.UserID, SignedIn: c.SignedIn, Person: c.Person}
 	if !c.ReadTAT.IsZero() {
 		it.ReadTAT = c.ReadTAT.UnixMilli()
 	}
@@ -150,7 +168,7 @@ func toItem(c chat.Connection) item {
 }
 
 func (it item) connection() chat.Connection {
-	c := chat.Connection{ID: it.ConnectionID, Room: it.Room, Name: it.Name, UserID: it.UserID, Person: it.Person}
+	c := chat.Connection{ID: it.ConnectionID, Room: it.Room, Name: it.Name, UserID: it.UserID, SignedIn: it.SignedIn, Person: it.Person}
 	if it.ReadTAT != 0 {
 		c.ReadTAT = time.UnixMilli(it.ReadTAT).UTC()
 	}
@@ -344,15 +362,38 @@ func (s *Store) Members(ctx context.Context, room string, now time.Time) ([]chat
 	if room == "" {
 		return nil, nil // Put refuses an empty room, so none is stored
 	}
+	members, err := s.members(ctx, s.index, room, now, true)
+	if s.FallbackIndex != "" && unreadableIndex(err) {
+		// The legacy index projects no userId, and a Query of a global
+		// secondary index cannot ask for what it does not project.
+		return s.members(ctx, s.FallbackIndex, room, now, false)
+	}
+	return members, err
+}
+
+// unreadableIndex reports whether err says the index is missing, or is
+// still being built ("Cannot read from backfilling global secondary
+// index"): both ValidationExceptions that name it.
+func unreadableIndex(err error) bool {
+	var apiErr smithy.APIError
+	return errors.Is(err, ErrTableNotFound) ||
+		errors.As(err, &apiErr) && apiErr.ErrorCode() == "ValidationException" && strings.Contains(strings.ToLower(apiErr.ErrorMessage()), "index")
+}
+
+func (s *Store) members(ctx context.Context, index, room string, now time.Time, withUser bool) ([]chat.Member, error) {
+	projection := "#id, #name, #exp"
+	names := map[string]string{"#room": attrRoom, "#exp": attrExpiresAt, "#id": attrConnectionID, "#name": attrName}
+	if withUser {
+		projection += ", #user"
+		names["#user"] = attrUserID
+	}
 	in := &dynamodb.QueryInput{
-		TableName:              aws.String(s.table),
-		IndexName:              aws.String(s.index),
-		KeyConditionExpression: aws.String("#room = :room"),
-		FilterExpression:       aws.String("attribute_not_exists(#exp) OR #exp > :now"),
-		ProjectionExpression:   aws.String("#id, #name, #exp"),
-		ExpressionAttributeNames: map[string]string{
-			"#room": attrRoom, "#exp": attrExpiresAt, "#id": attrConnectionID, "#name": attrName,
-		},
+		TableName:                aws.String(s.table),
+		IndexName:                aws.String(index),
+		KeyConditionExpression:   aws.String("#room = :room"),
+		FilterExpression:         aws.String("attribute_not_exists(#exp) OR #exp > :now"),
+		ProjectionExpression:     aws.String(projection),
+		ExpressionAttributeNames: names,
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":room": &types.AttributeValueMemberS{Value: room},
 			":now":  &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Unix(), 10)},
@@ -376,6 +417,9 @@ func (s *Store) Members(ctx context.Context, room string, now time.Time) ([]chat
 			m := chat.Member{ID: id.Value}
 			if name, ok := av[attrName].(*types.AttributeValueMemberS); ok {
 				m.Name = name.Value
+			}
+			if user, ok := av[attrUserID].(*types.AttributeValueMemberS); ok {
+				m.UserID = user.Value
 			}
 			// The index projects expiresAt, not connectedAt: a connection
 			// expires chat.TTL after it connected (to the second), which

@@ -25,9 +25,12 @@ import (
 //	                        starts a new one)
 //	  "c#" + clientMsgId    a message sent with a clientMsgId
 //	  "m#" + id             a message sent without one
-//	  "d#" + clientMsgId    a direct message's record: id, from, to, sentAt
-//	                        (no text, no seq: not in the history)
-//	seq (N)  id  from  text  sentAt  clientMsgId  (S)  expiresAt (N, TTL)
+//	seq (N)  id  from  fromId  text  sentAt  clientMsgId  (S)  expiresAt (N, TTL)
+//	conversation  to  toId  (S, a direct message's)
+//
+// A private conversation's messages, and a user's list of conversations,
+// are partitions of their own ("room/a…+u…", "room/inbox/a…"; room names
+// hold no "/"), with their own counter and epoch.
 //
 // A local secondary index (DefaultSeqIndex: room + seq, projecting every
 // attribute) orders a room by seq. It is local so that history reads can be
@@ -57,7 +60,6 @@ const (
 	counterKey   = "#counter"
 	clientPrefix = "c#"
 	idPrefix     = "m#"
-	directPrefix = "d#"
 )
 
 // HistoryAPI is the part of the DynamoDB client History uses;
@@ -93,21 +95,30 @@ func NewHistory(client HistoryAPI, table, index string) *History {
 
 // messageItem is a message as stored.
 type messageItem struct {
-	Room        string `dynamodbav:"room"`
-	MsgKey      string `dynamodbav:"msgKey"`
-	Seq         int64  `dynamodbav:"seq"`
-	Epoch       string `dynamodbav:"epoch,omitempty"`
-	ID          string `dynamodbav:"id"`
-	From        string `dynamodbav:"from"`
-	Text        string `dynamodbav:"text"`
-	SentAt      string `dynamodbav:"sentAt"`
-	ClientMsgID string `dynamodbav:"clientMsgId,omitempty"`
-	ExpiresAt   int64  `dynamodbav:"expiresAt"`
+	Room         string `dynamodbav:"room"`
+	MsgKey       string `dynamodbav:"msgKey"`
+	Seq          int64  `dynamodbav:"seq"`
+	Epoch        string `dynamodbav:"epoch,omitempty"`
+	ID           string `dynamodbav:"id"`
+	From         string `dynamodbav:"from"`
+	FromID       string `dynamodbav:"fromId,omitempty"`
+	Conversation string `dynamodbav:"conversation,omitempty"`
+	To           string `dynamodbav:"to,omitempty"`
+	ToID         string `dynamodbav:"toId,omitempty"`
+	Text         string `dynamodbav:"text"`
+	SentAt       string `dynamodbav:"sentAt"`
+	ClientMsgID  string `dynamodbav:"clientMsgId,omitempty"`
+	ExpiresAt    int64  `dynamodbav:"expiresAt"`
 }
 
 func (it messageItem) message() chat.Message {
-	return chat.Message{Type: chat.TypeChatMessage, ID: it.ID, Room: it.Room, Seq: it.Seq, Epoch: it.Epoch, From: it.From,
+	m := chat.Message{Type: chat.TypeChatMessage, ID: it.ID, Room: it.Room, Seq: it.Seq, Epoch: it.Epoch, From: it.From,
+		FromID: it.FromID, Conversation: it.Conversation, To: it.To, ToID: it.ToID,
 		Text: it.Text, SentAt: it.SentAt, ClientMsgID: it.ClientMsgID}
+	if it.Conversation != "" {
+		m.Type = chat.TypeDirect
+	}
+	return m
 }
 
 // Append stores m with the room's next seq, unless a message with its
@@ -119,7 +130,7 @@ func (h *History) Append(ctx context.Context, m chat.Message, expiresAt, now tim
 	}
 	m.Seq, m.Epoch = seq, epoch
 	it := messageItem{Room: m.Room, MsgKey: idPrefix + m.ID, Seq: seq, Epoch: epoch, ID: m.ID, From: m.From, Text: m.Text,
-		SentAt: m.SentAt, ClientMsgID: m.ClientMsgID, ExpiresAt: expiresAt.Unix()}
+		FromID: m.FromID, Conversation: m.Conversation, To: m.To, ToID: m.ToID, SentAt: m.SentAt, ClientMsgID: m.ClientMsgID, ExpiresAt: expiresAt.Unix()}
 	if m.ClientMsgID != "" {
 		it.MsgKey = clientPrefix + m.ClientMsgID
 	}
@@ -157,46 +168,6 @@ func (h *History) Find(ctx context.Context, room, clientMsgID string, now time.T
 		return chat.Message{}, false, nil
 	}
 	return it.message(), true, nil
-}
-
-// directItem is a direct message's record.
-type directItem struct {
-	Room      string `dynamodbav:"room"`
-	MsgKey    string `dynamodbav:"msgKey"`
-	ID        string `dynamodbav:"id"`
-	From      string `dynamodbav:"from"`
-	To        string `dynamodbav:"to"`
-	SentAt    string `dynamodbav:"sentAt"`
-	ExpiresAt int64  `dynamodbav:"expiresAt"`
-}
-
-// RecordDirect stores a direct message's record (not its text) under its
-// ClientMsgID with a conditional PutItem, or returns the one stored.
-func (h *History) RecordDirect(ctx context.Context, m chat.DirectMessage, expiresAt, now time.Time) (chat.DirectMessage, bool, error) {
-	it := directItem{Room: m.Room, MsgKey: directPrefix + m.ClientMsgID, ID: m.ID, From: m.From, To: m.To,
-		SentAt: m.SentAt, ExpiresAt: expiresAt.Unix()}
-	var old directItem
-	stored, err := h.putOnce(ctx, it, &old, now)
-	switch {
-	case err != nil:
-		return chat.DirectMessage{}, false, fmt.Errorf("record direct message %s: %w", m.ID, err)
-	case !stored:
-		return chat.DirectMessage{Type: chat.TypeDirect, ID: old.ID, From: old.From, To: old.To, SentAt: old.SentAt,
-			Room: old.Room, ClientMsgID: m.ClientMsgID}, false, nil
-	}
-	return m, true, nil
-}
-
-// ForgetDirect deletes a direct message's record (one write).
-func (h *History) ForgetDirect(ctx context.Context, room, clientMsgID string) error {
-	_, err := h.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName: aws.String(h.table),
-		Key:       messageKey(room, directPrefix+clientMsgID),
-	})
-	if err != nil {
-		return h.fail("forget direct message "+clientMsgID, err)
-	}
-	return nil
 }
 
 // putOnce puts item unless an item with its key is stored and has not

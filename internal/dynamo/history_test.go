@@ -275,31 +275,49 @@ func TestPresenceItems(t *testing.T) {
 	}
 }
 
-// A direct message's record is stored once per clientMsgId, without its
-// text, and outside the room's history.
-func TestRecordDirect(t *testing.T) {
+// A private conversation is a stream of its own: its messages keep their
+// author, recipient and conversation, number from 1 in their own order,
+// are deduplicated by clientMsgId, and are not in the room's history.
+func TestConversationHistory(t *testing.T) {
 	t.Parallel()
 	h, _ := newHistory(t)
 	ctx := testContext(t)
-	dm := chat.DirectMessage{Type: chat.TypeDirect, ID: "dm-1", From: "a", To: "b", Text: "secret", SentAt: chat.FormatTime(t0),
-		Room: "general", ClientMsgID: "k-dm"}
-	if _, isNew, err := h.RecordDirect(ctx, dm, t0.Add(time.Hour), t0); err != nil || !isNew {
-		t.Fatalf("RecordDirect = %v, %v; want stored", isNew, err)
+	a, b := chat.AnonymousUserID("alice-secret-0123456789ab"), chat.AnonymousUserID("bob-secret-0123456789abcd")
+	conversation := chat.ConversationID(a, b)
+	stream := "general/" + conversation
+	if _, _, err := h.Append(ctx, message("general", "in the room", "r1"), t0.Add(time.Hour), t0); err != nil {
+		t.Fatal(err)
+	}
+	dm := chat.Message{Type: chat.TypeDirect, ID: chat.NewID(), Room: stream, Conversation: conversation, From: "alice", FromID: a,
+		To: "bob", ToID: b, Text: "psst", SentAt: chat.FormatTime(t0), ClientMsgID: "k-dm"}
+	first, isNew, err := h.Append(ctx, dm, t0.Add(time.Hour), t0)
+	if err != nil || !isNew || first.Seq != 1 || first.Epoch == "" {
+		t.Fatalf("Append = %+v, %v, %v; want seq 1 of the conversation", first, isNew, err)
 	}
 	again := dm
-	again.ID = "dm-2"
-	got, isNew, err := h.RecordDirect(ctx, again, t0.Add(time.Hour), t0)
-	if err != nil || isNew || got.ID != "dm-1" || got.Text != "" {
-		t.Errorf("RecordDirect again = %+v, %v, %v; want the first record, without text", got, isNew, err)
+	again.ID = chat.NewID()
+	got, isNew, err := h.Append(ctx, again, t0.Add(time.Hour), t0)
+	if err != nil || isNew || got.ID != dm.ID {
+		t.Errorf("Append again = %+v, %v, %v; want the first one back", got, isNew, err)
 	}
-	if msgs, _, _ := h.Read(ctx, "general", chat.Range{Limit: 10}, t0); len(msgs) != 0 {
-		t.Errorf("history holds %+v, want no direct message", msgs)
+	msgs, _, err := h.Read(ctx, stream, chat.Range{After: 0, Limit: 10}, t0)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("Read = %+v, %v; want the one message", msgs, err)
+	}
+	if m := msgs[0]; m.Type != chat.TypeDirect || m.FromID != a || m.ToID != b || m.To != "bob" || m.Conversation != conversation || m.Text != "psst" {
+		t.Errorf("read back %+v", m)
+	}
+	if found, ok, err := h.Find(ctx, stream, "k-dm", t0); err != nil || !ok || found.ID != dm.ID {
+		t.Errorf("Find = %+v, %v, %v", found, ok, err)
+	}
+	room, _, _ := h.Read(ctx, "general", chat.Range{After: 0, Limit: 10}, t0)
+	if len(room) != 1 || room[0].Text != "in the room" || room[0].Conversation != "" {
+		t.Errorf("the room's history = %+v, want its own message alone", room)
 	}
 }
 
 // A resend found by Find takes no seq: the next message follows its
-// original without a gap. Find sees an expired message as gone, and an
-// undelivered direct message's record can be forgotten.
+// original without a gap. Find sees an expired message as gone.
 func TestFindBeforeSeq(t *testing.T) {
 	t.Parallel()
 	h, _ := newHistory(t)
@@ -326,16 +344,6 @@ func TestFindBeforeSeq(t *testing.T) {
 		t.Fatalf("next seq = %d, %v; want %d (no gap)", next.Seq, err, first.Seq+1)
 	}
 
-	dm := chat.DirectMessage{Type: chat.TypeDirect, ID: chat.NewID(), From: "alice", To: "bob", Room: "general", ClientMsgID: "d1"}
-	if _, isNew, err := h.RecordDirect(ctx, dm, t0.Add(time.Hour), t0); err != nil || !isNew {
-		t.Fatalf("RecordDirect = %v, %v", isNew, err)
-	}
-	if err := h.ForgetDirect(ctx, "general", "d1"); err != nil {
-		t.Fatal(err)
-	}
-	if _, isNew, err := h.RecordDirect(ctx, dm, t0.Add(time.Hour), t0); err != nil || !isNew {
-		t.Errorf("RecordDirect after ForgetDirect = %v, %v; want new", isNew, err)
-	}
 }
 
 // The room's epoch is made with its counter, carried by every message

@@ -99,7 +99,7 @@ func create(ctx context.Context, client TableAPI, table, index string) error {
 			},
 			Projection: &types.Projection{
 				ProjectionType:   types.ProjectionTypeInclude,
-				NonKeyAttributes: []string{attrExpiresAt, attrName},
+				NonKeyAttributes: []string{attrExpiresAt, attrName, attrUserID},
 			},
 		}},
 		SSESpecification: &types.SSESpecification{Enabled: aws.Bool(true)},
@@ -135,8 +135,8 @@ func checkLayout(t *types.TableDescription, index string) error {
 		p := gsi.Projection
 		if p == nil || (p.ProjectionType != types.ProjectionTypeAll &&
 			!(p.ProjectionType == types.ProjectionTypeInclude && slices.Contains(p.NonKeyAttributes, attrExpiresAt) &&
-				slices.Contains(p.NonKeyAttributes, attrName))) {
-			return fmt.Errorf("index %q does not project %s and %s", index, attrExpiresAt, attrName)
+				slices.Contains(p.NonKeyAttributes, attrName) && slices.Contains(p.NonKeyAttributes, attrUserID))) {
+			return fmt.Errorf("index %q does not project %s, %s and %s", index, attrExpiresAt, attrName, attrUserID)
 		}
 		return nil
 	}

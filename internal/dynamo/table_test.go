@@ -59,15 +59,15 @@ func TestCreateTable(t *testing.T) {
 		t.Fatalf("global secondary indexes = %d, want 1", len(d.GlobalSecondaryIndexes))
 	}
 	gsi := d.GlobalSecondaryIndexes[0]
-	if got := aws.ToString(gsi.IndexName); got != "room-index" {
-		t.Errorf("index name = %q, want room-index", got)
+	if got := aws.ToString(gsi.IndexName); got != "room-users" {
+		t.Errorf("index name = %q, want room-users", got)
 	}
 	if got, want := keys(gsi.KeySchema), []string{"room HASH", "connectionId RANGE"}; !slices.Equal(got, want) {
 		t.Errorf("index key schema = %v, want %v", got, want)
 	}
 	if p := gsi.Projection; p == nil || p.ProjectionType != types.ProjectionTypeInclude ||
-		!slices.Equal(p.NonKeyAttributes, []string{"expiresAt", "name"}) {
-		t.Errorf("index projection = %+v, want INCLUDE [expiresAt name]", p)
+		!slices.Equal(p.NonKeyAttributes, []string{"expiresAt", "name", "userId"}) {
+		t.Errorf("index projection = %+v, want INCLUDE [expiresAt name userId]", p)
 	}
 	// DynamoDB Local accepts SSESpecification but may not describe it.
 	t.Logf("SSE description from this endpoint: %+v", d.SSEDescription)

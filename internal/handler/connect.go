@@ -50,6 +50,22 @@ func header(req *events.APIGatewayWebsocketProxyRequest, name string) string {
 	return ""
 }
 
+// subprotocols reads a handshake's Sec-WebSocket-Protocol header: whether
+// it offers chat.ProtocolName, and the anonymous secret it carries ("" if
+// none). The header is never logged: it holds the secret.
+func subprotocols(header string) (offered bool, secret string) {
+	for _, p := range strings.Split(header, ",") {
+		p = strings.TrimSpace(p)
+		switch {
+		case p == chat.ProtocolName:
+			offered = true
+		case strings.HasPrefix(p, chat.SecretProtocolPrefix):
+			secret = strings.TrimPrefix(p, chat.SecretProtocolPrefix)
+		}
+	}
+	return offered, secret
+}
+
 // signedInUser returns the user the $connect authorizer let in, from
 // requestContext.authorizer: its principalId and the context it returned
 // (sub and name), which API Gateway merges into one object. ok is false
@@ -69,7 +85,7 @@ func signedInUser(req *events.APIGatewayWebsocketProxyRequest) (u chat.User, ok 
 			return fmt.Sprint(v)
 		}
 	}
-	u = chat.User{ID: str("sub"), Name: str("name")}
+	u = chat.User{ID: str("sub"), Issuer: str("iss"), Name: str("name")}
 	if u.ID == "" {
 		u.ID = str("principalId")
 	}

@@ -43,11 +43,15 @@ type Handler struct {
 	SendLimit chat.RateLimit
 	RoomCap   int
 	Origins   OriginPolicy
-	// ReadLimit, Counters, PersonLimits, Flood: see chat.Service.
+	// ReadLimit, Counters, Names, PersonLimits, Flood, LeaveGrace: see
+	// chat.Service.
 	ReadLimit    chat.RateLimit
 	Counters     chat.Counters
+	Names        chat.Names
 	PersonLimits chat.PersonLimits
 	Flood        chat.FloodPolicy
+	LeaveGrace   time.Duration
+	Later        func(time.Duration, func(context.Context))
 	// Workers bounds the concurrent posts of one broadcast (chat.DefaultWorkers if 0).
 	Workers int
 	// Reaper forgets the connections broadcasts find gone; the host keeps
@@ -81,10 +85,12 @@ func (h *Handler) Connect(ctx context.Context, req events.APIGatewayWebsocketPro
 	defer cancel()
 	var c chat.Connection
 	var err error
+	offered, secret := subprotocols(header(&req, "Sec-WebSocket-Protocol"))
 	if user, ok := signedInUser(&req); ok {
 		c, err = svc.ConnectUser(ctx, req.RequestContext.ConnectionID, q["room"], user)
 	} else {
-		c, err = svc.ConnectFrom(ctx, req.RequestContext.ConnectionID, q["name"], q["room"], req.RequestContext.Identity.SourceIP)
+		c, err = svc.ConnectAnonymous(ctx, req.RequestContext.ConnectionID, q["name"], q["room"],
+			req.RequestContext.Identity.SourceIP, secret)
 	}
 	var pe *chat.ProtocolError
 	switch {
@@ -99,8 +105,14 @@ func (h *Handler) Connect(ctx context.Context, req events.APIGatewayWebsocketPro
 		return respond(http.StatusInternalServerError, "internal error"), nil
 	}
 	log.InfoContext(ctx, "connected", slog.String("room", c.Room), slog.String("name", c.Name),
-		slog.Bool("signedIn", c.UserID != ""))
-	return respond(http.StatusOK, ""), nil
+		slog.String("userId", c.UserID), slog.Bool("signedIn", c.SignedIn))
+	ok := respond(http.StatusOK, "")
+	if offered {
+		// The secret is never echoed: the browser accepts the handshake
+		// because chat.v1 is one of its offers.
+		ok.Headers = map[string]string{"Sec-WebSocket-Protocol": chat.ProtocolName}
+	}
+	return ok, nil
 }
 
 // Disconnect is the $disconnect route: it forgets the connection.
@@ -154,7 +166,7 @@ func (h *Handler) Typing(ctx context.Context, req events.APIGatewayWebsocketProx
 	log := h.log(&req)
 	ctx, cancel := h.withMargin(ctx)
 	defer cancel()
-	err := h.service(&req, log).Typing(ctx, req.RequestContext.ConnectionID)
+	err := h.service(&req, log).Typing(ctx, req.RequestContext.ConnectionID, []byte(req.Body))
 	return h.result(ctx, log, "typing", err), nil
 }
 
@@ -242,7 +254,8 @@ func (h *Handler) service(req *events.APIGatewayWebsocketProxyRequest, log *slog
 	svc := &chat.Service{Store: h.Store, History: history, Sender: h.Senders(req), Workers: h.Workers,
 		Retention: h.Retention, PresenceLimit: h.PresenceLimit, Queue: h.Queue, InlineLimit: h.InlineLimit,
 		SendLimit: h.SendLimit, RoomCap: h.RoomCap, Reaper: h.Reaper, Logger: log,
-		ReadLimit: h.ReadLimit, Counters: h.Counters, PersonLimits: h.PersonLimits, Flood: h.Flood}
+		ReadLimit: h.ReadLimit, Counters: h.Counters, Names: h.Names, PersonLimits: h.PersonLimits, Flood: h.Flood,
+		LeaveGrace: h.LeaveGrace, Later: h.Later}
 	if h.Endpoints != nil {
 		svc.Endpoint = h.Endpoints(req)
 	}
@@ -288,10 +301,4 @@ func (noHistory) Read(context.Context, string, chat.Range, time.Time) ([]chat.Me
 
 func (noHistory) Find(context.Context, string, string, time.Time) (chat.Message, bool, error) {
 	return chat.Message{}, false, errNoHistory
-}
-
-func (noHistory) ForgetDirect(context.Context, string, string) error { return errNoHistory }
-
-func (noHistory) RecordDirect(context.Context, chat.DirectMessage, time.Time, time.Time) (chat.DirectMessage, bool, error) {
-	return chat.DirectMessage{}, false, errNoHistory
 }

@@ -85,11 +85,14 @@ func New(ctx context.Context, lookup func(string) (string, bool)) (*handler.Hand
 	}
 	db := dynamo.NewClient(awsCfg, cfg.DynamoDBEndpoint)
 	store := dynamo.New(db, cfg.TableName, cfg.RoomIndexName)
+	store.FallbackIndex = cfg.RoomIndexFallback
 	h := &handler.Handler{
 		Store: store,
 		// Per-person budgets, flood cut-offs and the room cap's count are
 		// counters in the connections table, shared by every instance.
 		Counters: store,
+		// Names are claimed in the same table (see internal/dynamo).
+		Names: store,
 		// One for the container's life: a connection that answers 410 to
 		// many broadcasts of this container is deleted once. Lambda
 		// freezes a container between invocations, so it reaps in the

@@ -3,7 +3,6 @@ package memstore
 import (
 	"cmp"
 	"context"
-	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -29,16 +28,8 @@ type History struct {
 	// MaxRoomBytes bounds each room (DefaultMaxRoomBytes if 0).
 	MaxRoomBytes int
 
-	mu      sync.Mutex
-	rooms   map[string]*roomHistory
-	directs map[directKey]storedDirect
-}
-
-type directKey struct{ room, clientMsgID string }
-
-type storedDirect struct {
-	chat.DirectMessage
-	expiresAt time.Time
+	mu    sync.Mutex
+	rooms map[string]*roomHistory
 }
 
 type roomHistory struct {
@@ -59,32 +50,7 @@ type storedMessage struct {
 
 // NewHistory returns an empty history.
 func NewHistory() *History {
-	return &History{MaxRoomBytes: DefaultMaxRoomBytes, rooms: map[string]*roomHistory{}, directs: map[directKey]storedDirect{}}
-}
-
-// RecordDirect remembers a direct message's ID and time by its
-// ClientMsgID, without its text.
-func (h *History) RecordDirect(_ context.Context, m chat.DirectMessage, expiresAt, now time.Time) (chat.DirectMessage, bool, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	k := directKey{m.Room, m.ClientMsgID}
-	if d, ok := h.directs[k]; ok && d.expiresAt.After(now) {
-		return d.DirectMessage, false, nil
-	}
-	if len(h.directs) > 0 && len(h.directs)%1024 == 0 {
-		maps.DeleteFunc(h.directs, func(_ directKey, d storedDirect) bool { return !d.expiresAt.After(now) })
-	}
-	record := chat.DirectMessage{Type: m.Type, ID: m.ID, From: m.From, To: m.To, SentAt: m.SentAt, Room: m.Room, ClientMsgID: m.ClientMsgID}
-	h.directs[k] = storedDirect{DirectMessage: record, expiresAt: expiresAt}
-	return m, true, nil
-}
-
-// ForgetDirect removes a direct message's record.
-func (h *History) ForgetDirect(_ context.Context, room, clientMsgID string) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	delete(h.directs, directKey{room, clientMsgID})
-	return nil
+	return &History{MaxRoomBytes: DefaultMaxRoomBytes, rooms: map[string]*roomHistory{}}
 }
 
 // Append stores m with the room's next seq, unless its ClientMsgID is

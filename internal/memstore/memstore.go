@@ -25,6 +25,7 @@ type Store struct {
 	byID     map[string]chat.Connection
 	byRoom   map[string][]chat.Member // in join order; never modified in place
 	counters map[string]counter
+	names    map[nameKey]chat.NameClaim
 }
 
 // New returns an empty store.
@@ -149,7 +150,7 @@ func (s *Store) remove(id string) {
 
 // member is c as its room lists it.
 func member(c chat.Connection) chat.Member {
-	return chat.Member{ID: c.ID, Name: c.Name, ConnectedAt: c.ConnectedAt}
+	return chat.Member{ID: c.ID, Name: c.Name, UserID: c.UserID, ConnectedAt: c.ConnectedAt}
 }
 
 var _ chat.Counters = (*Store)(nil)
@@ -203,5 +204,59 @@ func (s *Store) Reset(_ context.Context, key string, n int64, changedAt, now tim
 	}
 	c.n, c.changedAt = n, now
 	s.counters[key] = c
+	return true, nil
+}
+
+var _ chat.Names = (*Store)(nil)
+
+type nameKey struct{ room, key string }
+
+// Claim gives the name to c.UserID unless another user holds it.
+func (s *Store) Claim(_ context.Context, room, key string, c chat.NameClaim, now time.Time) (chat.NameClaim, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.names == nil {
+		s.names = map[nameKey]chat.NameClaim{}
+	}
+	k := nameKey{room, key}
+	prev, held := s.names[k]
+	if held && prev.UserID != c.UserID && prev.ExpiresAt.After(now) {
+		return prev, false, nil
+	}
+	if held && !prev.ExpiresAt.After(now) {
+		prev = chat.NameClaim{}
+	}
+	c.LeftAt = time.Time{}
+	s.names[k] = c
+	if len(s.names)%1024 == 0 {
+		maps.DeleteFunc(s.names, func(_ nameKey, c chat.NameClaim) bool { return !c.ExpiresAt.After(now) })
+	}
+	return prev, true, nil
+}
+
+// MarkLeft records when user's last connection left, if user holds the name.
+func (s *Store) MarkLeft(_ context.Context, room, key, user string, at time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := nameKey{room, key}
+	c, ok := s.names[k]
+	if !ok || c.UserID != user {
+		return false, nil
+	}
+	c.LeftAt = at
+	s.names[k] = c
+	return true, nil
+}
+
+// Release forgets user's claim (only while its LeftAt is leftAt, if set).
+func (s *Store) Release(_ context.Context, room, key, user string, leftAt time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := nameKey{room, key}
+	c, ok := s.names[k]
+	if !ok || c.UserID != user || (!leftAt.IsZero() && !c.LeftAt.Equal(leftAt)) {
+		return false, nil
+	}
+	delete(s.names, k)
 	return true, nil
 }
