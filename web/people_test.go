@@ -208,9 +208,7 @@ func TestPeopleWithOneName(t *testing.T) {
 	if s := ann2.text("name-status"); s != "" {
 		t.Errorf("ann2's name status %q after a rename, want none", s)
 	}
-	if names := eval[string](ann, `[...document.querySelectorAll('#people-list li')].map(li => li.textContent).join(',')`); names != "Ann (you),Anna,Bob" {
-		t.Errorf("ann's online list %q, want Ann (you),Anna,Bob", names)
-	}
+	ann.waitFor("the rename in her list", `[...document.querySelectorAll('#people-list li')].map(li => li.textContent).join(',') === 'Ann (you),Anna,Bob'`)
 }
 
 // "(you)" follows the person: after a reload, and in a second tab, the
