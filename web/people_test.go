@@ -125,6 +125,15 @@ func TestPeopleWithOneName(t *testing.T) {
 	conv := conversationOf(annID, bobID)
 	const secret = "for the first Ann <b>only</b>"
 	bob.openThreadWith(annID)
+	// Typing in the thread is for Ann alone, and shows in her thread, not
+	// in her room.
+	bob.setInput("for")
+	bob.do(chromedp.SendKeys("#message-input", " "))
+	ann.waitFor("bob's typing", fmt.Sprintf(`window.__test.received.some(f => f.includes('"type":"typing"') && f.includes(%s))`, jsString(conv)))
+	if shown := eval[string](ann, `window.__test.typingShown.join(' | ')`); shown != "" {
+		t.Errorf("ann's room shows %q while bob types to her privately", shown)
+	}
+	bob.setInput("")
 	bob.send(secret)
 	ann.waitFor("the private message", fmt.Sprintf(`window.__test.received.some(f => f.includes('"type":"direct message"') && f.includes(%s))`, jsString(conv)))
 	ann.waitThreadMessage(conv, secret)
@@ -138,6 +147,9 @@ func TestPeopleWithOneName(t *testing.T) {
 
 	if n := ann2.received("for the first Ann"); n != 0 {
 		t.Errorf("ann2 received %d frames with the private message", n)
+	}
+	if n := ann2.received(`"type":"typing"`); n != 0 {
+		t.Errorf("ann2 received %d typing frames, all of them bob's to ann", n)
 	}
 	if n := eval[int](ann2, `document.querySelectorAll('#log ol[data-conversation]').length`); n != 0 {
 		t.Errorf("ann2 shows %d private threads, want none", n)
@@ -283,7 +295,8 @@ func TestYouAfterReloadAndSecondTab(t *testing.T) {
 
 // A private conversation comes back after a reload, with its history, and
 // on another device of the same person (the same secret, no stored
-// threads), from who's list of conversations.
+// threads), from who's list of conversations. Once the other person has
+// left, a message to them is marked not delivered.
 func TestPrivateHistoryAfterReload(t *testing.T) {
 	srv := startServer(t)
 	browser := newBrowser(t)
@@ -348,5 +361,18 @@ func TestPrivateHistoryAfterReload(t *testing.T) {
 	// Unread there: it never saw them.
 	if badge := eval[string](other, `document.querySelector('#thread-list .badge')?.textContent ?? ''`); badge != "2 unread messages" {
 		t.Errorf("the other device's badge %q, want 2 unread messages (Ann's two)", badge)
+	}
+
+	// Ann leaves: a private message to her is not delivered, and says so.
+	if err := chromedp.Cancel(ann.ctx); err != nil {
+		t.Fatalf("close ann's tab: %v", err)
+	}
+	bob.waitFor("ann's leave", fmt.Sprintf(`window.__test.received.some(f => f.includes('"type":"left"') && f.includes(%q))`, annID))
+	bob.showThread(conv)
+	bob.send("are you there?")
+	bob.waitFor("the message marked not delivered", fmt.Sprintf(`[...document.querySelectorAll(%s)].some(li => li.querySelector('.text').textContent === 'are you there?' && li.querySelector('.delivery')?.textContent.startsWith('not delivered'))`,
+		jsString(threadSelector(conv)+" li.message.undelivered")))
+	if n := bob.received(`"no_such_member"`); n != 1 {
+		t.Errorf("bob received %d no_such_member errors, want 1", n)
 	}
 }
