@@ -1,15 +1,24 @@
 // The chat page: wires the DOM to a ChatClient. Every piece of text that
 // comes from the network or the person is put in the page with textContent,
 // never as HTML.
+//
+// The page shows views: the room, and one thread per private conversation,
+// each with its own message list; one is shown at a time, the others count
+// what is unread. People are known by their user ID: "(you)", the online
+// list and the threads follow IDs, names are only shown.
 
 import { Session } from './auth.js';
-import { ChatClient, CONNECTING, ONLINE, RECONNECTING, OFFLINE } from './client.js';
+import {
+  ChatClient, CONNECTING, ONLINE, RECONNECTING, OFFLINE, conversationID, conversationPeer, isSecret, newSecret,
+} from './client.js';
 import {
   MAX_TEXT, checkName, checkText, codePointLength, formatClock, nameHue, roomFromURL, typingLine,
 } from './text.js';
 
 const NAME_KEY = 'chat.name';
+const SECRET_KEY = 'chat.secret';
 const ROOMS_KEY = 'chat.rooms';
+const THREADS_KEY = 'chat.threads';
 const COUNTER_FROM = MAX_TEXT - 200; // show the counter this close to the limit
 const ANNOUNCE_KEEP = 5; // lines kept in the live region
 const TYPING_SHOWN = 4000; // a typing name is cleared after this without news
@@ -23,6 +32,10 @@ const ui = {
   retry: $('retry'),
   changeName: $('change-name'),
   nameLabel: $('name-label'),
+  nameStatus: $('name-status'),
+  threads: $('threads'),
+  threadList: $('thread-list'),
+  threadRoom: $('thread-room'),
   log: $('log'),
   list: $('messages'),
   loadOlder: $('load-older'),
@@ -54,11 +67,14 @@ const ui = {
 };
 
 let client = null;
-let name = loadName();
+let chosenName = loadName(); // the name the person chose (kept in localStorage)
+// Who this page is: the user ID and the name the server gave it (who's
+// you). The name may differ from the chosen one ("Ann (2)").
+const me = { userId: null, name: chosenName };
+let renaming = null; // the name a rename asked for, until renamed or refused
 let room = roomFromURL(location.href);
 let unseen = 0;
-let dmTo = null; // the name private messages go to, or null for the room
-let olderCursor = null; // before of the next "load older" page
+let olderCursor = null; // before of the room's next "load older" page
 let session = null; // the sign-in, when config.json asks for one
 
 // ---- storage ---------------------------------------------------------------
@@ -81,6 +97,20 @@ function saveName(value) {
   }
 }
 
+// The person's secret: made once, kept in this browser. Whoever holds it is
+// this user for the server; it goes nowhere but the handshake.
+function loadSecret() {
+  try {
+    const stored = localStorage.getItem(SECRET_KEY);
+    if (isSecret(stored)) return stored;
+    const fresh = newSecret();
+    localStorage.setItem(SECRET_KEY, fresh);
+    return fresh;
+  } catch {
+    return newSecret(); // storage disabled: the same person for this visit only
+  }
+}
+
 function recentRooms() {
   try {
     const list = JSON.parse(localStorage.getItem(ROOMS_KEY) ?? '[]');
@@ -96,6 +126,27 @@ function rememberRoom(r) {
     localStorage.setItem(ROOMS_KEY, JSON.stringify(list));
   } catch { /* not kept */ }
   ui.recentRooms.replaceChildren(...list.map((x) => Object.assign(document.createElement('option'), { value: x })));
+}
+
+// The private conversations of each room, so that a reload shows their
+// threads again: {room: [{id, with, name, read}]}, read being the highest
+// seq the person has seen.
+function storedThreads() {
+  try {
+    const all = JSON.parse(localStorage.getItem(THREADS_KEY) ?? '{}');
+    return all && typeof all === 'object' && !Array.isArray(all) ? all : {};
+  } catch {
+    return {};
+  }
+}
+
+function saveThreads() {
+  const all = storedThreads();
+  all[room.room] = [...threads.values()].map((v) => ({ id: v.conversation, with: v.with, name: v.name, read: v.read }));
+  if (all[room.room].length === 0) delete all[room.room];
+  try {
+    localStorage.setItem(THREADS_KEY, JSON.stringify(all));
+  } catch { /* not kept */ }
 }
 
 // ---- configuration -----------------------------------------------------------
@@ -120,6 +171,114 @@ async function loadConfig() {
   return cfg;
 }
 
+// ---- views: the room and the private threads ------------------------------------
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+// A view: its message list, what is unread, who types there. A thread also
+// has the person (with: their user ID, name: as last known) and read, the
+// highest seq the person has seen in it.
+function newView(conversation, list, button) {
+  return { conversation, list, button, unread: 0, maxSeq: 0, typing: new Map(), with: null, name: '', read: 0 };
+}
+
+const roomView = newView(null, ui.list, ui.threadRoom);
+const threads = new Map(); // conversation ID -> view
+let active = roomView;
+
+function viewOf(conversation) {
+  return conversation ? threads.get(conversation) ?? null : roomView;
+}
+
+function threadName(view) {
+  return people.byId.get(view.with)?.name ?? (view.name || 'someone');
+}
+
+// The thread of a conversation, made if new: a list in the log and a
+// button in the conversations bar.
+function ensureThread(conversation, { name = '', read = 0 } = {}) {
+  let view = threads.get(conversation);
+  if (view) return view;
+  const list = el('ol', 'messages thread');
+  list.hidden = true;
+  list.dataset.conversation = conversation;
+  ui.log.append(list);
+  const button = el('button', 'thread-button');
+  button.type = 'button';
+  button.dataset.conversation = conversation;
+  view = newView(conversation, list, button);
+  view.with = me.userId ? conversationPeer(conversation, me.userId) : null;
+  view.name = name;
+  view.read = Number.isInteger(read) ? read : 0;
+  button.addEventListener('click', () => activate(view));
+  const li = el('li');
+  li.append(button);
+  ui.threadList.append(li);
+  threads.set(conversation, view);
+  ui.threads.hidden = false;
+  renderThreadButton(view);
+  saveThreads();
+  return view;
+}
+
+function forgetThread(conversation) {
+  const view = threads.get(conversation);
+  if (!view) return;
+  if (active === view) activate(roomView);
+  view.list.remove();
+  view.button.closest('li').remove();
+  threads.delete(conversation);
+  ui.threads.hidden = threads.size === 0;
+  saveThreads();
+}
+
+function renderThreadButton(view) {
+  const label = view === roomView ? `#${room.room}` : threadName(view);
+  const parts = [el('span', 'thread-name', label)];
+  if (view.unread > 0) {
+    const badge = el('span', 'badge', String(view.unread));
+    badge.append(el('span', 'visually-hidden', view.unread === 1 ? ' unread message' : ' unread messages'));
+    parts.push(' ', badge);
+  }
+  view.button.replaceChildren(...parts);
+  if (view !== roomView) view.button.title = `Private conversation with ${label}`;
+}
+
+// Shows view: its list, its typing line, the composer's target.
+function activate(view) {
+  const changed = active !== view;
+  active = view;
+  for (const v of [roomView, ...threads.values()]) {
+    v.list.hidden = v !== view;
+    if (v === view) v.button.setAttribute('aria-current', 'true');
+    else v.button.removeAttribute('aria-current');
+  }
+  view.unread = 0;
+  if (view !== roomView) {
+    view.read = Math.max(view.read, view.maxSeq);
+    saveThreads();
+  }
+  renderThreadButton(view);
+  const name = view === roomView ? null : threadName(view);
+  ui.dmName.textContent = name ?? '';
+  ui.dmTarget.hidden = name === null;
+  ui.input.placeholder = name === null ? 'Write a message…' : `Write to ${name} privately…`;
+  ui.log.setAttribute('aria-label', name === null ? `Messages in #${room.room}` : `Private messages with ${name}`);
+  ui.loadOlder.hidden = view !== roomView || olderCursor === null;
+  ui.people.classList.remove('open');
+  ui.peopleToggle.setAttribute('aria-expanded', 'false');
+  renderTyping();
+  scrollToBottom();
+  if (changed) announce(name === null ? `Back in #${room.room}.` : `Private conversation with ${name}.`);
+}
+
+ui.threadRoom.addEventListener('click', () => activate(roomView));
+
 // ---- messages ----------------------------------------------------------------
 
 function isAtBottom() {
@@ -133,28 +292,34 @@ function scrollToBottom() {
   ui.newMessages.hidden = true;
 }
 
-// Places li in the room's order: before the first shown message with a
+// Places li in its list's order: before the first shown message with a
 // higher seq, or the first own message still waiting for its ack (it will
 // be newer), else at the end. Notices keep their place.
-function place(li, seq) {
+function place(list, li, seq) {
   if (Number.isInteger(seq)) {
     li.dataset.seq = String(seq);
-    for (const other of ui.list.children) {
+    for (const other of list.children) {
       const later = other.dataset.seq ? Number(other.dataset.seq) > seq : other.classList.contains('pending');
       if (later) {
-        ui.list.insertBefore(li, other);
+        list.insertBefore(li, other);
         return other.classList.contains('pending');
       }
     }
   }
-  ui.list.append(li);
+  list.append(li);
   return true;
 }
 
-// Shows li, following the conversation unless the reader scrolled up.
-function append(li, { own = false, seq } = {}) {
+// Shows li in view, following the conversation unless the reader scrolled
+// up (in the view shown).
+function append(view, li, { own = false, seq } = {}) {
+  if (Number.isInteger(seq)) view.maxSeq = Math.max(view.maxSeq, seq);
+  if (view !== active) {
+    place(view.list, li, seq);
+    return;
+  }
   const follow = own || isAtBottom();
-  const atEnd = place(li, seq);
+  const atEnd = place(view.list, li, seq);
   if (!atEnd) return; // an older message filled in above
   if (follow) {
     scrollToBottom();
@@ -172,13 +337,6 @@ function announce(text) {
   while (ui.announcer.childElementCount > ANNOUNCE_KEEP) ui.announcer.firstElementChild.remove();
 }
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 function nameElement(who, className = 'from') {
   const span = el('span', `${className} name-color`, who);
   span.style.setProperty('--hue', String(nameHue(who)));
@@ -194,52 +352,90 @@ function timeElement(date) {
   return t;
 }
 
-function messageElement({ from, text, date, own, privateTo }) {
-  const li = el('li', own ? 'message own' : 'message');
+function messageElement({ from, fromId, text, date }) {
+  const li = el('li', 'message');
+  if (fromId) li.dataset.fromId = fromId;
   const meta = el('p', 'meta');
-  meta.append(nameElement(from));
-  if (own) meta.append(el('span', 'you', '(you)'));
-  if (privateTo !== undefined) {
-    li.classList.add('private');
-    meta.append(el('span', 'private-label', own ? `private to ${privateTo}` : 'private'));
-  }
-  meta.append(' ', timeElement(date));
+  meta.append(nameElement(from), ' ', timeElement(date));
   li.append(meta, el('p', 'text', text));
+  markAuthor(li);
   return li;
 }
 
-function systemLine(text, kind = 'info', { speak = true } = {}) {
+// A message is the person's own when its author is this page's user: on
+// any tab, before and after a reload or a rename.
+function markAuthor(li) {
+  const own = li.classList.contains('pending') || li.dataset.clientMsgId !== undefined
+    || (me.userId !== null && li.dataset.fromId === me.userId);
+  li.classList.toggle('own', own);
+  const you = li.querySelector('.meta .you');
+  if (own && !you) li.querySelector('.meta .from').after(' ', el('span', 'you', '(you)'));
+  if (!own && you) you.remove();
+}
+
+function markAuthors() {
+  for (const li of document.querySelectorAll('#log li.message')) markAuthor(li);
+}
+
+function systemLine(text, kind = 'info', { speak = true, view = roomView } = {}) {
   const li = el('li', `system ${kind}`);
   li.append(el('p', 'text', text));
-  append(li);
+  append(view, li);
   if (speak) announce(text);
 }
 
-function showIncoming(msg, { fromHistory = false } = {}) {
+// Shows a message of view (the room's chat message, or a thread's direct
+// message), live or from history.
+function showIncoming(view, msg, { fromHistory = false } = {}) {
   const from = typeof msg.from === 'string' ? msg.from : '?';
+  const fromId = typeof msg.fromId === 'string' ? msg.fromId : '';
   // A message this page sent whose ack was lost comes back in history:
   // it is the pending one, not a new one.
-  const own = typeof msg.clientMsgId === 'string' && ownElements.get(msg.clientMsgId);
-  if (own) {
-    own.dataset.id = msg.id;
+  const pending = typeof msg.clientMsgId === 'string' && ownElements.get(msg.clientMsgId);
+  if (pending) {
+    pending.dataset.id = msg.id;
     return;
   }
-  const li = messageElement({ from, text: msg.text, date: new Date(msg.sentAt), own: false });
+  const li = messageElement({ from, fromId, text: msg.text, date: new Date(msg.sentAt) });
   if (typeof msg.id === 'string') li.dataset.id = msg.id;
-  append(li, { seq: msg.seq });
-  if (!fromHistory) announce(`${from}: ${msg.text}`);
-  clearTyping(from);
+  append(view, li, { seq: msg.seq });
+  const own = li.classList.contains('own');
+  if (view !== roomView) learnName(view, msg);
+  if (!own && view !== active) {
+    // Unread: in a thread whatever the person has not seen (kept across
+    // reloads), in the room what came live while a thread was shown.
+    if (view === roomView ? !fromHistory : Number.isInteger(msg.seq) && msg.seq > view.read) {
+      view.unread++;
+      renderThreadButton(view);
+    }
+  } else if (view === active && view !== roomView && Number.isInteger(msg.seq) && msg.seq > view.read) {
+    view.read = msg.seq;
+    saveThreads();
+  }
+  if (!own && !fromHistory) {
+    announce(view === roomView ? `${from}: ${msg.text}` : `Private message from ${from}: ${msg.text}`);
+  }
+  clearTyping(view, fromId);
+}
+
+// A thread learns its person's name from their messages.
+function learnName(view, msg) {
+  const name = msg.fromId === view.with ? msg.from : msg.toId === view.with ? msg.to : null;
+  if (typeof name === 'string' && name !== view.name) {
+    view.name = name;
+    renderThreadButton(view);
+    saveThreads();
+  }
 }
 
 // Own messages appear at once, pending until the server acks them.
 const ownElements = new Map(); // clientMsgId -> li
-function showOwn(item) {
-  const li = messageElement({ from: name, text: item.text, date: new Date(), own: true,
-    privateTo: item.kind === 'direct' ? item.to : undefined });
+function showOwn(item, view) {
+  const li = messageElement({ from: me.name, fromId: me.userId, text: item.text, date: new Date() });
   li.dataset.clientMsgId = item.clientMsgId;
   ownElements.set(item.clientMsgId, li);
   markOwn(item);
-  append(li, { own: true });
+  append(view, li, { own: true });
 }
 
 function markOwn(item) {
@@ -248,12 +444,13 @@ function markOwn(item) {
   const pending = item.status === 'pending' || item.status === 'awaiting';
   li.classList.toggle('pending', pending);
   li.classList.toggle('undelivered', item.status === 'refused');
+  markAuthor(li);
   li.querySelector('.delivery')?.remove();
   if (pending) {
     li.querySelector('.meta').append(el('span', 'delivery',
       client && client.state === ONLINE ? 'sending…' : 'waiting for the connection…'));
   } else if (item.status === 'refused') {
-    li.querySelector('.meta').append(el('span', 'delivery', `not sent: ${item.reason ?? 'refused'}`));
+    li.querySelector('.meta').append(el('span', 'delivery', item.reason ?? 'not sent'));
   }
   if (item.status === 'sent') {
     if (item.serverId) li.dataset.id = item.serverId;
@@ -264,23 +461,32 @@ function markOwn(item) {
 
 // ---- typing --------------------------------------------------------------------
 
-const typingNames = new Map(); // name -> timer
-function showTyping(from) {
-  if (from === name) return;
-  clearTimeout(typingNames.get(from));
-  typingNames.set(from, setTimeout(() => clearTyping(from), TYPING_SHOWN));
-  renderTyping();
+// Who types, per view: user ID -> {name, timer}.
+function showTyping(view, fromId, name) {
+  if (!fromId || fromId === me.userId) return;
+  clearTimeout(view.typing.get(fromId)?.timer);
+  view.typing.set(fromId, { name, timer: setTimeout(() => clearTyping(view, fromId), TYPING_SHOWN) });
+  if (view === active) renderTyping();
 }
 
-function clearTyping(from) {
-  if (!typingNames.has(from)) return;
-  clearTimeout(typingNames.get(from));
-  typingNames.delete(from);
+function clearTyping(view, fromId) {
+  const t = view.typing.get(fromId);
+  if (!t) return;
+  clearTimeout(t.timer);
+  view.typing.delete(fromId);
+  if (view === active) renderTyping();
+}
+
+function clearAllTyping() {
+  for (const v of [roomView, ...threads.values()]) {
+    for (const t of v.typing.values()) clearTimeout(t.timer);
+    v.typing.clear();
+  }
   renderTyping();
 }
 
 function renderTyping() {
-  ui.typing.textContent = typingLine([...typingNames.keys()]);
+  ui.typing.textContent = typingLine([...active.typing.values()].map((t) => t.name));
 }
 
 // ---- people --------------------------------------------------------------------
@@ -289,57 +495,61 @@ function countText(n) {
   return `${n} online`;
 }
 
-// The online list: set by "who" after each connect, then kept up to date
-// from the joined, left and renamed notices, with no request per notice.
-const people = { names: [], count: 0 };
+// The online list, one entry per person: set by "who" after each connect,
+// then kept up to date from the joined, left and renamed notices (by user
+// ID), with no request per notice.
+const people = { byId: new Map(), count: 0 };
 
 function showMembers({ members, count }) {
-  people.names = members.map((m) => m.name);
-  people.count = count;
-  renderPeople();
-}
-
-function updatePeople(count, change) {
-  people.count = count ?? people.count;
-  change(people.names);
-  // As the server orders "who": case-insensitively, then exactly.
-  const cmp = (x, y) => (x < y ? -1 : x > y ? 1 : 0);
-  people.names.sort((a, b) => cmp(a.toLowerCase(), b.toLowerCase()) || cmp(a, b));
+  people.byId = new Map();
+  for (const m of Array.isArray(members) ? members : []) {
+    if (m && typeof m.userId === 'string') people.byId.set(m.userId, { name: String(m.name ?? ''), connections: m.connections });
+  }
+  people.count = Number.isInteger(count) ? count : people.byId.size;
   renderPeople();
 }
 
 function renderPeople() {
-  const { names, count } = people;
-  ui.onlineCount.textContent = countText(count);
-  ui.onlineCountToggle.textContent = countText(count);
-  const items = names.map((who) => {
+  ui.onlineCount.textContent = countText(people.count);
+  ui.onlineCountToggle.textContent = countText(people.count);
+  // As the server orders "who": case-insensitively, then exactly.
+  const cmp = (x, y) => (x < y ? -1 : x > y ? 1 : 0);
+  const sorted = [...people.byId].sort(([, a], [, b]) => cmp(a.name.toLowerCase(), b.name.toLowerCase()) || cmp(a.name, b.name));
+  const items = sorted.map(([userId, person]) => {
     const li = document.createElement('li');
-    if (who === name) {
-      li.append(nameElement(who, 'member'), ' ', el('span', 'you', '(you)'));
+    li.dataset.userId = userId;
+    if (userId === me.userId) {
+      li.append(nameElement(person.name, 'member'), ' ', el('span', 'you', '(you)'));
       return li;
     }
     const b = el('button', 'member-button');
     b.type = 'button';
-    b.append(nameElement(who, 'member'));
-    b.setAttribute('aria-label', `Write to ${who} privately`);
-    b.addEventListener('click', () => setDirect(who));
+    b.append(nameElement(person.name, 'member'));
+    b.setAttribute('aria-label', `Write to ${person.name} privately`);
+    b.addEventListener('click', () => openThread(userId));
     li.append(b);
     return li;
   });
   ui.peopleList.replaceChildren(...items);
+  for (const v of threads.values()) renderThreadButton(v);
+  if (active !== roomView) ui.dmName.textContent = threadName(active);
 }
 
-function setDirect(to) {
-  dmTo = to;
-  ui.dmName.textContent = to ?? '';
-  ui.dmTarget.hidden = to === null;
-  ui.input.placeholder = to === null ? 'Write a message…' : `Write to ${to} privately…`;
-  ui.people.classList.remove('open');
-  ui.peopleToggle.setAttribute('aria-expanded', 'false');
+// Opens the private thread with a person of the online list.
+function openThread(userId) {
+  if (!client || !me.userId) return;
+  const conversation = conversationID(me.userId, userId);
+  const view = ensureThread(conversation, { name: people.byId.get(userId)?.name ?? '' });
+  view.with = userId;
+  client.addConversation(conversation);
+  activate(view);
   ui.input.focus();
 }
 
-ui.dmCancel.addEventListener('click', () => setDirect(null));
+ui.dmCancel.addEventListener('click', () => {
+  activate(roomView);
+  ui.input.focus();
+});
 
 ui.peopleToggle.addEventListener('click', () => {
   const open = ui.people.classList.toggle('open');
@@ -350,8 +560,9 @@ ui.peopleToggle.addEventListener('click', () => {
 // ---- composing -----------------------------------------------------------------
 
 function sendText(text) {
-  const item = dmTo === null ? client.send(text) : client.sendDirect(dmTo, text);
-  showOwn(item);
+  const view = active;
+  const item = view === roomView ? client.send(text) : client.sendDirect(view.with, text);
+  showOwn(item, view);
 }
 
 function updateCounter() {
@@ -394,15 +605,15 @@ ui.input.addEventListener('keydown', (ev) => {
   if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
     ev.preventDefault();
     submitMessage();
-  } else if (ev.key === 'Escape' && dmTo !== null) {
-    setDirect(null);
+  } else if (ev.key === 'Escape' && active !== roomView) {
+    activate(roomView);
   }
 });
 
 ui.input.addEventListener('input', () => {
   if (ui.hint.dataset.code === 'empty_text') setHint(null);
   updateCounter();
-  if (client && ui.input.value.trim() !== '') client.typing();
+  if (client && ui.input.value.trim() !== '') client.typing(active === roomView ? undefined : active.with);
 });
 
 // ---- scrolling -------------------------------------------------------------------
@@ -463,18 +674,26 @@ ui.retry.addEventListener('click', () => {
 function showName() {
   if (session) {
     // Signed in, the name is the account's: the button signs in or out.
-    ui.nameLabel.textContent = session.signedIn ? `${name} · Sign out` : 'Sign in';
-    ui.changeName.querySelector('.visually-hidden').textContent = session.signedIn ? `Signed in as ${name}. ` : '';
+    ui.nameLabel.textContent = session.signedIn ? `${me.name} · Sign out` : 'Sign in';
+    ui.changeName.querySelector('.visually-hidden').textContent = session.signedIn ? `Signed in as ${me.name}. ` : '';
     ui.changeName.removeAttribute('aria-haspopup');
     return;
   }
-  ui.nameLabel.textContent = name || 'Choose a name';
+  ui.nameLabel.textContent = me.name || 'Choose a name';
+}
+
+// The name's news that stays until it changes: a name taken by someone
+// else, at joining or renaming. A status region, read out when it changes.
+let nameStatusOf = ''; // what it is about: 'join', 'rename' or ''
+function setNameStatus(text, about = '') {
+  ui.nameStatus.textContent = text;
+  nameStatusOf = text ? about : '';
 }
 
 function openNameDialog() {
-  ui.nameInput.value = name;
+  ui.nameInput.value = chosenName || me.name;
   ui.nameError.textContent = '';
-  ui.nameCancel.hidden = !name; // the first time, a name is needed
+  ui.nameCancel.hidden = !chosenName; // the first time, a name is needed
   ui.dialog.showModal();
   ui.nameInput.focus();
   ui.nameInput.select();
@@ -491,7 +710,7 @@ ui.changeName.addEventListener('click', () => {
 });
 
 ui.dialog.addEventListener('cancel', (ev) => {
-  if (!name) ev.preventDefault(); // Escape cannot skip the first choice
+  if (!chosenName) ev.preventDefault(); // Escape cannot skip the first choice
 });
 
 ui.dialog.addEventListener('close', () => {
@@ -510,18 +729,27 @@ ui.nameForm.addEventListener('submit', (ev) => {
     return;
   }
   ui.nameInput.removeAttribute('aria-invalid');
-  const changed = chosen !== name;
-  const old = name;
-  name = chosen;
-  saveName(name);
-  showName();
   ui.dialog.close();
   if (!client && pendingConfig) {
+    chosenName = chosen;
+    me.name = chosen;
+    saveName(chosen);
+    showName();
     connect(pendingConfig);
-  } else if (changed && old) {
-    // Renamed without reconnecting; "renamed" comes back to every member.
-    client.setName(name);
-    client.rename(name);
+    return;
+  }
+  if (!client || chosen === me.name) return;
+  // Renamed without reconnecting: the name is the person's once the server
+  // says "renamed" (another person may hold it: name_taken).
+  renaming = chosen;
+  if (!client.rename(chosen)) {
+    // Not connected: the next connection asks for it.
+    renaming = null;
+    chosenName = chosen;
+    me.name = chosen;
+    saveName(chosen);
+    client.setName(chosen);
+    showName();
   }
 });
 
@@ -531,6 +759,8 @@ function showRoom() {
   ui.room.textContent = `#${room.room}`;
   document.title = `#${room.room} · Chat`;
   rememberRoom(room.room);
+  renderThreadButton(roomView);
+  ui.log.setAttribute('aria-label', `Messages in #${room.room}`);
   if (room.invalid !== null) {
     systemLine(`"${room.invalid}" is not a room name (lowercase letters, digits and -, at most 32); you are in #${room.room}.`, 'error');
   }
@@ -551,11 +781,12 @@ ui.roomForm.addEventListener('submit', (ev) => {
   location.hash = next.room; // hashchange switches
 });
 
-// Forgets what the message list shows: on a room switch, and when the
-// room's history starts again.
+// Forgets what the room's message list shows: on a room switch, and when
+// the room's history starts again.
 function clearRoomView() {
+  for (const li of ui.list.querySelectorAll('li[data-client-msg-id]')) ownElements.delete(li.dataset.clientMsgId);
   ui.list.replaceChildren();
-  ownElements.clear();
+  roomView.maxSeq = 0;
   olderCursor = null;
   ui.loadOlder.hidden = true;
 }
@@ -563,11 +794,20 @@ function clearRoomView() {
 window.addEventListener('hashchange', () => {
   const next = roomFromURL(location.href);
   if (next.room === room.room && next.invalid === room.invalid) return;
+  activate(roomView);
+  // The threads of the old room are kept in storage; the new room's come
+  // back with its "who".
+  for (const v of threads.values()) {
+    v.list.remove();
+    v.button.closest('li').remove();
+  }
+  threads.clear();
+  ui.threads.hidden = true;
   room = next;
   clearRoomView();
-  typingNames.clear();
-  renderTyping();
-  setDirect(null);
+  ownElements.clear();
+  clearAllTyping();
+  setNameStatus('');
   showRoom();
   client?.setRoom(room.room);
   announce(`You are in #${room.room}.`);
@@ -575,14 +815,59 @@ window.addEventListener('hashchange', () => {
 
 // ---- start -------------------------------------------------------------------------
 
+// who's reply: who this page is, who is here, and which private
+// conversations it has in this room.
+function takeMembers(frame) {
+  const you = frame.you;
+  if (you && typeof you.userId === 'string') {
+    const changed = me.userId !== you.userId;
+    me.userId = you.userId;
+    if (typeof you.name === 'string' && you.name !== '') {
+      me.name = you.name;
+      // The server gave another name than the one asked for: someone in
+      // the room holds it. The chosen one stays kept for next time.
+      if (!session && chosenName && you.name !== chosenName) {
+        setNameStatus(`${chosenName} is taken in this room: others see you as ${you.name}.`, 'join');
+      } else if (nameStatusOf === 'join') {
+        setNameStatus('');
+      }
+    }
+    showName();
+    if (changed) {
+      markAuthors();
+      for (const v of threads.values()) v.with = conversationPeer(v.conversation, me.userId);
+    }
+    // The threads this browser knew in this room (its own only: another
+    // account may have used it).
+    for (const t of storedThreads()[room.room] ?? []) {
+      if (!t || typeof t.id !== 'string' || conversationPeer(t.id, me.userId) === null) continue;
+      ensureThread(t.id, { name: typeof t.name === 'string' ? t.name : '', read: t.read });
+      client.addConversation(t.id);
+    }
+  }
+  showMembers(frame);
+}
+
 function wire(c) {
   c.addEventListener('state', (ev) => showState(ev.detail));
-  c.addEventListener('message', (ev) => showIncoming(ev.detail));
+  c.addEventListener('message', (ev) => showIncoming(roomView, ev.detail));
+  c.addEventListener('direct', (ev) => {
+    const m = ev.detail;
+    const view = ensureThread(m.conversation);
+    showIncoming(view, m);
+  });
+  c.addEventListener('conversation', (ev) => {
+    const view = ensureThread(ev.detail.conversation);
+    if (!view.with && ev.detail.with) view.with = ev.detail.with;
+  });
+  c.addEventListener('forbidden', (ev) => forgetThread(ev.detail.conversation));
   c.addEventListener('history', (ev) => {
-    const { messages, next, kind } = ev.detail;
+    const { messages, next, kind, conversation } = ev.detail;
+    const view = conversation ? ensureThread(conversation) : roomView;
     const keep = ui.log.scrollHeight - ui.log.scrollTop;
-    for (const m of messages) showIncoming(m, { fromHistory: true });
-    if (kind === 'before') {
+    for (const m of messages) showIncoming(view, m, { fromHistory: true });
+    if (view !== roomView) return;
+    if (kind === 'before' && active === roomView) {
       // Older messages came in above: keep the reader where they were.
       ui.log.scrollTop = ui.log.scrollHeight - keep;
     }
@@ -590,28 +875,43 @@ function wire(c) {
       // A backward page (the latest on joining, or older ones) says
       // whether older messages remain.
       olderCursor = next && Number.isInteger(next.before) ? next.before : null;
-      ui.loadOlder.hidden = olderCursor === null;
+      ui.loadOlder.hidden = olderCursor === null || active !== roomView;
     }
   });
-  c.addEventListener('epoch', () => {
-    // The server's history started again (its store is new): the room is
-    // shown anew from its latest page, which the client asks for. What this
-    // page is still sending stays (its outbox goes to the new history).
-    const sending = [...ownElements.values()];
-    clearRoomView();
+  c.addEventListener('epoch', (ev) => {
+    // The server's history started again (its store is new): the stream is
+    // shown anew from what the client asks for now. What this page is
+    // still sending stays (its outbox goes to the new history).
+    const view = viewOf(ev.detail.conversation);
+    if (!view) return;
+    const sending = [...view.list.querySelectorAll('li.pending')];
+    if (view === roomView) clearRoomView();
+    else {
+      view.list.replaceChildren();
+      view.maxSeq = 0;
+      view.read = 0;
+      view.unread = 0;
+      renderThreadButton(view);
+    }
     for (const li of sending) {
       ownElements.set(li.dataset.clientMsgId, li);
-      ui.list.append(li);
+      view.list.append(li);
     }
-    systemLine('The chat server started a new history for this room: showing it anew.');
+    systemLine(view === roomView ? 'The chat server started a new history for this room: showing it anew.'
+      : 'The chat server started a new history for this conversation: showing it anew.', 'info', { view });
   });
   c.addEventListener('sent', (ev) => markOwn(ev.detail));
   c.addEventListener('ack', (ev) => markOwn(ev.detail.item));
   c.addEventListener('refused', (ev) => {
     const { item, code, message } = ev.detail;
-    item.reason = code === 'no_such_member' ? `${item.to} is not in this room` : message;
+    const view = viewOf(item.conversation) ?? roomView;
+    if (code === 'no_such_member') {
+      item.reason = `not delivered: ${view === roomView ? 'that person' : threadName(view)} is not in this room`;
+    } else {
+      item.reason = `not sent: ${message}`;
+    }
     markOwn(item);
-    systemLine(`Not sent (${code}): ${item.reason}`, 'error');
+    systemLine(`${item.reason[0].toUpperCase()}${item.reason.slice(1)} (${code}).`, 'error', { view });
   });
   let slowDownShown = 0;
   c.addEventListener('ratelimited', (ev) => {
@@ -619,50 +919,84 @@ function wire(c) {
     if (Date.now() - slowDownShown < ev.detail.retryAfterMs) return;
     slowDownShown = Date.now();
     const s = Math.max(1, Math.ceil(ev.detail.retryAfterMs / 1000));
-    systemLine(`You are sending too fast: your messages wait ${s} s and go out in order.`, 'info');
+    systemLine(`You are sending too fast: your messages wait ${s} s and go out in order.`, 'info', { view: active });
   });
   c.addEventListener('servererror', (ev) => {
     const { code, message } = ev.detail;
     systemLine(`The server refused a message (${code}): ${message}`, 'error');
   });
-  c.addEventListener('members', (ev) => showMembers(ev.detail));
+  c.addEventListener('renamefailed', (ev) => {
+    const { code, message } = ev.detail;
+    const asked = renaming;
+    renaming = null;
+    const text = code === 'name_taken' && asked
+      ? `${asked} is taken in this room: you are still ${me.name}.`
+      : `Your name was not changed (${code}: ${message}); you are still ${me.name}.`;
+    setNameStatus(text, 'rename');
+    systemLine(text, 'error', { speak: false, view: active }); // the status region reads it out
+  });
+  c.addEventListener('members', (ev) => takeMembers(ev.detail));
   c.addEventListener('joined', (ev) => {
-    const { name: who, count } = ev.detail;
+    const { userId, name: who, count } = ev.detail;
+    if (typeof userId !== 'string') return;
     systemLine(`${who} joined (${countText(count)}).`, 'presence');
-    updatePeople(count, (names) => { if (!names.includes(who)) names.push(who); });
+    people.byId.set(userId, { name: String(who), connections: 1 });
+    people.count = Number.isInteger(count) ? count : people.byId.size;
+    renderPeople();
   });
   c.addEventListener('left', (ev) => {
-    const { name: who, count, stillHere } = ev.detail;
+    const { userId, name: who, count } = ev.detail;
+    if (typeof userId !== 'string') return;
     systemLine(`${who} left (${countText(count)}).`, 'presence');
-    clearTyping(who);
-    updatePeople(count, (names) => {
-      if (!stillHere && names.includes(who)) names.splice(names.indexOf(who), 1);
-    });
+    for (const v of [roomView, ...threads.values()]) clearTyping(v, userId);
+    people.byId.delete(userId);
+    people.count = Number.isInteger(count) ? count : people.byId.size;
+    renderPeople();
   });
   c.addEventListener('renamed', (ev) => {
-    const { from, name: to } = ev.detail;
-    systemLine(to === name && from !== name ? `You are now ${to}.` : `${from} is now ${to}.`, 'presence');
-    clearTyping(from);
-    updatePeople(null, (names) => {
-      if (names.includes(from)) names.splice(names.indexOf(from), 1);
-      if (!names.includes(to)) names.push(to);
-    });
+    const { userId, from, name: to } = ev.detail;
+    if (typeof userId !== 'string' || typeof to !== 'string') return;
+    if (userId === me.userId) {
+      me.name = to;
+      renaming = null;
+      if (!session) {
+        // The person chose it (here or on another tab): kept for next time.
+        chosenName = to;
+        saveName(to);
+        client?.setName(to);
+        setNameStatus('');
+      }
+      showName();
+      systemLine(`You are now ${to}.`, 'presence');
+    } else {
+      systemLine(`${from} is now ${to}.`, 'presence');
+    }
+    const person = people.byId.get(userId);
+    if (person) person.name = to;
+    for (const v of [roomView, ...threads.values()]) {
+      const t = v.typing.get(userId);
+      if (t) t.name = to;
+      if (v.with === userId) {
+        v.name = to;
+        saveThreads();
+      }
+    }
+    renderPeople();
+    renderTyping();
   });
-  c.addEventListener('typing', (ev) => showTyping(String(ev.detail.from)));
-  c.addEventListener('direct', (ev) => {
-    const m = ev.detail;
-    const li = messageElement({ from: m.from, text: m.text, date: new Date(m.sentAt), own: false, privateTo: m.to });
-    li.dataset.id = m.id;
-    append(li);
-    announce(`Private message from ${m.from}: ${m.text}`);
-    clearTyping(m.from);
+  c.addEventListener('typing', (ev) => {
+    const { conversation, fromId, from } = ev.detail;
+    const view = typeof conversation === 'string' ? threads.get(conversation) : roomView;
+    if (view) showTyping(view, typeof fromId === 'string' ? fromId : '', String(from ?? '?'));
   });
 }
+
+const secret = loadSecret();
 
 async function connect(cfg) {
   showState({ state: CONNECTING });
   const token = session ? () => session.token() : null;
-  client = new ChatClient({ url: cfg.websocketUrl, name: session ? '' : name, room: room.room, token });
+  client = new ChatClient({ url: cfg.websocketUrl, name: session ? '' : chosenName, room: room.room, secret, token });
   wire(client);
   client.start();
 }
@@ -674,7 +1008,8 @@ async function startSignedIn(cfg) {
   session.addEventListener('signedout', () => {
     client?.stop();
     client = null;
-    name = '';
+    me.name = '';
+    me.userId = null;
     showName();
     showState({ state: OFFLINE, reason: 'signed-out' });
   });
@@ -683,7 +1018,7 @@ async function startSignedIn(cfg) {
   } catch (err) {
     systemLine(err.message, 'error');
   }
-  name = session.name;
+  me.name = session.name;
   showName();
   if (session.signedIn) {
     connect(cfg);
@@ -706,7 +1041,7 @@ async function start() {
   }
   if (cfg.auth) {
     await startSignedIn(cfg);
-  } else if (name) {
+  } else if (chosenName) {
     connect(cfg);
   } else {
     showState({ state: OFFLINE, reason: 'no-name' });

@@ -234,6 +234,20 @@ func newPage(t *testing.T, browser context.Context, name string) *chatPage {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
+	return setUpPage(t, ctx, name)
+}
+
+// newTab opens another tab in p's browser context: the same localStorage,
+// so the same person (their secret) and their chosen name.
+func (p *chatPage) newTab(name string) *chatPage {
+	p.t.Helper()
+	ctx, cancel := chromedp.NewContext(p.ctx)
+	p.t.Cleanup(cancel)
+	return setUpPage(p.t, ctx, name)
+}
+
+func setUpPage(t *testing.T, ctx context.Context, name string) *chatPage {
+	t.Helper()
 	p := &chatPage{t: t, name: name, ctx: ctx}
 	// The first Do opens the tab and ties it to the context it gets.
 	if err := chromedp.Do(ctx); err != nil {

@@ -527,7 +527,7 @@ func TestScreenshots(t *testing.T) {
 	alice.waitFor("carol's join", `document.getElementById('online-count').textContent === '3 online'`)
 	carol.do(chromedp.Click(`#people-list button[aria-label="Write to Alice privately"]`))
 	carol.send("Psst: lunch after the demo?")
-	alice.waitMessage("Psst: lunch after the demo?")
+	alice.waitFor("carol's private message", `[...document.querySelectorAll('#log ol[data-conversation] li.message .text')].some(e => e.textContent === 'Psst: lunch after the demo?')`)
 	bob.setInput("typing")
 	bob.do(chromedp.SendKeys("#message-input", "…"))
 	alice.waitFor("bob typing", `window.__test.typingShown.length > 0`)

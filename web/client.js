@@ -1,19 +1,27 @@
 // ChatClient: one WebSocket to the chat, reconnected with exponential backoff
 // and full jitter, with exactly-once delivery of what the person sends and
-// of what the room says (docs/protocol.md, "The client's duty").
+// of what the room and the person's private conversations say
+// (docs/protocol.md, "The client's duty").
+//
+// Who. The page's user is named by the server from a secret the page keeps
+// and offers as a second subprotocol ("anon." + secret), or from the
+// sign-in token. The "who" reply says which user ID and name this
+// connection has; frames name people by user ID.
 //
 // Sending. Every message gets a random clientMsgId and stays in the outbox
 // until the server acks it. After every (re)connect whatever is unacked is
 // sent again with the same clientMsgId: the server stores a clientMsgId
 // once and acks a resend with the first ack, so a resend never shows twice.
 //
-// Receiving. Every room message carries the room's seq. The client keeps a
-// watermark: the highest seq up to which every seq is held or known to be
-// skipped. Above it, a missing seq is a gap. After every (re)connect it
-// asks for the history after the watermark (the latest page on the first
-// connect), and a gap still open 2 s after it appeared is asked for the
-// same way. A gap is resolved only by a history reply that covers it:
-// a seq the reply should have held and did not is one the server skipped.
+// Receiving. The room and each private conversation are streams: every
+// message carries its stream's seq and epoch. For each stream the client
+// keeps a watermark: the highest seq up to which every seq is held or known
+// to be skipped. Above it, a missing seq is a gap. After every (re)connect
+// it asks each stream for the history after its watermark (the room's
+// latest page on the first connect, a conversation's whole history the
+// first time), and a gap still open 2 s after it appeared is asked for the
+// same way. A gap is resolved only by a history reply that covers it: a
+// seq the reply should have held and did not is one the server skipped.
 // A request whose reply does not come (throttled, failed, or the socket
 // dropped) is asked again, with backoff. Live frames and history are
 // merged by id: a message arriving twice is passed on once.
@@ -25,6 +33,9 @@ export const ONLINE = 'online';
 export const RECONNECTING = 'reconnecting';
 export const OFFLINE = 'offline';
 
+/** The subprotocol of this protocol; the server echoes it. */
+export const SUBPROTOCOL = 'chat.v1';
+
 const PING_EVERY = 5 * 60 * 1000; // under API Gateway's 10-minute idle timeout
 const GAP_WAIT = 2000; // a missing seq is asked for after this
 const REPLY_WAIT = 5000; // a history request unanswered this long is asked again (doubling, to 30 s)
@@ -35,36 +46,115 @@ const RESEND_AFTER_INTERNAL = 2000;
 // (its frame throttled or failed at the gateway, which does not say which
 // frame it was) is sent again, flagged as a resend.
 const ACK_WAIT = 10000;
-// Error codes that refuse one message for what it is: the oldest message
-// awaiting its ack is the one refused (a connection's frames are handled
-// in order), and sending it again would not help.
+// Error codes that refuse one message for what it is: the message named by
+// the error's clientMsgId, else the oldest message awaiting its ack (a
+// connection's frames are handled in order). Sending it again would not
+// help.
 const REFUSED = new Set(['invalid_json', 'invalid_field', 'empty_text', 'text_too_long', 'invalid_utf8',
-  'control_char', 'no_such_member', 'not_delivered']);
+  'control_char', 'no_such_member']);
+// Error codes that refuse a rename: the name stays what it was.
+const RENAME_REFUSED = new Set(['name_taken', 'invalid_name', 'name_fixed']);
+
+const USER_ID = /^[au][0-9a-v]{26}$/;
+const SECRET = /^[A-Za-z0-9_-]{22,128}$/;
 
 /** A random clientMsgId: 22 characters of [A-Za-z0-9_-] (128 bits). */
 export function newClientMsgId() {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return randomBase64URL(16);
+}
+
+/** A new secret for the anon. subprotocol: 43 characters of base64url (256 bits). */
+export function newSecret() {
+  return randomBase64URL(32);
+}
+
+/** Whether s can be presented as a secret. */
+export function isSecret(s) {
+  return typeof s === 'string' && SECRET.test(s);
+}
+
+/** Whether s is a user ID. */
+export function isUserID(s) {
+  return typeof s === 'string' && USER_ID.test(s);
+}
+
+/** The ID of the private conversation of two users: their IDs, sorted, joined by "+". */
+export function conversationID(a, b) {
+  return a < b ? `${a}+${b}` : `${b}+${a}`;
+}
+
+/** The other person of a conversation, seen from userId (null if userId is not in it). */
+export function conversationPeer(conversation, userId) {
+  const [a, b] = String(conversation).split('+');
+  if (a === userId) return b ?? null;
+  if (b === userId) return a;
+  return null;
+}
+
+function isConversationID(s) {
+  if (typeof s !== 'string') return false;
+  const [a, b, rest] = s.split('+');
+  return rest === undefined && isUserID(a) && isUserID(b) && a < b;
+}
+
+function randomBase64URL(n) {
+  const bytes = crypto.getRandomValues(new Uint8Array(n));
   return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
+// One stream of messages in seq order: the room, or one private
+// conversation (conversation is its ID, null for the room).
+class Stream {
+  constructor(conversation) {
+    this.conversation = conversation;
+    this.seen = new Set(); // ids of the messages passed on
+    // The epoch: the name of the order its seqs belong to. Another epoch
+    // means the order started again (the server's store is new): what is
+    // held means nothing now, and the stream is loaded anew.
+    this.epoch = null;
+    this.reset();
+  }
+
+  // Forgets what is known of the stream's order. The watermark of the
+  // room is unknown until its latest page tells where the page starts; a
+  // conversation is read from its beginning.
+  reset() {
+    this.upTo = this.conversation === null ? null : 0;
+    this.seqs = new Set(); // seqs held above the watermark
+    this.maxSeq = 0;
+    this.maxSeqLog = []; // [time, maxSeq] of the last few seconds, oldest first
+    clearTimeout(this.gapTimer);
+    this.gapTimer = 0;
+  }
+}
+
 /**
- * Events (CustomEvent, details in parentheses):
- *   state       ({state, reason, attempt, delay}) the connection state changed
- *   message     (a chat message frame, new to this page: live or from history)
- *   history     ({messages, next, kind}) a history reply's messages new to this page, oldest
- *               first; kind is its request's: latest, since or before
- *   ack         ({item, ack}) an outbox item was stored: item.id is now ack.id, item.seq ack.seq
- *   refused     ({item, code, message}) the server refused an outbox item for what it is
- *   servererror ({code, message}) an error frame, or a gateway message frame
- *   epoch       ({epoch}) the room's order started again (the server's store is new):
- *               what was shown of the room is void; its latest page follows
- *   members, joined, left, typing, direct, renamed (the frames of those types)
- *   sent        (outbox item) an item was handed to an OPEN socket
+ * Events (CustomEvent, details in parentheses). Where conversation is
+ * null, the room is meant; else the private conversation of that ID.
+ *   state        ({state, reason, attempt, delay}) the connection state changed
+ *   message      (a room's chat message frame, new to this page: live)
+ *   direct       (a direct message frame, new to this page: live)
+ *   history      ({messages, next, more, kind, conversation}) a history reply's messages new
+ *                to this page, oldest first; kind is its request's: latest, since or before
+ *   ack          ({item, ack}) an outbox item was stored: item.serverId is ack.id, item.seq ack.seq
+ *   refused      ({item, code, message}) the server refused an outbox item for what it is
+ *   renamefailed ({code, message}) a rename was refused (name_taken…): the name is unchanged
+ *   servererror  ({code, message}) an error frame, or a gateway message frame
+ *   epoch        ({epoch, conversation}) the stream's order started again (the server's
+ *                store is new): what was shown of it is void; its history follows
+ *   conversation ({conversation, with}) a private conversation new to this client: its
+ *                history is asked for
+ *   forbidden    ({conversation}) the server refused a conversation's history: it is not
+ *                this user's, and is forgotten
+ *   members      (the who reply; client.userId is now you.userId)
+ *   joined, left, typing, renamed (the frames of those types)
+ *   sent         (outbox item) an item was handed to an OPEN socket
  */
 export class ChatClient extends EventTarget {
   #base;
   #name;
   #room;
+  #secret;
   #opts;
   #socket = null;
   #timer = 0;
@@ -76,22 +166,13 @@ export class ChatClient extends EventTarget {
   #stopped = true;
   #outbox = []; // items awaiting their ack, oldest first
   #nextID = 1;
-  #seen = new Set(); // ids of the messages passed on
-  // The watermark: every seq up to it is held or known skipped; null until
-  // the first reply tells where the room's stream starts for this page.
-  #upTo = null;
-  // The room's epoch: the name of the order its seqs belong to. Another
-  // epoch means the order started again (the server's store is new): what
-  // is held means nothing now, and the room is loaded anew.
-  #epoch = null;
-  #seqs = new Set(); // seqs held above the watermark
-  #maxSeq = 0;
-  #maxSeqLog = []; // [time, maxSeq] of the last few seconds, oldest first
-  #gapTimer = 0;
+  #userId = null; // who's you.userId
+  #room$ = new Stream(null);
+  #conversations = new Map(); // conversation ID -> Stream
   #lastTyping = 0;
   // History requests on this socket whose reply has not ended, by
-  // requestId: {frame, kind, bound, attempt, timer, firstSeq}. The server
-  // echoes requestId in every frame of a reply.
+  // requestId: {stream, frame, kind, bound, attempt, timer, firstSeq}.
+  // The server echoes requestId in every frame of a reply.
   #requests = new Map();
   #nextRequest = 1;
   #token = null; // async () => a token for the handshake, when signed in
@@ -104,28 +185,40 @@ export class ChatClient extends EventTarget {
   /**
    * @param {object} o
    * @param {string} o.url     the WebSocket URL from config.json
-   * @param {string} o.name    display name
+   * @param {string} o.name    display name asked for
    * @param {string} o.room    room
+   * @param {string} [o.secret] the person's secret (anonymous use): offered as the
+   *                            subprotocol "anon." + secret, so that the server knows
+   *                            the same person again
    * @param {number} [o.maxAttempts=10] failed attempts in a row before giving up (offline)
    * @param {number} [o.baseDelay=500]  backoff base, ms
    * @param {number} [o.maxDelay=30000] backoff cap, ms
    * @param {number} [o.connectTimeout=15000] a handshake slower than this is abandoned
    * @param {() => Promise<string>} [o.token] the sign-in token for each handshake
    */
-  constructor({ url, name, room, maxAttempts = 10, baseDelay = 500, maxDelay = 30000, connectTimeout = 15000, token = null }) {
+  constructor({ url, name, room, secret = null, maxAttempts = 10, baseDelay = 500, maxDelay = 30000, connectTimeout = 15000, token = null }) {
     super();
     this.#token = token;
     this.#base = url;
     this.#name = name;
     this.#room = room;
+    this.#secret = isSecret(secret) ? secret : null;
     this.#opts = { maxAttempts, baseDelay, maxDelay, connectTimeout };
   }
 
   get state() { return this.#state; }
   get name() { return this.#name; }
   get room() { return this.#room; }
+  /** This connection's user ID, from the last who reply (null before it). */
+  get userId() { return this.#userId; }
   /** Items waiting for their ack, oldest first. */
   get pending() { return [...this.#outbox]; }
+  /** The room's watermark (every seq up to it is held or skipped), or null. */
+  get upTo() { return this.#room$.upTo; }
+  /** The private conversations this client follows. */
+  get conversations() { return [...this.#conversations.keys()]; }
+  /** A conversation's watermark, or null if it is not followed. */
+  upToOf(conversation) { return this.#conversations.get(conversation)?.upTo ?? null; }
 
   /** Connects, or reconnects at once when waiting or offline. */
   start() {
@@ -144,47 +237,74 @@ export class ChatClient extends EventTarget {
     this.#stopped = true;
     this.#drop(1000, 'bye');
     clearTimeout(this.#timer);
+    clearTimeout(this.#ackTimer);
+    clearTimeout(this.#resendTimer);
     window.removeEventListener('online', this.#onOnline);
     window.removeEventListener('offline', this.#onOffline);
     this.#listening = false;
   }
 
-  /** Takes a new name for the next connections (the server was told by rename). */
+  /** Takes a name to ask for on the next connections. */
   setName(name) {
     this.#name = name;
   }
 
-  /** Asks the server for a new name; every member gets "renamed". */
+  /**
+   * Asks the server for a new name; every member gets "renamed", or this
+   * client "renamefailed". Reports whether the request went out.
+   */
   rename(name) {
-    this.#sendFrame({ action: 'rename', name });
+    return this.#sendFrame({ action: 'rename', name });
   }
 
   /**
    * Reconnects to another room. What waits in the outbox was written for the
-   * old room, so it is dropped, and so is what is known of the old room.
+   * old room, so it is dropped, and so is what is known of the old room and
+   * its conversations.
    */
   setRoom(room) {
     this.#room = room;
     this.#outbox = [];
-    this.#seen.clear();
-    this.#resetStream();
-    this.#epoch = null;
+    this.#dropRequests();
+    this.#room$.reset();
+    this.#room$.seen.clear();
+    this.#room$.epoch = null;
+    for (const s of this.#conversations.values()) s.reset();
+    this.#conversations.clear();
     this.#everOnline = false;
     this.#restart();
   }
 
   /**
    * Queues text for the room and sends it now if the socket is open.
-   * Returns the outbox item, {id, clientMsgId, text, status}: status is
-   * 'pending' until the ack, then 'sent'.
+   * Returns the outbox item, {id, clientMsgId, text, status, conversation}:
+   * status is 'pending' until the ack, then 'sent'.
    */
   send(text) {
-    return this.#queue({ kind: 'room', text });
+    return this.#queue({ kind: 'room', conversation: null, text });
   }
 
-  /** Queues a direct message to the connections named to. */
-  sendDirect(to, text) {
-    return this.#queue({ kind: 'direct', to, text });
+  /**
+   * Queues a private message to the person toId, in the room. Needs the
+   * who reply (the conversation's ID is made of both user IDs).
+   */
+  sendDirect(toId, text) {
+    const conversation = this.#userId ? conversationID(this.#userId, toId) : null;
+    if (conversation) this.addConversation(conversation);
+    return this.#queue({ kind: 'direct', toId, conversation, text });
+  }
+
+  /**
+   * Follows a private conversation: its history is asked for now (when
+   * connected) and after every reconnect. Reports whether it was new.
+   */
+  addConversation(conversation) {
+    if (!isConversationID(conversation) || this.#conversations.has(conversation)) return false;
+    const stream = new Stream(conversation);
+    this.#conversations.set(conversation, stream);
+    this.#emit('conversation', { conversation, with: this.#userId ? conversationPeer(conversation, this.#userId) : null });
+    if (this.#socket && this.#socket.readyState === WebSocket.OPEN) this.#askSince(stream);
+    return true;
   }
 
   /** Asks for the members of the room. */
@@ -192,39 +312,36 @@ export class ChatClient extends EventTarget {
     this.#sendFrame({ action: 'who' });
   }
 
-  /** Tells the room the person is typing, at most once every 2 s. */
-  typing() {
+  /**
+   * Tells the room the person is typing, or, with toId, that person alone;
+   * at most once every 2 s.
+   */
+  typing(toId) {
     const now = Date.now();
     if (now - this.#lastTyping < TYPING_EVERY) return;
-    if (this.#sendFrame({ action: 'typing' })) this.#lastTyping = now;
+    const frame = toId ? { action: 'typing', toId } : { action: 'typing' };
+    if (this.#sendFrame(frame)) this.#lastTyping = now;
   }
 
-  /** Asks for the page of messages before seq (load older). */
+  /** Asks for the room's page of messages before seq (load older). */
   loadBefore(seq) {
-    this.#askHistory({ action: 'history', before: seq, limit: 50 }, 'before');
+    this.#askHistory(this.#room$, { action: 'history', before: seq, limit: 50 }, 'before');
   }
 
-  /** The watermark (every seq up to it is held or skipped), or null. */
-  get upTo() { return this.#upTo; }
-
-  // Forgets what is known of the room's stream.
-  #resetStream() {
-    this.#upTo = null;
-    this.#seqs.clear();
-    this.#maxSeq = 0;
-    this.#maxSeqLog = [];
-    clearTimeout(this.#gapTimer);
-    this.#gapTimer = 0;
-    this.#dropRequests();
+  #stream(conversation) {
+    if (conversation === null || conversation === undefined) return this.#room$;
+    if (!this.#conversations.has(conversation)) this.addConversation(conversation);
+    return this.#conversations.get(conversation) ?? null;
   }
 
   // Sends a history request with a requestId and waits for its reply: one
   // that does not come in time is asked again. bound is, for a since
   // request, the highest seq whose gaps its reply may resolve.
-  #askHistory(frame, kind, bound = 0, attempt = 0) {
+  #askHistory(stream, frame, kind, bound = 0, attempt = 0) {
     const requestId = `h${this.#nextRequest++}`;
-    if (!this.#sendFrame({ ...frame, requestId })) return; // asked again on the next open
-    const req = { frame, kind, bound, attempt, timer: 0, firstSeq: 0 };
+    const sent = stream.conversation === null ? { ...frame, requestId } : { ...frame, conversation: stream.conversation, requestId };
+    if (!this.#sendFrame(sent)) return; // asked again on the next open
+    const req = { stream, frame, kind, bound, attempt, timer: 0, firstSeq: 0 };
     this.#requests.set(requestId, req);
     this.#armRequest(requestId, req);
   }
@@ -236,8 +353,18 @@ export class ChatClient extends EventTarget {
       if (this.#requests.get(requestId) !== req) return;
       this.#requests.delete(requestId);
       // No reply: throttled ("Too Many Requests"), failed, or lost.
-      this.#askHistory(req.frame, req.kind, req.bound, req.attempt + 1);
+      this.#reask(req, req.attempt + 1);
     }, wait);
+  }
+
+  // Asks a request again, unless its stream was dropped meanwhile.
+  #reask(req, attempt) {
+    if (!this.#live(req.stream)) return;
+    this.#askHistory(req.stream, req.frame, req.kind, req.bound, attempt);
+  }
+
+  #live(stream) {
+    return stream === this.#room$ || this.#conversations.get(stream.conversation) === stream;
   }
 
   #dropRequests() {
@@ -245,16 +372,16 @@ export class ChatClient extends EventTarget {
     this.#requests.clear();
   }
 
-  // Asks for every message after the watermark. Its reply may resolve the
-  // gaps up to the highest seq known GAP_WAIT ago: a seq missing for less
-  // than that may still be being stored.
-  #askSince() {
-    const since = this.#upTo;
+  // Asks for every message of the stream after its watermark. Its reply
+  // may resolve the gaps up to the highest seq known GAP_WAIT ago: a seq
+  // missing for less than that may still be being stored.
+  #askSince(stream) {
+    const since = stream.upTo;
     if (since === null) return;
     const cutoff = Date.now() - GAP_WAIT;
     let bound = since;
-    for (const [at, seq] of this.#maxSeqLog) if (at <= cutoff) bound = Math.max(bound, seq);
-    this.#askHistory({ action: 'history', since }, 'since', bound);
+    for (const [at, seq] of stream.maxSeqLog) if (at <= cutoff) bound = Math.max(bound, seq);
+    this.#askHistory(stream, { action: 'history', since }, 'since', bound);
   }
 
   #queue(fields) {
@@ -314,8 +441,10 @@ export class ChatClient extends EventTarget {
 
   #dial(token) {
     let ws;
+    // Signed in, the token names the user: the secret is not offered.
+    const protocols = !token && this.#secret ? [SUBPROTOCOL, `anon.${this.#secret}`] : [SUBPROTOCOL];
     try {
-      ws = new WebSocket(socketURL(this.#base, this.#name, this.#room, token));
+      ws = new WebSocket(socketURL(this.#base, token ? '' : this.#name, this.#room, token), protocols);
     } catch (err) {
       // A malformed URL (or one the page's CSP forbids) throws here.
       this.#setState(OFFLINE, { reason: 'config', message: String(err && err.message || err) });
@@ -329,14 +458,14 @@ export class ChatClient extends EventTarget {
       if (ws !== this.#socket) return;
       clearTimeout(this.#connectTimer);
       this.#attempt = 0;
-      const first = !this.#everOnline;
       this.#everOnline = true;
       this.#setState(ONLINE);
       // The client's duty: who is here, what was missed, what is unacked.
       this.#dropRequests();
       this.#sendFrame({ action: 'who' });
-      if (this.#upTo === null) this.#askHistory({ action: 'history' }, 'latest');
-      else this.#askSince();
+      if (this.#room$.upTo === null) this.#askHistory(this.#room$, { action: 'history' }, 'latest');
+      else this.#askSince(this.#room$);
+      for (const stream of this.#conversations.values()) this.#askSince(stream);
       this.#pump();
       clearInterval(this.#pingTimer);
       this.#pingTimer = setInterval(() => this.#sendFrame({ action: 'ping' }), PING_EVERY);
@@ -422,9 +551,9 @@ export class ChatClient extends EventTarget {
 
   // Sends the oldest pending item of the outbox, one at a time: the next
   // goes when this one is acked or refused. One message in flight keeps the
-  // room's order the order they were written in, whatever the server
-  // refuses for a while (rate_limited, internal); a human does not type
-  // faster than a round trip.
+  // order the messages were written in, whatever the server refuses for a
+  // while (rate_limited, internal); a human does not type faster than a
+  // round trip.
   #pump() {
     if (Date.now() < this.#pausedUntil) return; // sent when the pause ends
     if (this.#outbox.some((it) => it.status === 'awaiting')) return;
@@ -434,11 +563,11 @@ export class ChatClient extends EventTarget {
 
   #transmit(item) {
     const frame = item.kind === 'direct'
-      ? { action: 'direct message', to: item.to, text: item.text, clientMsgId: item.clientMsgId }
+      ? { action: 'direct message', toId: item.toId, text: item.text, clientMsgId: item.clientMsgId }
       : { action: 'chat message', text: item.text, clientMsgId: item.clientMsgId };
-    // A room message sent before may be stored: the server looks it up
-    // before it takes a seq, so that the resend leaves no gap.
-    if (item.kind !== 'direct' && item.tries > 0) frame.resend = true;
+    // A message sent before may be stored: the server looks it up before
+    // it takes a seq, so that the resend leaves no gap.
+    if (item.tries > 0) frame.resend = true;
     if (this.#sendFrame(frame)) {
       item.tries = (item.tries ?? 0) + 1;
       item.status = 'awaiting';
@@ -460,56 +589,63 @@ export class ChatClient extends EventTarget {
     this.#resendTimer = setTimeout(() => { this.#markPending(); this.#pump(); }, ms);
   }
 
-  // Takes a room message; reports whether it is new to the page.
-  #take(m) {
-    this.#checkEpoch(m.epoch);
-    if (typeof m.id !== 'string' || this.#seen.has(m.id)) return false;
-    this.#seen.add(m.id);
-    if (Number.isInteger(m.seq) && m.seq > 0) this.#hold(m.seq);
+  // Takes a message of stream; reports whether it is new to the page.
+  #take(stream, m) {
+    this.#checkEpoch(stream, m.epoch);
+    if (typeof m.id !== 'string' || stream.seen.has(m.id)) return false;
+    stream.seen.add(m.id);
+    if (Number.isInteger(m.seq) && m.seq > 0) this.#hold(stream, m.seq);
     return true;
   }
 
-  // A frame of another epoch than the one held: the room's order started
+  // A frame of another epoch than the one held: the stream's order started
   // again. Everything known of the old one is dropped, the page is told
-  // ('epoch'), and the latest page of the new order is asked for.
-  #checkEpoch(epoch) {
-    if (typeof epoch !== 'string' || epoch === '' || epoch === this.#epoch) return;
-    const first = this.#epoch === null;
-    this.#epoch = epoch;
+  // ('epoch'), and the stream is read anew: the room's latest page, a
+  // conversation from its beginning.
+  #checkEpoch(stream, epoch) {
+    if (typeof epoch !== 'string' || epoch === '' || epoch === stream.epoch) return;
+    const first = stream.epoch === null;
+    stream.epoch = epoch;
     if (first) return;
-    this.#seen.clear();
-    this.#resetStream();
-    this.#emit('epoch', { epoch });
-    this.#askHistory({ action: 'history' }, 'latest');
+    stream.seen.clear();
+    stream.reset();
+    for (const [id, req] of this.#requests) {
+      if (req.stream !== stream) continue;
+      clearTimeout(req.timer);
+      this.#requests.delete(id);
+    }
+    this.#emit('epoch', { epoch, conversation: stream.conversation });
+    if (stream.conversation === null) this.#askHistory(stream, { action: 'history' }, 'latest');
+    else this.#askSince(stream);
   }
 
   // Marks seq held, moves the watermark, and watches for gaps.
-  #hold(seq) {
-    if (this.#upTo !== null && seq <= this.#upTo) return;
-    this.#seqs.add(seq);
-    if (seq > this.#maxSeq) {
-      this.#maxSeq = seq;
+  #hold(stream, seq) {
+    if (stream.upTo !== null && seq <= stream.upTo) return;
+    stream.seqs.add(seq);
+    if (seq > stream.maxSeq) {
+      stream.maxSeq = seq;
       const now = Date.now();
-      this.#maxSeqLog.push([now, seq]);
-      while (this.#maxSeqLog.length > 1 && this.#maxSeqLog[1][0] <= now - GAP_WAIT) this.#maxSeqLog.shift();
+      stream.maxSeqLog.push([now, seq]);
+      while (stream.maxSeqLog.length > 1 && stream.maxSeqLog[1][0] <= now - GAP_WAIT) stream.maxSeqLog.shift();
     }
-    this.#advance();
+    this.#advance(stream);
   }
 
   // Moves the watermark over held seqs; with a gap above it, asks for it
   // once it has been open GAP_WAIT, unless a since request is on its way.
-  #advance() {
-    if (this.#upTo === null) return;
-    while (this.#seqs.has(this.#upTo + 1)) this.#seqs.delete(++this.#upTo);
-    if (this.#upTo >= this.#maxSeq || this.#gapTimer) return;
-    this.#gapTimer = setTimeout(() => {
-      this.#gapTimer = 0;
-      if (this.#upTo === null || this.#upTo >= this.#maxSeq) return;
-      if ([...this.#requests.values()].some((r) => r.kind === 'since')) {
-        this.#advance(); // that reply may close it; look again after it
+  #advance(stream) {
+    if (stream.upTo === null) return;
+    while (stream.seqs.has(stream.upTo + 1)) stream.seqs.delete(++stream.upTo);
+    if (stream.upTo >= stream.maxSeq || stream.gapTimer) return;
+    stream.gapTimer = setTimeout(() => {
+      stream.gapTimer = 0;
+      if (!this.#live(stream) || stream.upTo === null || stream.upTo >= stream.maxSeq) return;
+      if ([...this.#requests.values()].some((r) => r.stream === stream && r.kind === 'since')) {
+        this.#advance(stream); // that reply may close it; look again after it
         return;
       }
-      this.#askSince();
+      this.#askSince(stream);
     }, GAP_WAIT);
   }
 
@@ -517,21 +653,22 @@ export class ChatClient extends EventTarget {
   // below its first message; a since reply resolves every gap it covers
   // up to its bound (what it did not hold there, the server skipped).
   #replyEnded(req, next) {
-    if (req.kind === 'latest' && this.#upTo === null) {
-      this.#upTo = req.firstSeq > 0 ? req.firstSeq - 1 : 0;
-      for (const s of this.#seqs) if (s <= this.#upTo) this.#seqs.delete(s);
-    } else if (req.kind === 'since' && this.#upTo !== null && req.frame.since <= this.#upTo) {
+    const { stream } = req;
+    if (req.kind === 'latest' && stream.upTo === null) {
+      stream.upTo = req.firstSeq > 0 ? req.firstSeq - 1 : 0;
+      for (const s of stream.seqs) if (s <= stream.upTo) stream.seqs.delete(s);
+    } else if (req.kind === 'since' && stream.upTo !== null && req.frame.since <= stream.upTo) {
       const covered = next && Number.isInteger(next.since) ? Math.min(next.since, req.bound) : req.bound;
-      if (covered > this.#upTo) {
-        this.#upTo = covered;
-        for (const s of this.#seqs) if (s <= covered) this.#seqs.delete(s);
+      if (covered > stream.upTo) {
+        stream.upTo = covered;
+        for (const s of stream.seqs) if (s <= covered) stream.seqs.delete(s);
       }
     }
     if (req.kind === 'since' && next && Number.isInteger(next.since)) {
       // The reply stopped at its cap: the rest, with the same bound.
-      this.#askHistory({ action: 'history', since: next.since }, 'since', req.bound);
+      this.#askHistory(stream, { action: 'history', since: next.since }, 'since', req.bound);
     }
-    this.#advance();
+    this.#advance(stream);
   }
 
   #receive(data) {
@@ -545,18 +682,28 @@ export class ChatClient extends EventTarget {
     if (frame === null || typeof frame !== 'object') return;
     switch (frame.type) {
       case 'chat message':
-        if (typeof frame.text === 'string' && this.#take(frame)) this.#emit('message', frame);
+        if (typeof frame.text === 'string' && this.#take(this.#room$, frame)) this.#emit('message', frame);
         return;
+      case 'direct message': {
+        if (typeof frame.text !== 'string') return;
+        const stream = this.#stream(frame.conversation);
+        if (stream && this.#take(stream, frame)) this.#emit('direct', frame);
+        return;
+      }
       case 'history': {
-        const messages = Array.isArray(frame.messages) ? frame.messages.filter((m) => m && typeof m.text === 'string') : [];
-        const more = frame.more === true;
         const requestId = typeof frame.requestId === 'string' ? frame.requestId : '';
         const req = this.#requests.get(requestId);
+        // A reply to a request that was given up on (or to no request)
+        // is merged like live frames, and resolves nothing; one of a
+        // conversation no longer followed is dropped.
+        const stream = req ? req.stream
+          : typeof frame.conversation === 'string' ? this.#conversations.get(frame.conversation) : this.#room$;
+        if (!stream || !this.#live(stream)) return;
+        const messages = Array.isArray(frame.messages) ? frame.messages.filter((m) => m && typeof m.text === 'string') : [];
+        const more = frame.more === true;
         if (req && req.firstSeq === 0 && messages.length > 0 && Number.isInteger(messages[0].seq)) req.firstSeq = messages[0].seq;
-        const fresh = messages.filter((m) => this.#take(m));
-        // A reply to a request that was given up on (or to no request) is
-        // merged like live frames, and resolves nothing.
-        this.#emit('history', { messages: fresh, next: frame.next ?? null, more, kind: req ? req.kind : 'since' });
+        const fresh = messages.filter((m) => this.#take(stream, m));
+        this.#emit('history', { messages: fresh, next: frame.next ?? null, more, kind: req ? req.kind : 'since', conversation: stream.conversation });
         if (!req) return;
         if (more) {
           this.#armRequest(requestId, req); // the rest is coming
@@ -573,68 +720,32 @@ export class ChatClient extends EventTarget {
         const [item] = this.#outbox.splice(i, 1);
         item.status = 'sent';
         queueMicrotask(() => this.#pump());
-        this.#checkEpoch(frame.epoch);
-        if (typeof frame.id === 'string') {
-          item.serverId = frame.id;
-          this.#seen.add(frame.id);
+        if (typeof frame.conversation === 'string') item.conversation = frame.conversation;
+        const stream = this.#stream(item.kind === 'direct' ? item.conversation : null);
+        if (stream) {
+          this.#checkEpoch(stream, frame.epoch);
+          if (typeof frame.id === 'string') stream.seen.add(frame.id);
+          if (Number.isInteger(frame.seq)) this.#hold(stream, frame.seq);
         }
-        if (Number.isInteger(frame.seq)) {
-          item.seq = frame.seq;
-          this.#hold(frame.seq);
-        }
+        if (typeof frame.id === 'string') item.serverId = frame.id;
+        if (Number.isInteger(frame.seq)) item.seq = frame.seq;
         this.#emit('ack', { item, ack: frame });
         return;
       }
-      case 'error': {
-        const code = String(frame.code ?? 'error');
-        const message = String(frame.message ?? '');
-        if (code === 'not_connected') {
-          this.#restart(); // the server forgot this connection: a new one
-          return;
-        }
-        if (code === 'rate_limited' && typeof frame.requestId === 'string') {
-          // A read over its budget: that history request is asked again
-          // once the wait is over; the outbox is not concerned.
-          const req = this.#requests.get(frame.requestId);
-          if (req) {
-            clearTimeout(req.timer);
-            this.#requests.delete(frame.requestId);
-            const wait = Math.max(100, Number(frame.retryAfterMs) || 1000);
-            req.timer = setTimeout(() => this.#askHistory(req.frame, req.kind, req.bound, req.attempt + 1), wait);
-          }
-          return;
-        }
-        if (code === 'rate_limited') {
-          // Too fast: nothing was stored. Hold the outbox, then send it
-          // again in order.
-          this.#pauseSending(Math.max(100, Number(frame.retryAfterMs) || 1000), frame.clientMsgId);
-          this.#emit('ratelimited', { retryAfterMs: Number(frame.retryAfterMs) || 0, message });
-          return;
-        }
-        if (code === 'internal') {
-          // Nothing was stored: what awaits its ack goes again shortly.
-          this.#resendSoon(RESEND_AFTER_INTERNAL);
-        } else if (REFUSED.has(code)) {
-          const i = this.#outbox.findIndex((it) => it.status === 'awaiting');
-          if (i >= 0) {
-            const [item] = this.#outbox.splice(i, 1);
-            item.status = 'refused';
-            queueMicrotask(() => this.#pump());
-            this.#emit('refused', { item, code, message });
-            return;
-          }
-        }
-        this.#emit('servererror', { code, message });
+      case 'error':
+        this.#error(frame);
         return;
-      }
-      case 'members': case 'joined': case 'left': case 'typing': case 'renamed':
+      case 'members':
+        if (frame.you && isUserID(frame.you.userId)) this.#userId = frame.you.userId;
+        this.#emit('members', frame);
+        // A conversation begun while this client was away: read it from
+        // its beginning.
+        if (Array.isArray(frame.conversations)) {
+          for (const c of frame.conversations) if (c && typeof c.id === 'string') this.addConversation(c.id);
+        }
+        return;
+      case 'joined': case 'left': case 'typing': case 'renamed':
         this.#emit(frame.type, frame);
-        return;
-      case 'direct message':
-        if (typeof frame.text === 'string' && typeof frame.id === 'string' && !this.#seen.has(frame.id)) {
-          this.#seen.add(frame.id);
-          this.#emit('direct', frame);
-        }
         return;
       case undefined:
         if (typeof frame.message === 'string') {
@@ -650,6 +761,64 @@ export class ChatClient extends EventTarget {
         return;
       default:
     }
+  }
+
+  #error(frame) {
+    const code = String(frame.code ?? 'error');
+    const message = String(frame.message ?? '');
+    if (code === 'not_connected') {
+      this.#restart(); // the server forgot this connection: a new one
+      return;
+    }
+    const req = typeof frame.requestId === 'string' ? this.#requests.get(frame.requestId) : undefined;
+    if (typeof frame.requestId === 'string') {
+      // A history request was refused; the outbox is not concerned.
+      if (!req) return; // given up on already
+      clearTimeout(req.timer);
+      this.#requests.delete(frame.requestId);
+      if (code === 'rate_limited') {
+        // Over the read budget: asked again once the wait is over.
+        const wait = Math.max(100, Number(frame.retryAfterMs) || 1000);
+        req.timer = setTimeout(() => this.#reask(req, req.attempt + 1), wait);
+        return;
+      }
+      if (code === 'forbidden' && req.stream.conversation !== null) {
+        // Not this user's conversation (another account on this browser):
+        // forgotten, never asked again.
+        req.stream.reset();
+        this.#conversations.delete(req.stream.conversation);
+        this.#emit('forbidden', { conversation: req.stream.conversation });
+        return;
+      }
+      this.#emit('servererror', { code, message });
+      return;
+    }
+    if (code === 'rate_limited') {
+      // Too fast: nothing was stored. Hold the outbox, then send it
+      // again in order.
+      this.#pauseSending(Math.max(100, Number(frame.retryAfterMs) || 1000), frame.clientMsgId);
+      this.#emit('ratelimited', { retryAfterMs: Number(frame.retryAfterMs) || 0, message });
+      return;
+    }
+    if (RENAME_REFUSED.has(code)) {
+      this.#emit('renamefailed', { code, message });
+      return;
+    }
+    if (code === 'internal') {
+      // Nothing was stored: what awaits its ack goes again shortly.
+      this.#resendSoon(RESEND_AFTER_INTERNAL);
+    } else if (REFUSED.has(code)) {
+      const named = typeof frame.clientMsgId === 'string';
+      const i = this.#outbox.findIndex((it) => (named ? it.clientMsgId === frame.clientMsgId : it.status === 'awaiting'));
+      if (i >= 0) {
+        const [item] = this.#outbox.splice(i, 1);
+        item.status = 'refused';
+        queueMicrotask(() => this.#pump());
+        this.#emit('refused', { item, code, message });
+        return;
+      }
+    }
+    this.#emit('servererror', { code, message });
   }
 
   #setState(state, detail = {}) {

@@ -13,7 +13,8 @@ import (
 
 // The Socket.io chat's feature set with three pages: join and leave notices
 // with the count, the online list, typing shown and cleared, a private
-// message seen by its recipient alone, a rename seen by all, a room switch.
+// message seen by its recipient alone (in a thread), a rename seen by all, a
+// room switch.
 func TestPresence(t *testing.T) {
 	srv := startServer(t)
 	browser := newBrowser(t)
@@ -57,19 +58,23 @@ func TestPresence(t *testing.T) {
 	alice.waitMessage("hello all")
 	alice.waitFor("the typing line cleared", `document.getElementById('typing').textContent === ''`)
 
-	// A private message: alice picks bob in her list.
+	// A private message: alice picks bob in her list; it goes in a thread
+	// of its own on both pages, not in the room.
 	alice.do(chromedp.Click(`#people-list button[aria-label="Write to Bob privately"]`))
 	alice.waitFor("the private target", `!document.getElementById('dm-target').hidden`)
 	alice.send("just between us")
-	bob.waitMessage("just between us")
-	alice.waitFor("the private message acked", `!document.querySelector('#messages li.pending')`)
-	for _, c := range []struct {
-		p     *chatPage
-		label string
-	}{{alice, "private to Bob"}, {bob, "private"}} {
-		got := eval[string](c.p, `[...document.querySelectorAll('#messages li.private .private-label')].map(e => e.textContent).join(',')`)
-		if got != c.label {
-			t.Errorf("%s marks the private message %q, want %q", c.p.name, got, c.label)
+	inThread := `[...document.querySelectorAll('#log ol[data-conversation] li.message .text')].some(e => e.textContent === 'just between us')`
+	bob.waitFor("the private message in a thread", inThread)
+	alice.waitFor("the private message acked", `!document.querySelector('#log li.pending')`)
+	for _, p := range []*chatPage{alice, bob} {
+		if !eval[bool](p, inThread) {
+			t.Errorf("%s does not show the private message in its thread", p.name)
+		}
+		if all, _ := p.count("just between us"); all != 0 {
+			t.Errorf("%s shows the private message in the room", p.name)
+		}
+		if n := eval[int](p, `document.querySelectorAll('#thread-list button[data-conversation]').length`); n != 1 {
+			t.Errorf("%s lists %d private threads, want 1", p.name, n)
 		}
 	}
 	if a := eval[string](bob, `document.getElementById('announcer').textContent`); !strings.Contains(a, "Private message from Alice") {

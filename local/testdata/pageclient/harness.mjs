@@ -27,7 +27,7 @@ if (typeof globalThis.WebSocket === 'undefined') {
   process.exit(2);
 }
 
-const { ChatClient } = await import(pathToFileURL(`${cfg.clientDir}/client.js`).href);
+const { ChatClient, newSecret } = await import(pathToFileURL(`${cfg.clientDir}/client.js`).href);
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const out = (v) => new Promise((resolve) => process.stdout.write(`${JSON.stringify(v)}\n`, resolve));
@@ -36,7 +36,9 @@ const stats = { opens: 0, handshakeMs: [], historyRequests: 0, gatewayErrors: 0,
 const clients = [];
 for (let i = 0; i < cfg.clients; i++) {
   const name = `p${String(i).padStart(2, '0')}`;
-  const c = new ChatClient({ url: cfg.url, name, room: cfg.room, maxAttempts: 100000, baseDelay: 100, maxDelay: 2000, connectTimeout: 10000 });
+  // Each client is a person of its own: a secret of its own, offered as
+  // the page offers it (the anon. subprotocol).
+  const c = new ChatClient({ url: cfg.url, name, room: cfg.room, secret: newSecret(), maxAttempts: 100000, baseDelay: 100, maxDelay: 2000, connectTimeout: 10000 });
   const entry = { name, client: c, log: new Map(), dup: 0, acked: 0, sent: 0, dialAt: 0 };
   // An ack of a message the page already holds (it came back in history
   // before its ack did) is matched to it by clientMsgId, as the page does:
@@ -51,7 +53,8 @@ for (let i = 0; i < cfg.clients; i++) {
     entry.log.set(m.seq, m.id);
   };
   c.addEventListener('message', (ev) => record(ev.detail));
-  c.addEventListener('history', (ev) => { for (const m of ev.detail.messages) record(m); });
+  // The room's stream only (these clients write no private messages).
+  c.addEventListener('history', (ev) => { if (!ev.detail.conversation) for (const m of ev.detail.messages) record(m); });
   c.addEventListener('ack', (ev) => { entry.acked++; record({ seq: ev.detail.ack.seq, id: ev.detail.ack.id }, true); });
   c.addEventListener('sent', (ev) => { if (ev.detail.tries > 1) stats.resends++; });
   c.addEventListener('servererror', (ev) => { if (ev.detail.code === 'gateway') stats.gatewayErrors++; });
