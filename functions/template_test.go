@@ -34,10 +34,10 @@ var functions = []struct {
 }{
 	{"ConnectFunction", "connect", []string{"$connect"}},
 	{"DisconnectFunction", "disconnect", []string{"$disconnect"}},
-	{"MessageFunction", "message", []string{"chat message", "direct message"}},
+	{"MessageFunction", "message", []string{"chat message", "direct message", "edit", "delete", "react"}},
 	{"DefaultFunction", "default", []string{"$default"}},
 	{"HistoryFunction", "history", []string{"history"}},
-	{"PresenceFunction", "presence", []string{"who", "typing", "rename"}},
+	{"PresenceFunction", "presence", []string{"who", "typing", "rename", "block"}},
 	{"FanoutFunction", "fanout", nil}, // the fan-out queue's consumer, no route
 	// The $connect authorizer (AuthMode jwt): no route of its own.
 	{"AuthorizerFunction", "authorizer", nil},
@@ -540,6 +540,7 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 			"dynamodb:DeleteItem on " + tableArn,
 			"dynamodb:GetItem on " + tableArn,
 			"dynamodb:GetItem on " + messagesArn, // a resend's lookup
+			"dynamodb:Query on " + seqIndexArn,   // a change's target
 			"dynamodb:PutItem on " + messagesArn,
 			"dynamodb:Query on " + indexArn,
 			"dynamodb:Query on " + legacyIndexArn,

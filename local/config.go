@@ -120,6 +120,10 @@ var samFunctions = map[string]string{
 	"who":                   "PresenceFunction",
 	"typing":                "PresenceFunction",
 	"rename":                "PresenceFunction",
+	"block":                 "PresenceFunction",
+	"edit":                  "MessageFunction",
+	"delete":                "MessageFunction",
+	"react":                 "MessageFunction",
 	gateway.RouteDefault:    "DefaultFunction",
 }
 

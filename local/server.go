@@ -57,6 +57,7 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 		Store:    store,
 		Counters: counters(store),
 		Names:    names(store),
+		Blocks:   blocks(store),
 		// The leave grace runs on a timer: the adapter lives on, and
 		// $disconnect need not wait for it.
 		Later: func(d time.Duration, f func(context.Context)) {
@@ -363,6 +364,11 @@ func lambdaClient(cfg config) func(endpoint string) *lambda.Client {
 }
 
 // counters returns the store's chat.Counters (both stores have them).
+func blocks(store chat.Store) chat.Blocks {
+	b, _ := store.(chat.Blocks)
+	return b
+}
+
 func names(store chat.Store) chat.Names {
 	n, _ := store.(chat.Names)
 	return n

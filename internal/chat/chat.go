@@ -136,6 +136,14 @@ type History interface {
 	// that ClientMsgID is stored (and not expired at now), nothing is
 	// stored: it returns that message and false.
 	Append(ctx context.Context, m Message, expiresAt, now time.Time) (Message, bool, error)
+	// At returns the item of room at seq (a message or an event), if one
+	// is stored and has not expired at now.
+	At(ctx context.Context, room string, seq int64, now time.Time) (Message, bool, error)
+	// Change applies c to target (read by At): an edit replaces its text,
+	// a deletion removes its text (and that of its edit events), a
+	// reaction adds or removes c.UserID under c.Event.Emoji. A change
+	// whose event is older than the last one applied changes nothing.
+	Change(ctx context.Context, room string, target Message, c Change, now time.Time) error
 	// Read returns up to q.Limit messages of room that match q and have
 	// not expired at now, oldest first, and whether more match beyond
 	// them (newer ones for q.After, older ones otherwise).

@@ -25,7 +25,7 @@ type peopleService struct {
 func newPeopleService() *peopleService {
 	store := memstore.New()
 	p := &peopleService{sender: newSender()}
-	p.Service = &chat.Service{Store: store, Names: store, History: memstore.NewHistory(), Sender: p.sender,
+	p.Service = &chat.Service{Store: store, Names: store, Blocks: store, History: memstore.NewHistory(), Sender: p.sender,
 		SendLimit: chat.RateLimit{Burst: -1}, ReadLimit: chat.RateLimit{Burst: -1},
 		Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now },
 		Later: func(_ time.Duration, f func(context.Context)) {

@@ -49,8 +49,12 @@ func (s *Service) Who(ctx context.Context, connectionID string) error {
 	if err != nil {
 		return s.reject(ctx, connectionID, fmt.Errorf("who in %s: conversations: %w", c.Room, err))
 	}
+	blocked, err := s.blocks(ctx, c.UserID, now)
+	if err != nil {
+		return s.reject(ctx, connectionID, fmt.Errorf("who in %s: blocks: %w", c.Room, err))
+	}
 	frame := MembersFrame{Type: TypeMembers, Room: c.Room, You: MemberName{UserID: c.UserID, Name: c.Name},
-		Members: names, Count: len(everyone), Conversations: conversations}
+		Members: names, Count: len(everyone), Conversations: conversations, Blocked: nonNil(blocked)}
 	if err := s.Sender.Post(ctx, connectionID, encode(frame)); err != nil {
 		return fmt.Errorf("who to %s: %w", connectionID, err)
 	}
@@ -163,6 +167,16 @@ func (s *Service) Direct(ctx context.Context, senderID string, body []byte) (Del
 		return Delivery{}, s.reject(ctx, senderID, fmt.Errorf("direct message from %s: list room %s: %w", senderID, sender.Room, err))
 	}
 	recipient := connectionsOf(members, req.ToID)
+	if len(recipient) > 0 {
+		// Refused as if they were not here: the block is not revealed.
+		blocked, err := s.blocks(ctx, req.ToID, now)
+		if err != nil {
+			return Delivery{}, s.reject(ctx, senderID, fmt.Errorf("direct message from %s: blocks: %w", senderID, err))
+		}
+		if slices.Contains(blocked, sender.UserID) {
+			recipient = nil
+		}
+	}
 	if len(recipient) == 0 {
 		return Delivery{}, s.reject(ctx, senderID, &ProtocolError{Code: CodeNoSuchMember, ClientMsgID: req.ClientMsgID,
 			Message: "that person is not in this room"})

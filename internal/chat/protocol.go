@@ -122,6 +122,17 @@ type Message struct {
 	ToID   string `json:"toId,omitempty"`
 	Text   string `json:"text"`
 	SentAt string `json:"sentAt"` // RFC 3339 in UTC with milliseconds
+	// Target and TargetID, on an event (edit, delete, reaction), name the
+	// message it changes, by seq and id; Emoji and Op are a reaction's.
+	Target   int64  `json:"target,omitempty"`
+	TargetID string `json:"targetId,omitempty"`
+	Emoji    string `json:"emoji,omitempty"`
+	Op       string `json:"op,omitempty"`
+	// EditedAt, Deleted and Reactions are a message's state now, in
+	// history (and EditedAt on an edit event).
+	EditedAt  string              `json:"editedAt,omitempty"`
+	Deleted   bool                `json:"deleted,omitempty"`
+	Reactions map[string][]string `json:"reactions,omitempty"`
 	// ClientMsgID is the sender's ID for the message, if it gave one: its
 	// page matches a message it sees in history with one it sent.
 	ClientMsgID string `json:"clientMsgId,omitempty"`
@@ -155,6 +166,8 @@ type MembersFrame struct {
 	Members       []MemberName       `json:"members"`
 	Count         int                `json:"count"`
 	Conversations []ConversationName `json:"conversations"`
+	// Blocked are the people the asker has blocked.
+	Blocked []string `json:"blocked"`
 }
 
 // MemberName is one person of MembersFrame (Connections is left out of

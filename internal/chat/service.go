@@ -69,7 +69,10 @@ type Service struct {
 	// it names are made unique from the room's listing alone, which two
 	// concurrent joins can both pass, and nobody keeps a name through a
 	// reconnect.
-	Names        Names
+	Names Names
+	// Blocks keeps whom each user blocked (see Blocks); without it
+	// "block" answers internal.
+	Blocks       Blocks
 	PersonLimits PersonLimits
 	Flood        FloodPolicy
 	// Reaper forgets the connections broadcasts find gone. Hosts keep one

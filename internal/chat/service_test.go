@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -383,7 +384,7 @@ func TestSendDelivers(t *testing.T) {
 	sender.frame(t, "bob", &m)
 	want := chat.Message{Type: "chat message", ID: "0123456789abcdefghijklmnop", Room: "general", Seq: 1, Epoch: m.Epoch,
 		From: "name-alice", FromID: uid("alice"), Text: "héllo 😀", SentAt: "2026-11-24T15:00:00.123Z"}
-	if m != want || m.Epoch == "" {
+	if !reflect.DeepEqual(m, want) || m.Epoch == "" {
 		t.Errorf("frame = %+v, want %+v", m, want)
 	}
 	if len(store.membersAt) != 1 || !store.membersAt[0].Equal(now) {

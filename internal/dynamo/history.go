@@ -106,16 +106,32 @@ type messageItem struct {
 	To           string `dynamodbav:"to,omitempty"`
 	ToID         string `dynamodbav:"toId,omitempty"`
 	Text         string `dynamodbav:"text"`
-	SentAt       string `dynamodbav:"sentAt"`
-	ClientMsgID  string `dynamodbav:"clientMsgId,omitempty"`
-	ExpiresAt    int64  `dynamodbav:"expiresAt"`
+	Type         string `dynamodbav:"type,omitempty"` // an event's: edit, delete, reaction
+	Target       int64  `dynamodbav:"target,omitempty"`
+	TargetID     string `dynamodbav:"targetId,omitempty"`
+	Emoji        string `dynamodbav:"emoji,omitempty"`
+	Op           string `dynamodbav:"op,omitempty"`
+	EditedAt     string `dynamodbav:"editedAt,omitempty"`
+	Deleted      bool   `dynamodbav:"deleted,omitempty"`
+	// Reactions maps each emoji to the string set of users who reacted.
+	Reactions   map[string][]string `dynamodbav:"reactions,omitempty"`
+	SentAt      string              `dynamodbav:"sentAt"`
+	ClientMsgID string              `dynamodbav:"clientMsgId,omitempty"`
+	ExpiresAt   int64               `dynamodbav:"expiresAt"`
 }
 
 func (it messageItem) message() chat.Message {
 	m := chat.Message{Type: chat.TypeChatMessage, ID: it.ID, Room: it.Room, Seq: it.Seq, Epoch: it.Epoch, From: it.From,
 		FromID: it.FromID, Conversation: it.Conversation, To: it.To, ToID: it.ToID,
-		Text: it.Text, SentAt: it.SentAt, ClientMsgID: it.ClientMsgID}
-	if it.Conversation != "" {
+		Text: it.Text, SentAt: it.SentAt, ClientMsgID: it.ClientMsgID,
+		Target: it.Target, TargetID: it.TargetID, Emoji: it.Emoji, Op: it.Op, EditedAt: it.EditedAt, Deleted: it.Deleted}
+	if len(it.Reactions) > 0 {
+		m.Reactions = it.Reactions
+	}
+	switch {
+	case it.Type != "":
+		m.Type = it.Type
+	case it.Conversation != "":
 		m.Type = chat.TypeDirect
 	}
 	return m
@@ -130,7 +146,11 @@ func (h *History) Append(ctx context.Context, m chat.Message, expiresAt, now tim
 	}
 	m.Seq, m.Epoch = seq, epoch
 	it := messageItem{Room: m.Room, MsgKey: idPrefix + m.ID, Seq: seq, Epoch: epoch, ID: m.ID, From: m.From, Text: m.Text,
-		FromID: m.FromID, Conversation: m.Conversation, To: m.To, ToID: m.ToID, SentAt: m.SentAt, ClientMsgID: m.ClientMsgID, ExpiresAt: expiresAt.Unix()}
+		FromID: m.FromID, Conversation: m.Conversation, To: m.To, ToID: m.ToID, SentAt: m.SentAt, ClientMsgID: m.ClientMsgID, ExpiresAt: expiresAt.Unix(),
+		Target: m.Target, TargetID: m.TargetID, Emoji: m.Emoji, Op: m.Op, EditedAt: m.EditedAt}
+	if m.Type == chat.TypeEdit || m.Type == chat.TypeDelete || m.Type == chat.TypeReaction {
+		it.Type = m.Type
+	}
 	if m.ClientMsgID != "" {
 		it.MsgKey = clientPrefix + m.ClientMsgID
 	}

@@ -48,6 +48,7 @@ type Handler struct {
 	ReadLimit    chat.RateLimit
 	Counters     chat.Counters
 	Names        chat.Names
+	Blocks       chat.Blocks
 	PersonLimits chat.PersonLimits
 	Flood        chat.FloodPolicy
 	LeaveGrace   time.Duration
@@ -193,6 +194,39 @@ func (h *Handler) Rename(ctx context.Context, req events.APIGatewayWebsocketProx
 	return h.result(ctx, log, "rename", err), nil
 }
 
+// Edit, Delete and React are the "edit", "delete" and "react" routes: a
+// change to a message, stored as an event of its stream.
+func (h *Handler) Edit(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	return h.frame(ctx, &req, "edit", (*chat.Service).Edit)
+}
+
+// Delete is the "delete" route.
+func (h *Handler) Delete(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	return h.frame(ctx, &req, "delete", (*chat.Service).DeleteMessage)
+}
+
+// React is the "react" route.
+func (h *Handler) React(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	return h.frame(ctx, &req, "react", (*chat.Service).React)
+}
+
+// Block is the "block" route: a person blocks or unblocks another.
+func (h *Handler) Block(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	return h.frame(ctx, &req, "block", (*chat.Service).Block)
+}
+
+// frame runs one frame's method of the Service with the route's deadline
+// margin, and answers as result does.
+func (h *Handler) frame(ctx context.Context, req *events.APIGatewayWebsocketProxyRequest, what string,
+	do func(*chat.Service, context.Context, string, []byte) error) (events.APIGatewayProxyResponse, error) {
+	log := h.log(req)
+	ctx, cancel := h.withMargin(ctx)
+	defer cancel()
+	err := do(h.service(req, log), ctx, req.RequestContext.ConnectionID, []byte(req.Body))
+	h.recordFrame(err)
+	return h.result(ctx, log, what, err), nil
+}
+
 // Routes maps every route key of the chat's API to its method.
 func (h *Handler) Routes() map[string]func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
 	return map[string]func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error){
@@ -205,6 +239,10 @@ func (h *Handler) Routes() map[string]func(context.Context, events.APIGatewayWeb
 		chat.ActionTyping:      h.Typing,
 		chat.ActionDirect:      h.Direct,
 		chat.ActionRename:      h.Rename,
+		chat.ActionEdit:        h.Edit,
+		chat.ActionDelete:      h.Delete,
+		chat.ActionReact:       h.React,
+		chat.ActionBlock:       h.Block,
 	}
 }
 
@@ -254,7 +292,7 @@ func (h *Handler) service(req *events.APIGatewayWebsocketProxyRequest, log *slog
 	svc := &chat.Service{Store: h.Store, History: history, Sender: h.Senders(req), Workers: h.Workers,
 		Retention: h.Retention, PresenceLimit: h.PresenceLimit, Queue: h.Queue, InlineLimit: h.InlineLimit,
 		SendLimit: h.SendLimit, RoomCap: h.RoomCap, Reaper: h.Reaper, Logger: log,
-		ReadLimit: h.ReadLimit, Counters: h.Counters, Names: h.Names, PersonLimits: h.PersonLimits, Flood: h.Flood,
+		ReadLimit: h.ReadLimit, Counters: h.Counters, Names: h.Names, Blocks: h.Blocks, PersonLimits: h.PersonLimits, Flood: h.Flood,
 		LeaveGrace: h.LeaveGrace, Later: h.Later}
 	if h.Endpoints != nil {
 		svc.Endpoint = h.Endpoints(req)
@@ -301,4 +339,12 @@ func (noHistory) Read(context.Context, string, chat.Range, time.Time) ([]chat.Me
 
 func (noHistory) Find(context.Context, string, string, time.Time) (chat.Message, bool, error) {
 	return chat.Message{}, false, errNoHistory
+}
+
+func (noHistory) At(context.Context, string, int64, time.Time) (chat.Message, bool, error) {
+	return chat.Message{}, false, errNoHistory
+}
+
+func (noHistory) Change(context.Context, string, chat.Message, chat.Change, time.Time) error {
+	return errNoHistory
 }

@@ -92,7 +92,8 @@ func New(ctx context.Context, lookup func(string) (string, bool)) (*handler.Hand
 		// counters in the connections table, shared by every instance.
 		Counters: store,
 		// Names are claimed in the same table (see internal/dynamo).
-		Names: store,
+		Names:  store,
+		Blocks: store,
 		// One for the container's life: a connection that answers 410 to
 		// many broadcasts of this container is deleted once. Lambda
 		// freezes a container between invocations, so it reaps in the

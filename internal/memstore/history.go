@@ -46,6 +46,10 @@ type roomHistory struct {
 type storedMessage struct {
 	chat.Message
 	expiresAt time.Time
+	// lastChange is the seq of the last event applied to the message;
+	// edits are its edit events, whose text a deletion removes too.
+	lastChange int64
+	edits      []int64
 }
 
 // NewHistory returns an empty history.
@@ -66,7 +70,7 @@ func (h *History) Append(_ context.Context, m chat.Message, expiresAt, now time.
 	r.prune(now)
 	if m.ClientMsgID != "" {
 		if sm, ok := r.find(r.byClientID[m.ClientMsgID]); ok && sm.ClientMsgID == m.ClientMsgID && sm.expiresAt.After(now) {
-			return sm.Message, false, nil
+			return sm.copy(), false, nil
 		}
 		r.byClientID[m.ClientMsgID] = r.last + 1
 	}
@@ -94,7 +98,93 @@ func (h *History) Find(_ context.Context, room, clientMsgID string, now time.Tim
 	if !ok || sm.ClientMsgID != clientMsgID || !sm.expiresAt.After(now) {
 		return chat.Message{}, false, nil
 	}
-	return sm.Message, true, nil
+	return sm.copy(), true, nil
+}
+
+// copy returns the message with a reactions map of its own: the stored one
+// changes under the lock after it is handed out.
+func (sm storedMessage) copy() chat.Message {
+	m := sm.Message
+	if m.Reactions != nil {
+		m.Reactions = make(map[string][]string, len(sm.Reactions))
+		for e, users := range sm.Reactions {
+			m.Reactions[e] = slices.Clone(users)
+		}
+	}
+	return m
+}
+
+// At returns the item of room at seq.
+func (h *History) At(_ context.Context, room string, seq int64, now time.Time) (chat.Message, bool, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.rooms[room]
+	if r == nil {
+		return chat.Message{}, false, nil
+	}
+	sm, ok := r.find(seq)
+	if !ok || !sm.expiresAt.After(now) {
+		return chat.Message{}, false, nil
+	}
+	return sm.copy(), true, nil
+}
+
+// Change applies c to the message of room at target.Seq.
+func (h *History) Change(_ context.Context, room string, target chat.Message, c chat.Change, now time.Time) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.rooms[room]
+	if r == nil {
+		return nil
+	}
+	i, ok := slices.BinarySearchFunc(r.messages, target.Seq, bySeq)
+	if !ok || r.messages[i].ID != target.ID {
+		return nil
+	}
+	sm := &r.messages[i]
+	ev := c.Event
+	if ev.Type != chat.TypeReaction && ev.Seq <= sm.lastChange {
+		return nil // an older edit or deletion never undoes a newer one
+	}
+	switch ev.Type {
+	case chat.TypeEdit:
+		if sm.Deleted {
+			return nil
+		}
+		sm.Text, sm.EditedAt = ev.Text, ev.EditedAt
+		sm.edits = append(sm.edits, ev.Seq)
+		sm.lastChange = ev.Seq
+	case chat.TypeDelete:
+		sm.Text, sm.EditedAt, sm.Deleted, sm.Reactions = "", "", true, nil
+		for _, seq := range sm.edits {
+			if j, ok := slices.BinarySearchFunc(r.messages, seq, bySeq); ok {
+				r.messages[j].Text = ""
+			}
+		}
+		sm.edits = nil
+		sm.lastChange = ev.Seq
+	case chat.TypeReaction:
+		if sm.Deleted {
+			return nil
+		}
+		users := sm.Reactions[ev.Emoji]
+		has := slices.Contains(users, c.UserID)
+		switch {
+		case ev.Op == "add" && !has:
+			if sm.Reactions == nil {
+				sm.Reactions = map[string][]string{}
+			}
+			sm.Reactions[ev.Emoji] = append(slices.Clone(users), c.UserID)
+		case ev.Op == "remove" && has:
+			users = slices.DeleteFunc(slices.Clone(users), func(u string) bool { return u == c.UserID })
+			if len(users) == 0 {
+				delete(sm.Reactions, ev.Emoji)
+			} else {
+				sm.Reactions[ev.Emoji] = users
+			}
+		}
+	}
+	return nil
 }
 
 // sizeOf is what a stored message costs, roughly: its strings and the
@@ -194,7 +284,7 @@ func (h *History) Read(_ context.Context, room string, q chat.Range, now time.Ti
 			more = true
 			break
 		}
-		out = append(out, sm.Message)
+		out = append(out, sm.copy())
 	}
 	if !forward {
 		slices.Reverse(out)

@@ -26,6 +26,7 @@ type Store struct {
 	byRoom   map[string][]chat.Member // in join order; never modified in place
 	counters map[string]counter
 	names    map[nameKey]chat.NameClaim
+	blocks   map[string]map[string]bool
 }
 
 // New returns an empty store.
@@ -259,4 +260,31 @@ func (s *Store) Release(_ context.Context, room, key, user string, leftAt time.T
 	}
 	delete(s.names, k)
 	return true, nil
+}
+
+var _ chat.Blocks = (*Store)(nil)
+
+// Blocked returns whom user blocked, sorted.
+func (s *Store) Blocked(_ context.Context, user string, _ time.Time) ([]string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Sorted(maps.Keys(s.blocks[user])), nil
+}
+
+// SetBlocked blocks or unblocks other for user.
+func (s *Store) SetBlocked(_ context.Context, user, other string, blocked bool, _ time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.blocks == nil {
+		s.blocks = map[string]map[string]bool{}
+	}
+	if !blocked {
+		delete(s.blocks[user], other)
+		return nil
+	}
+	if s.blocks[user] == nil {
+		s.blocks[user] = map[string]bool{}
+	}
+	s.blocks[user][other] = true
+	return nil
 }
