@@ -203,6 +203,11 @@ func (s *Service) change(ctx context.Context, connectionID, kind string, body []
 		return s.reject(ctx, connectionID, refusedChange(CodeTooManyReactions,
 			fmt.Sprintf("a message takes at most %d different emoji", MaxReactionKinds), req))
 	}
+	if kind == TypeEdit {
+		if req.Text, err = s.review(ctx, TypeEdit, sender, req.Conversation, req.Text, req.ClientMsgID); err != nil {
+			return s.reject(ctx, connectionID, err)
+		}
+	}
 	event := Message{Type: kind, ID: s.newID(), Room: stream, Conversation: req.Conversation,
 		Target: target.Seq, TargetID: target.ID, From: sender.Name, FromID: sender.UserID,
 		Text: req.Text, Emoji: req.Emoji, Op: req.Op, SentAt: FormatTime(now), ClientMsgID: req.ClientMsgID}

@@ -181,17 +181,21 @@ func (s *Service) Direct(ctx context.Context, senderID string, body []byte) (Del
 		return Delivery{}, s.reject(ctx, senderID, &ProtocolError{Code: CodeNoSuchMember, ClientMsgID: req.ClientMsgID,
 			Message: "that person is not in this room"})
 	}
+	text, err := s.review(ctx, TypeDirect, sender, conversation, req.Text, req.ClientMsgID)
+	if err != nil {
+		return Delivery{}, s.reject(ctx, senderID, err)
+	}
 	msg, isNew, err := s.History.Append(ctx, Message{
 		Type: TypeDirect, ID: s.newID(), Room: stream, Conversation: conversation,
 		From: sender.Name, FromID: sender.UserID, To: recipient[0].Name, ToID: req.ToID,
-		Text: req.Text, SentAt: FormatTime(now), ClientMsgID: req.ClientMsgID,
+		Text: text, SentAt: FormatTime(now), ClientMsgID: req.ClientMsgID,
 	}, now.Add(s.retention()), now)
 	if err != nil {
 		return Delivery{}, s.reject(ctx, senderID, fmt.Errorf("direct message from %s: store: %w", senderID, err))
 	}
 	msg.Room = sender.Room
 	if req.ClientMsgID != "" {
-		s.post1(ctx, senderID, ackOf(msg))
+		s.post1(ctx, senderID, ackWith(msg, req.Text))
 	}
 	if !isNew {
 		return Delivery{Seq: msg.Seq, Duplicate: true}, nil

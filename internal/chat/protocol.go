@@ -149,6 +149,18 @@ type Ack struct {
 	// Conversation is set on the ack of a direct message.
 	Conversation string `json:"conversation,omitempty"`
 	SentAt       string `json:"sentAt"`
+	// Text is set when the review hook rewrote the message: what was
+	// published instead of what was sent.
+	Text string `json:"text,omitempty"`
+}
+
+// ackWith is ackOf, with the text published when it is not what was sent.
+func ackWith(m Message, sent string) Ack {
+	a := ackOf(m)
+	if m.Text != sent {
+		a.Text = m.Text
+	}
+	return a
 }
 
 func ackOf(m Message) Ack {

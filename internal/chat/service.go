@@ -75,6 +75,9 @@ type Service struct {
 	Blocks       Blocks
 	PersonLimits PersonLimits
 	Flood        FloodPolicy
+	// Review, when it has a Reviewer, sees each message, private message
+	// and edit before it is published.
+	Review ReviewPolicy
 	// Reaper forgets the connections broadcasts find gone. Hosts keep one
 	// for their lifetime, so that a connection answering 410 to many
 	// broadcasts is deleted once; without it each call reaps on its own.
@@ -399,15 +402,19 @@ func (s *Service) Send(ctx context.Context, senderID string, body []byte) (Deliv
 			return Delivery{Seq: stored.Seq, Duplicate: true}, nil
 		}
 	}
+	text, err := s.review(ctx, TypeChatMessage, sender, "", req.Text, req.ClientMsgID)
+	if err != nil {
+		return Delivery{}, s.reject(ctx, senderID, err)
+	}
 	msg, isNew, err := s.History.Append(ctx, Message{
 		Type: TypeChatMessage, ID: s.newID(), Room: sender.Room, From: sender.Name, FromID: sender.UserID,
-		Text: req.Text, SentAt: FormatTime(now), ClientMsgID: req.ClientMsgID,
+		Text: text, SentAt: FormatTime(now), ClientMsgID: req.ClientMsgID,
 	}, now.Add(s.retention()), now)
 	if err != nil {
 		return Delivery{}, s.reject(ctx, senderID, fmt.Errorf("send from %s: store: %w", senderID, err))
 	}
 	if req.ClientMsgID != "" {
-		s.post1(ctx, senderID, ackOf(msg))
+		s.post1(ctx, senderID, ackWith(msg, req.Text))
 	}
 	if !isNew {
 		return Delivery{Seq: msg.Seq, Duplicate: true}, nil

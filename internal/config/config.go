@@ -36,6 +36,9 @@ const (
 	EnvReadBurst             = "READ_BURST"
 	EnvFloodStrikes          = "FLOOD_STRIKES"
 	EnvFloodCooldown         = "FLOOD_COOLDOWN"
+	EnvReviewFunction        = "REVIEW_FUNCTION"
+	EnvReviewTimeout         = "REVIEW_TIMEOUT"
+	EnvReviewFallback        = "REVIEW_FALLBACK"
 	EnvRoomCap               = "ROOM_CAP"
 	EnvAllowedOrigins        = "ALLOWED_ORIGINS"
 	EnvAllowMissingOrigin    = "ALLOW_MISSING_ORIGIN"
@@ -127,6 +130,12 @@ type Config struct {
 	// how long its person is refused at $connect then (0: the default).
 	FloodStrikes  int
 	FloodCooldown time.Duration
+	// ReviewFunction names the message review function ("" for none);
+	// ReviewTimeout is its deadline (0: the chat's default), and
+	// ReviewFallbackDeny refuses a message whose review failed.
+	ReviewFunction     string
+	ReviewTimeout      time.Duration
+	ReviewFallbackDeny bool
 	// RoomCap is the most connections a room takes (0: the default; -1: none).
 	RoomCap int
 	// AllowedOrigins are the pages that may open a connection (exact
@@ -166,6 +175,7 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 		URLSuffix:         get(EnvURLSuffix),
 		SeqIndexName:      get(EnvSeqIndexName),
 		FunctionName:      get(EnvFunctionName),
+		ReviewFunction:    get(EnvReviewFunction),
 		// chat.DefaultRetention; not imported, to keep config a leaf.
 		HistoryRetention: 24 * time.Hour,
 	}
@@ -269,6 +279,21 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 		} else {
 			c.FloodStrikes = n
 		}
+	}
+	if v := get(EnvReviewTimeout); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Millisecond || d > 10*time.Second {
+			fail(EnvReviewTimeout, v, ErrInvalid, "want a duration from 1ms to 10s, e.g. 500ms")
+		} else {
+			c.ReviewTimeout = d
+		}
+	}
+	switch v := strings.ToUpper(get(EnvReviewFallback)); v {
+	case "", "ALLOW":
+	case "DENY":
+		c.ReviewFallbackDeny = true
+	default:
+		fail(EnvReviewFallback, v, ErrInvalid, "want ALLOW or DENY")
 	}
 	if v := get(EnvFloodCooldown); v != "" {
 		d, err := time.ParseDuration(v)

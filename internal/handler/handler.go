@@ -52,6 +52,7 @@ type Handler struct {
 	PersonLimits chat.PersonLimits
 	Flood        chat.FloodPolicy
 	LeaveGrace   time.Duration
+	Review       chat.ReviewPolicy
 	Later        func(time.Duration, func(context.Context))
 	// Workers bounds the concurrent posts of one broadcast (chat.DefaultWorkers if 0).
 	Workers int
@@ -293,7 +294,7 @@ func (h *Handler) service(req *events.APIGatewayWebsocketProxyRequest, log *slog
 		Retention: h.Retention, PresenceLimit: h.PresenceLimit, Queue: h.Queue, InlineLimit: h.InlineLimit,
 		SendLimit: h.SendLimit, RoomCap: h.RoomCap, Reaper: h.Reaper, Logger: log,
 		ReadLimit: h.ReadLimit, Counters: h.Counters, Names: h.Names, Blocks: h.Blocks, PersonLimits: h.PersonLimits, Flood: h.Flood,
-		LeaveGrace: h.LeaveGrace, Later: h.Later}
+		LeaveGrace: h.LeaveGrace, Later: h.Later, Review: h.Review}
 	if h.Endpoints != nil {
 		svc.Endpoint = h.Endpoints(req)
 	}

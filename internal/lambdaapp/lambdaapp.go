@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
+	lambdasvc "github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/serverless-chat/chat/internal/apigw"
 	"github.com/serverless-chat/chat/internal/chat"
@@ -24,6 +25,7 @@ import (
 	"github.com/serverless-chat/chat/internal/handler"
 	"github.com/serverless-chat/chat/internal/lambdalog"
 	"github.com/serverless-chat/chat/internal/metrics"
+	"github.com/serverless-chat/chat/internal/review"
 	"github.com/serverless-chat/chat/internal/sqsqueue"
 )
 
@@ -124,6 +126,14 @@ func New(ctx context.Context, lookup func(string) (string, bool)) (*handler.Hand
 	}
 	if cfg.FanoutQueueURL != "" {
 		h.Queue = sqsqueue.New(sqsqueue.NewClient(awsCfg, cfg.SQSEndpoint), cfg.FanoutQueueURL)
+	}
+	if cfg.ReviewFunction != "" {
+		h.Review = chat.ReviewPolicy{
+			// One attempt: the deadline is short, and the fallback decides.
+			Reviewer: review.Lambda{Client: lambdasvc.NewFromConfig(awsCfg, func(o *lambdasvc.Options) { o.RetryMaxAttempts = 1 }),
+				Function: cfg.ReviewFunction},
+			Timeout: cfg.ReviewTimeout, FallbackDeny: cfg.ReviewFallbackDeny,
+		}
 	}
 	return h, nil
 }
