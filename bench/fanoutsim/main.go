@@ -125,9 +125,11 @@ func main() {
 			if path == "sharded" {
 				invocations = *concurrency
 			}
-			limit := applyCPUShare(share * float64(invocations) * f)
+			var limit string
 			hopDist := lognormal{median: time.Duration(float64(*hop) / f), sigma: *hopSigma}
-			r := run(sim, path, n, *stale, *workers, *concurrency, *memory, hopDist, *timeout)
+			r := run(sim, path, n, *stale, *workers, *concurrency, *memory, hopDist, *timeout, func() {
+				limit = applyCPUShare(share * float64(invocations) * f)
+			})
 			// The requests the stand-in answered: deliveries, 410s and 429s.
 			requests := r.Delivered + r.Gone + r.Throttled
 			perK := 0.0
@@ -181,10 +183,12 @@ type result struct {
 }
 
 // run delivers one message to a room of n through path and reads back
-// what the simulator saw.
-func run(sim, path string, n int, stale float64, workers, concurrency, memoryMB int, hop lognormal, timeout time.Duration) result {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
+// what the simulator saw. The room is set up without a CPU limit (memstore's
+// Put copies the room: quadratic, and no part of a function's work); limit
+// applies the functions' share just before the send, and timeout bounds
+// the run from there.
+func run(sim, path string, n int, stale float64, workers, concurrency, memoryMB int, hop lognormal, timeout time.Duration, limit func()) result {
+	applyCPUShare(0)
 	_, _ = http.Post(sim+"/reset", "", nil)
 	store := memstore.New()
 	then := time.Now().Add(-time.Hour)
@@ -205,7 +209,7 @@ func run(sim, path string, n int, stale float64, workers, concurrency, memoryMB 
 		default:
 			want++
 		}
-		_ = store.Put(ctx, chat.Connection{ID: id, Room: "big", Name: "member", ConnectedAt: then, ExpiresAt: then.Add(chat.TTL)})
+		_ = store.Put(context.Background(), chat.Connection{ID: id, Room: "big", Name: "member", ConnectedAt: then, ExpiresAt: then.Add(chat.TTL)})
 	}
 	client := apigw.NewClient(aws.Config{Region: "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider("sim", "sim", "")}, apigw.WithMaxConns(max(workers, apigw.DefaultMaxConns)))
@@ -241,9 +245,10 @@ func run(sim, path string, n int, stale float64, workers, concurrency, memoryMB 
 	} else {
 		svc.InlineLimit = n + 1
 	}
-	// The profile starts with the first send, not with the room's setup
-	// (memstore's Put copies the room: quadratic, and no part of a
-	// function's work).
+	limit()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	// The profile starts with the first send, not with the room's setup.
 	if profile != nil {
 		_ = pprof.StartCPUProfile(profile)
 		profile = nil
@@ -316,16 +321,19 @@ func startSimulator(args []string) (string, func(), error) {
 	return "http://" + strings.TrimSpace(addr), func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }, nil
 }
 
-// applyCPUShare limits this process to vcpus of CPU time and says how: a
+// applyCPUShare limits this process to vcpus of CPU time (0: no limit) and says how: a
 // cgroup v2 cpu.max, a cgroup v1 cpu.cfs_quota_us, or "none" where the
 // machine allows neither (not root, no writable cgroup).
 func applyCPUShare(vcpus float64) string {
 	const period = 100000 // µs
-	quota := int(vcpus * period)
+	quota, max2 := strconv.Itoa(int(vcpus*period)), strconv.Itoa(int(vcpus*period))
+	if vcpus <= 0 {
+		quota, max2 = "-1", "max"
+	}
 	pid := strconv.Itoa(os.Getpid())
 	if dir := "/sys/fs/cgroup/fanoutsim"; fileExists("/sys/fs/cgroup/cgroup.controllers") {
 		if os.MkdirAll(dir, 0o755) == nil &&
-			os.WriteFile(filepath.Join(dir, "cpu.max"), []byte(fmt.Sprintf("%d %d", quota, period)), 0o644) == nil &&
+			os.WriteFile(filepath.Join(dir, "cpu.max"), []byte(max2+" "+strconv.Itoa(period)), 0o644) == nil &&
 			os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(pid), 0o644) == nil {
 			return fmt.Sprintf("cgroup v2 cpu.max %.2f vCPU", vcpus)
 		}
@@ -333,7 +341,7 @@ func applyCPUShare(vcpus float64) string {
 	if dir := "/sys/fs/cgroup/cpu/fanoutsim"; fileExists("/sys/fs/cgroup/cpu") {
 		if os.MkdirAll(dir, 0o755) == nil &&
 			os.WriteFile(filepath.Join(dir, "cpu.cfs_period_us"), []byte(strconv.Itoa(period)), 0o644) == nil &&
-			os.WriteFile(filepath.Join(dir, "cpu.cfs_quota_us"), []byte(strconv.Itoa(quota)), 0o644) == nil &&
+			os.WriteFile(filepath.Join(dir, "cpu.cfs_quota_us"), []byte(quota), 0o644) == nil &&
 			os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(pid), 0o644) == nil {
 			return fmt.Sprintf("cgroup v1 cfs quota %.2f vCPU", vcpus)
 		}
