@@ -11,7 +11,6 @@ import (
 	"time"
 
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 
 	"github.com/serverless-chat/chat/internal/apigw"
 )
@@ -96,5 +95,3 @@ func verifySigV4(p post, secret string) error {
 type signatureError struct{ got, want string }
 
 func (e *signatureError) Error() string { return "signature " + e.want + ", computed " + e.got }
-
-var _ apigw.API = (*apigatewaymanagementapi.Client)(nil)
