@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -23,6 +24,8 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
+	smithyendpoints "github.com/aws/smithy-go/endpoints"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/serverless-chat/chat/internal/chat"
 )
@@ -73,6 +76,7 @@ func NewClient(cfg aws.Config, opts ...func(*apigatewaymanagementapi.Options)) *
 	defaults := []func(*apigatewaymanagementapi.Options){
 		WithRetry(DefaultMaxAttempts, DefaultMaxBackoff),
 		WithMaxConns(DefaultMaxConns),
+		WithLeanStack(),
 	}
 	return apigatewaymanagementapi.NewFromConfig(cfg, append(defaults, opts...)...)
 }
@@ -97,6 +101,67 @@ func WithRetry(maxAttempts int, maxBackoff time.Duration) func(*apigatewaymanage
 			so.RateLimiter = ratelimit.None
 		})
 	}
+}
+
+// WithLeanStack trims the per-call work of the client to what a post needs.
+// A broadcast to a large room is a run of thousands of identical calls, each
+// paying the SDK's whole middleware stack (BenchmarkPostClient); two parts of
+// it are dropped:
+//
+//   - two headers that only feed AWS's telemetry of SDK use, built anew on
+//     every call: User-Agent's SDK, OS and feature list (the UserAgent
+//     middleware) and amz-sdk-invocation-id (a random UUID,
+//     ClientRequestID). API Gateway neither requires nor answers them. The
+//     RetryMetricsHeader middleware goes too: this SDK version deprecates
+//     it and sets its header (amz-sdk-request) in the retry loop already, so
+//     it only wrote the same header twice.
+//   - the endpoint rules engine: with an endpoint given (BaseEndpoint, as
+//     Sender gives it), the rules only check and parse that URL, on every
+//     call; the resolver parses each endpoint once.
+//
+// Retries, clock-skew correction, the payload hash and the SigV4 signature,
+// the error deserializers and the X-Amzn-Trace-Id of RecursionDetection all
+// stay.
+func WithLeanStack() func(*apigatewaymanagementapi.Options) {
+	return func(o *apigatewaymanagementapi.Options) {
+		next := o.EndpointResolverV2
+		if next == nil {
+			next = apigatewaymanagementapi.NewDefaultEndpointResolverV2()
+		}
+		o.EndpointResolverV2 = &parsedEndpoints{next: next}
+		o.APIOptions = append(o.APIOptions, func(s *middleware.Stack) error {
+			// Remove fails only for an ID the stack does not have: an SDK
+			// that no longer adds it has nothing to trim.
+			_, _ = s.Build.Remove("UserAgent")
+			_, _ = s.Build.Remove("ClientRequestID")
+			_, _ = s.Finalize.Remove("RetryMetricsHeader")
+			return nil
+		})
+	}
+}
+
+// parsedEndpoints resolves a given endpoint (BaseEndpoint) to its URL,
+// parsed once per endpoint. Without one, or with FIPS or dual-stack asked
+// for (which the rules refuse with a custom endpoint), it asks next, the
+// SDK's resolver.
+type parsedEndpoints struct {
+	next apigatewaymanagementapi.EndpointResolverV2
+	urls sync.Map // endpoint -> *url.URL
+}
+
+func (p *parsedEndpoints) ResolveEndpoint(ctx context.Context, params apigatewaymanagementapi.EndpointParameters) (smithyendpoints.Endpoint, error) {
+	if params.Endpoint == nil || *params.Endpoint == "" || aws.ToBool(params.UseFIPS) || aws.ToBool(params.UseDualStack) {
+		return p.next.ResolveEndpoint(ctx, params)
+	}
+	if u, ok := p.urls.Load(*params.Endpoint); ok {
+		return smithyendpoints.Endpoint{URI: *u.(*url.URL)}, nil
+	}
+	u, err := url.Parse(*params.Endpoint)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return smithyendpoints.Endpoint{}, fmt.Errorf("endpoint %q is not a URL with a scheme and a host: %v", *params.Endpoint, err)
+	}
+	p.urls.Store(*params.Endpoint, u)
+	return smithyendpoints.Endpoint{URI: *u}, nil
 }
 
 // WithMaxConns sets the client's HTTP client to the SDK's buildable client

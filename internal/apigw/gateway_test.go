@@ -47,6 +47,8 @@ type post struct {
 	ConnectionID  string // decoded
 	EscapedPath   string
 	Authorization string
+	Header        http.Header
+	Host          string
 	Body          []byte
 }
 
@@ -117,7 +119,7 @@ func (g *gateway) serve(w http.ResponseWriter, r *http.Request) {
 	g.mu.Lock()
 	g.posts = append(g.posts, post{
 		Method: r.Method, Stage: stage, ConnectionID: id, EscapedPath: r.URL.EscapedPath(),
-		Authorization: r.Header.Get("Authorization"), Body: body,
+		Authorization: r.Header.Get("Authorization"), Header: r.Header.Clone(), Host: r.Host, Body: body,
 	})
 	rep := ok
 	if s := g.scripts[id]; len(s) > 0 {
