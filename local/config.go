@@ -64,7 +64,13 @@ type config struct {
 	// floodStrikes and floodCooldown: chat.FloodPolicy.
 	floodStrikes  int
 	floodCooldown time.Duration
-	roomCap       int
+	// review, reviewTimeout, reviewFallback and reviewEnv: the message
+	// review hook (see newReview).
+	review         string
+	reviewTimeout  time.Duration
+	reviewFallback string
+	reviewEnv      envFlag
+	roomCap        int
 	// allowedOrigins: "" means the adapter's own origin.
 	allowedOrigins     string
 	allowMissingOrigin bool
@@ -201,6 +207,11 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.Float64Var(&cfg.readRate, "read-rate", 1/chat.DefaultReadLimit.Every.Seconds(), "reads a second one connection may make after its burst")
 	fs.IntVar(&cfg.floodStrikes, "flood-strikes", int(chat.DefaultFloodPolicy.Strikes), "frames refused for a limit within 10 s after which a connection is closed and its person refused for -flood-cooldown; 0: never")
 	fs.DurationVar(&cfg.floodCooldown, "flood-cooldown", chat.DefaultFloodPolicy.Cooldown, "how long a person cut off for flooding is refused at $connect")
+	cfg.reviewEnv = envFlag{}
+	fs.StringVar(&cfg.review, "review", env("CHAT_REVIEW", ""), "message review hook: words:mask=a,b;deny=c (in process), a Lambda Invoke API URL (http://127.0.0.1:9001 for aws-lambda-rie; #Name picks the function), or a review function's bootstrap run under the built-in Runtime API (env CHAT_REVIEW)")
+	fs.DurationVar(&cfg.reviewTimeout, "review-timeout", chat.DefaultReviewTimeout, "the review's deadline")
+	fs.StringVar(&cfg.reviewFallback, "review-fallback", "allow", "what a message whose review timed out or failed gets: allow or deny")
+	fs.Var(cfg.reviewEnv, "review-env", "`KEY=VALUE` in the review bootstrap's environment, e.g. MASK_WORDS=darn; repeatable")
 	fs.IntVar(&cfg.roomCap, "room-cap", chat.DefaultRoomCap, "most connections in one room; $connect beyond it answers 429 (-1: no cap)")
 	fs.StringVar(&cfg.allowedOrigins, "allowed-origins", env("CHAT_ALLOWED_ORIGINS", ""), "comma-separated origins whose pages may connect, or * for any (env CHAT_ALLOWED_ORIGINS; default: the adapter's own, http://127.0.0.1:PORT and http://localhost:PORT on loopback)")
 	fs.BoolVar(&cfg.allowMissingOrigin, "allow-missing-origin", true, "let clients that send no Origin header (not browsers) connect")
@@ -291,6 +302,9 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	}
 	if cfg.readBurst < 0 || cfg.readRate <= 0 {
 		errs = append(errs, errors.New("-read-burst must be 0 or more and -read-rate more than 0"))
+	}
+	if cfg.reviewFallback != "allow" && cfg.reviewFallback != "deny" {
+		errs = append(errs, fmt.Errorf("-review-fallback: want allow or deny, got %q", cfg.reviewFallback))
 	}
 	if cfg.floodStrikes < 0 || cfg.floodCooldown <= 0 {
 		errs = append(errs, errors.New("-flood-strikes must be 0 or more and -flood-cooldown more than 0"))

@@ -84,6 +84,11 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 		Logger:         log,
 		DeadlineMargin: time.Second,
 	}
+	var stopReview func()
+	if h.Review, stopReview, err = newReview(ctx, cfg, log); err != nil {
+		return err
+	}
+	defer stopReview()
 	routes, err := newRoutes(cfg, h)
 	if err != nil {
 		return err

@@ -22,6 +22,7 @@ var flagGroups = []struct {
 		"send-burst", "send-rate", "read-burst", "read-rate", "flood-strikes", "flood-cooldown", "room-cap", "presence-limit", "require-sigv4", "sigv4-key"}},
 	{"API Gateway's limits (fidelity)", []string{"max-message-size", "max-frame-size", "idle-timeout", "max-duration",
 		"integration-timeout", "write-buffer", "write-queue"}},
+	{"Message review", []string{"review", "review-timeout", "review-fallback", "review-env"}},
 	{"Diagnostics", []string{"log-level", "cpuprofile"}},
 }
 

@@ -90,7 +90,7 @@ func TestPeopleRequestCost(t *testing.T) {
 	store := dynamo.New(c, table, dynamo.DefaultIndex)
 	var clock sync.Mutex
 	now := t0
-	svc := &chat.Service{Store: store, Names: store, Counters: store, History: dynamo.NewHistory(c, messages, ""),
+	svc := &chat.Service{Store: store, Names: store, Counters: store, Blocks: store, History: dynamo.NewHistory(c, messages, ""),
 		Sender: nopSender{}, Logger: slog.New(slog.DiscardHandler), LeaveGrace: time.Millisecond,
 		Now: func() time.Time { clock.Lock(); defer clock.Unlock(); now = now.Add(3 * time.Second); return now }}
 	for i := range 18 {
@@ -136,7 +136,26 @@ func TestPeopleRequestCost(t *testing.T) {
 	measure("a rename", func() error {
 		return svc.Rename(ctx, "ann-1", []byte(`{"action":"rename","name":"Annie"}`))
 	})
+	// Messages that live (issue 17).
+	measure("an edit", func() error {
+		return svc.Edit(ctx, "ann-1", []byte(`{"action":"edit","target":1,"text":"hello!","clientMsgId":"e1"}`))
+	})
+	measure("a reaction", func() error {
+		return svc.React(ctx, "bob-1", []byte(`{"action":"react","target":1,"emoji":"👍","op":"add","clientMsgId":"r1"}`))
+	})
+	measure("a delete (of a message edited once)", func() error {
+		return svc.DeleteMessage(ctx, "ann-1", []byte(`{"action":"delete","target":1,"clientMsgId":"x1"}`))
+	})
+	measure("a block", func() error {
+		return svc.Block(ctx, "bob-1", []byte(`{"action":"block","userId":"`+ann.UserID+`","blocked":true}`))
+	})
+	measure("a private message from a blocked person", func() error {
+		_, err := svc.Direct(ctx, "ann-1", []byte(`{"action":"direct message","toId":"`+bob.UserID+`","text":"hi","clientMsgId":"d3"}`))
+		if err == nil {
+			return fmt.Errorf("not refused")
+		}
+		return nil
+	})
 	measure("a leave of one of two tabs", func() error { return svc.Disconnect(ctx, "ann-2") })
 	measure("a leave (last connection, after the grace)", func() error { return svc.Disconnect(ctx, "ann-1") })
-	_ = ann
 }
