@@ -70,6 +70,7 @@ func TestChatTemplate(t *testing.T) {
 				"$connect": "ConnectFunction", "$disconnect": "DisconnectFunction", "$default": "DefaultFunction",
 				"chat message": "MessageFunction", "direct message": "MessageFunction", "history": "HistoryFunction",
 				"who": "PresenceFunction", "typing": "PresenceFunction", "rename": "PresenceFunction", "ping": "",
+				"edit": "MessageFunction", "delete": "MessageFunction", "react": "MessageFunction", "block": "PresenceFunction",
 			}
 			if got := slices.Sorted(maps.Keys(api.Routes)); !slices.Equal(got, slices.Sorted(maps.Keys(wantRoutes))) {
 				t.Fatalf("routes: got %q", got)
@@ -113,7 +114,7 @@ func TestChatTemplate(t *testing.T) {
 			}
 			wantEnv := map[string]string{
 				"TABLE_NAME": "local-ConnectionsTable", "MESSAGES_TABLE": "local-MessagesTable",
-				"ROOM_INDEX_NAME": "room-index", "SEQ_INDEX_NAME": "seq-index",
+				"ROOM_INDEX_NAME": "room-users", "ROOM_INDEX_FALLBACK": "room-index", "SEQ_INDEX_NAME": "seq-index",
 				"HISTORY_RETENTION": tt.historyPeriod, "PRESENCE_LIMIT": "500", "INLINE_LIMIT": "500",
 				"LOG_LEVEL": "INFO", "DYNAMODB_ENDPOINT": "", "MANAGEMENT_API_ENDPOINT": "",
 				"URL_SUFFIX": "amazonaws.com", "POST_WORKERS": "32",
@@ -121,6 +122,7 @@ func TestChatTemplate(t *testing.T) {
 				"READ_BURST": "10", "FLOOD_STRIKES": "20", "FLOOD_COOLDOWN": "60s",
 				// No mapping for the queue: a Ref gives the logical ID.
 				"FANOUT_QUEUE_URL": "FanoutQueue",
+				"REVIEW_FUNCTION":  "", "REVIEW_TIMEOUT": "500ms", "REVIEW_FALLBACK": "ALLOW",
 			}
 			if !maps.Equal(env, wantEnv) {
 				t.Errorf("MessageFunction env:\n got %v\nwant %v", env, wantEnv)
