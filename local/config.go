@@ -70,7 +70,11 @@ type config struct {
 	reviewTimeout  time.Duration
 	reviewFallback string
 	reviewEnv      envFlag
-	roomCap        int
+	// invoke serves the Lambda Invoke API of the functions the adapter
+	// runs, at invokeURL (set by serve).
+	invoke    *invokeAPI
+	invokeURL string
+	roomCap   int
 	// allowedOrigins: "" means the adapter's own origin.
 	allowedOrigins     string
 	allowMissingOrigin bool

@@ -70,6 +70,11 @@ func newReview(ctx context.Context, cfg config, log *slog.Logger) (chat.ReviewPo
 		return p, nil, fmt.Errorf("-review %s: %w", spec, err)
 	}
 	p.Reviewer = review.Lambda{Client: pool, Function: reviewFunctionName}
+	if cfg.invoke != nil {
+		// The template's functions reach it as deployed ones would: by
+		// name (ReviewFunctionArn=ReviewFunction), through the SDK.
+		cfg.invoke.add(reviewFunctionName, pool)
+	}
 	log.Info("message review", slog.String("mode", "bootstrap"), slog.String("bootstrap", spec))
 	return p, func() { _ = pool.Close() }, nil
 }

@@ -139,3 +139,36 @@ func ackLatency(t *testing.T, url string) string {
 	slices.Sort(took)
 	return fmt.Sprintf("p50 %v, max %v", took[len(took)/2].Round(10*time.Microsecond), took[len(took)-1].Round(10*time.Microsecond))
 }
+
+// reviewScenario checks the example review function's three answers
+// (allow, rewrite, deny) through whatever runs the message function.
+func reviewScenario(t *testing.T, url, room string) {
+	t.Helper()
+	ann := dial(t, url, "ann", room)
+	bob := dial(t, url, "bob", room)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	for _, tt := range []struct{ text, wantAck, wantBob string }{
+		{"fine words", "", "fine words"},
+		{"darn it", "**** it", "**** it"},
+		{"buy spam", chat.CodeDenied, ""},
+	} {
+		b, _ := json.Marshal(map[string]string{"action": chat.ActionChatMessage, "text": tt.text, "clientMsgId": "rv" + fmt.Sprint(len(tt.text))})
+		if err := ann.ws.Write(ctx, websocket.MessageText, b); err != nil {
+			t.Fatal(err)
+		}
+		got := ann.next()
+		switch {
+		case tt.wantAck == chat.CodeDenied:
+			if got["code"] != chat.CodeDenied {
+				t.Errorf("%q: ann got %v, want denied", tt.text, got)
+			}
+			continue
+		case got["type"] != "ack" || (tt.wantAck != "" && got["text"] != tt.wantAck):
+			t.Errorf("%q: ann got %v, want an ack (text %q)", tt.text, got, tt.wantAck)
+		}
+		if got := bob.next(); got["text"] != tt.wantBob {
+			t.Errorf("%q: bob got %v, want %q", tt.text, got, tt.wantBob)
+		}
+	}
+}

@@ -42,6 +42,7 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 	}
 	defer certs.close()
 	cfg.caEnv = certs.env()
+	cfg.invoke, cfg.invokeURL = newInvokeAPI(), "http://"+ln.Addr().String()
 	store, history, err := newStores(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -132,7 +133,7 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 
 	limiter := newConnLimiter(cfg.maxHTTPConns)
 	srv := &http.Server{
-		Handler:           limiter.wrap(withRequestHeadLimit(withRequestTimeout(newMux(cfg.stage, gw, wsHost(ln.Addr()), signIn)))),
+		Handler:           limiter.wrap(withRequestHeadLimit(withRequestTimeout(newMux(cfg.stage, gw, wsHost(ln.Addr()), signIn, cfg.invoke)))),
 		ReadHeaderTimeout: readHeaderTimeout,
 		MaxHeaderBytes:    maxRequestHead,
 		IdleTimeout:       httpIdleTimeout,
@@ -173,8 +174,9 @@ func serve(ctx context.Context, cfg config, ln net.Listener, out io.Writer, log 
 // configuration at /config.json. The WebSocket URL and the page's
 // connect-src come from host, the address the adapter listens on, never
 // from the request's Host header, which any client sets as it likes.
-func newMux(stage string, gw http.Handler, host string, signIn *signIn) *http.ServeMux {
+func newMux(stage string, gw http.Handler, host string, signIn *signIn, invoke http.Handler) *http.ServeMux {
 	mux := http.NewServeMux()
+	mux.Handle(invokePrefix, invoke)
 	mux.Handle("/"+stage, gw)
 	mux.Handle("/"+stage+"/", gw)
 	files := http.FileServerFS(web.FS)

@@ -319,6 +319,11 @@ func functionsAPI(ctx context.Context, cfg config, tpl *samtemplate.Template, en
 		invokers[id] = pool
 		log.Info("function", slog.String("function", id), slog.String("mode", mode), slog.String("bootstrap", bootstrap), slog.Any("env", env))
 	}
+	if cfg.invoke != nil {
+		for id, in := range invokers {
+			cfg.invoke.add(id, in)
+		}
+	}
 	for key, r := range api.Routes {
 		if r.RouteResponse {
 			out.twoWay[key] = true
@@ -364,7 +369,8 @@ func functionEnv(fn *samtemplate.Function, envVars map[string]map[string]string,
 	}
 	// SDK clients made with only a region reach the local services: the
 	// AWS SDKs read service endpoints from AWS_ENDPOINT_URL_<SERVICE>.
-	sdk := map[string]string{"AWS_ENDPOINT_URL_DYNAMODB": cfg.dynamoEndpoint, "AWS_ENDPOINT_URL_SQS": cfg.sqsEndpoint}
+	sdk := map[string]string{"AWS_ENDPOINT_URL_DYNAMODB": cfg.dynamoEndpoint, "AWS_ENDPOINT_URL_SQS": cfg.sqsEndpoint,
+		"AWS_ENDPOINT_URL_LAMBDA": cfg.invokeURL}
 	for k, v := range sdk {
 		if _, declared := env[k]; !declared && v != "" {
 			env[k] = v

@@ -173,13 +173,19 @@ func TestChatTemplateWithItsBootstraps(t *testing.T) {
 			t.Fatalf("make build-%s: %v\n%s", fn, err, b)
 		}
 	}
+	// The message function's bootstrap reaches the review function's
+	// through the SDK and the adapter's Invoke API, as deployed.
 	s := start(t, "-template", filepath.Join(dir, "template.yaml"), "-functions", "bootstrap",
-		"-dynamodb-endpoint", endpoint, "-table", table, "-messages-table", table+"-messages")
+		"-dynamodb-endpoint", endpoint, "-table", table, "-messages-table", table+"-messages",
+		"-parameter-overrides", "ReviewFunctionArn=ReviewFunction ReviewTimeoutMs=10000",
+		"-review", buildReviewFunction(t), "-review-env", "MASK_WORDS=darn", "-review-env", "DENY_WORDS=spam")
 	chatScenario(t, "ws://"+s.addr+"/local", "bootstrap-room")
 	presenceScenario(t, "ws://"+s.addr+"/local", "bootstrap-presence")
+	reviewScenario(t, "ws://"+s.addr+"/local", "bootstrap-review")
 	client := dynamoClient(t, endpoint)
-	if n := scanCount(t, client, table); n != 5 {
-		t.Errorf("table holds %d connections, want 5 (stored by ConnectFunction's bootstrap)", n)
+	// The chat's four, ann of the presence scenario, and the review's two.
+	if n := scanCount(t, client, table); n != 7 {
+		t.Errorf("table holds %d connections, want 7 (stored by ConnectFunction's bootstrap)", n)
 	}
 	if !strings.Contains(s.log.String(), "function=ConnectFunction") {
 		t.Errorf("the functions' own log lines are not in the adapter's log, named by function")
