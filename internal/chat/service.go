@@ -644,28 +644,18 @@ func (s *Service) broadcastExcept(ctx context.Context, members []Member, except 
 	var mu sync.Mutex
 	var goneMembers []Member
 	var counts [outcomes]atomic.Int64
-	var g errgroup.Group
-	g.SetLimit(s.workers())
-	for _, m := range members {
+	eachMember(s.workers(), members, func(m Member) {
 		if m.ID == except {
-			continue
+			return
 		}
-		if ctx.Err() != nil {
-			counts[skipped].Add(1)
-			continue
+		o := s.post(ctx, m, frame) // skipped once ctx has ended
+		counts[o].Add(1)
+		if o == gone {
+			mu.Lock()
+			goneMembers = append(goneMembers, m)
+			mu.Unlock()
 		}
-		g.Go(func() error {
-			o := s.post(ctx, m, frame)
-			counts[o].Add(1)
-			if o == gone {
-				mu.Lock()
-				goneMembers = append(goneMembers, m)
-				mu.Unlock()
-			}
-			return nil // one failure never stops delivery to the rest
-		})
-	}
-	_ = g.Wait()
+	})
 	return delivery(recipients, func(o outcome) int { return int(counts[o].Load()) }), goneMembers
 }
 
