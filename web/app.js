@@ -12,13 +12,15 @@ import {
   ChatClient, CONNECTING, ONLINE, RECONNECTING, OFFLINE, conversationID, conversationPeer, isSecret, newSecret,
 } from './client.js';
 import {
-  MAX_TEXT, checkName, checkText, codePointLength, formatClock, nameHue, roomFromURL, typingLine,
+  MAX_TEXT, checkName, checkText, codePointLength, dayLabel, formatClock, fullTime, grouped, nameHue, roomFromURL,
+  sameDay, segments, typingLine,
 } from './text.js';
 
 const NAME_KEY = 'chat.name';
 const SECRET_KEY = 'chat.secret';
 const ROOMS_KEY = 'chat.rooms';
 const THREADS_KEY = 'chat.threads';
+const READ_KEY = 'chat.read'; // {room: the highest seq of the room the person has seen}
 const COUNTER_FROM = MAX_TEXT - 200; // show the counter this close to the limit
 const ANNOUNCE_KEEP = 5; // lines kept in the live region
 const TYPING_SHOWN = 4000; // a typing name is cleared after this without news
@@ -183,13 +185,17 @@ function el(tag, className, text) {
 // A view: its message list, what is unread, who types there. A thread also
 // has the person (with: their user ID, name: as last known) and read, the
 // highest seq the person has seen in it.
+// sinceRead is read as it was when the view was opened: the "new since you
+// left" line goes above the first message after it (none if null).
 function newView(conversation, list, button) {
-  return { conversation, list, button, unread: 0, maxSeq: 0, typing: new Map(), with: null, name: '', read: 0 };
+  return { conversation, list, button, unread: 0, maxSeq: 0, typing: new Map(), with: null, name: '', read: 0, sinceRead: null };
 }
 
 const roomView = newView(null, ui.list, ui.threadRoom);
 const threads = new Map(); // conversation ID -> view
 let active = roomView;
+roomView.read = storedRoomRead(room.room) ?? 0;
+roomView.sinceRead = storedRoomRead(room.room);
 
 function viewOf(conversation) {
   return conversation ? threads.get(conversation) ?? null : roomView;
@@ -215,6 +221,7 @@ function ensureThread(conversation, { name = '', read = 0 } = {}) {
   view.with = me.userId ? conversationPeer(conversation, me.userId) : null;
   view.name = name;
   view.read = Number.isInteger(read) ? read : 0;
+  view.sinceRead = view.read > 0 ? view.read : null;
   button.addEventListener('click', () => activate(view));
   const li = el('li');
   li.append(button);
@@ -246,8 +253,53 @@ function renderThreadButton(view) {
     parts.push(' ', badge);
   }
   view.button.replaceChildren(...parts);
+  renderTitle();
   if (view !== roomView) view.button.title = `Private conversation with ${label}`;
 }
+
+// The tab's title: the unread count of every view, then the room.
+function renderTitle() {
+  let n = roomView.unread;
+  for (const v of threads.values()) n += v.unread;
+  document.title = n > 0 ? `(${n}) #${room.room} · Chat` : `#${room.room} · Chat`;
+}
+
+// What the person has seen of a view: kept for threads (storedThreads) and
+// for the room (chat.read).
+function saveRead(view) {
+  if (view !== roomView) {
+    saveThreads();
+    return;
+  }
+  try {
+    const all = JSON.parse(localStorage.getItem(READ_KEY) ?? '{}');
+    const next = all && typeof all === 'object' && !Array.isArray(all) ? all : {};
+    next[room.room] = view.read;
+    localStorage.setItem(READ_KEY, JSON.stringify(next));
+  } catch { /* not kept */ }
+}
+
+function storedRoomRead(r) {
+  try {
+    const v = JSON.parse(localStorage.getItem(READ_KEY) ?? '{}')?.[r];
+    return Number.isInteger(v) && v > 0 ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+// The shown view is seen: its count stops, its messages are read.
+function markSeen(view) {
+  if (document.hidden || view !== active) return;
+  view.unread = 0;
+  if (view.maxSeq > view.read) {
+    view.read = view.maxSeq;
+    saveRead(view);
+  }
+  renderThreadButton(view);
+}
+
+document.addEventListener('visibilitychange', () => markSeen(active));
 
 // Shows view: its list, its typing line, the composer's target.
 function activate(view) {
@@ -258,11 +310,7 @@ function activate(view) {
     if (v === view) v.button.setAttribute('aria-current', 'true');
     else v.button.removeAttribute('aria-current');
   }
-  view.unread = 0;
-  if (view !== roomView) {
-    view.read = Math.max(view.read, view.maxSeq);
-    saveThreads();
-  }
+  markSeen(view);
   renderThreadButton(view);
   const name = view === roomView ? null : threadName(view);
   ui.dmName.textContent = name ?? '';
@@ -301,7 +349,10 @@ function place(list, li, seq) {
     for (const other of list.children) {
       const later = other.dataset.seq ? Number(other.dataset.seq) > seq : other.classList.contains('pending');
       if (later) {
-        list.insertBefore(li, other);
+        // Before the message's day separator, if it has one.
+        let at = other;
+        while (at.previousElementSibling?.matches('.day-separator, .since-line')) at = at.previousElementSibling;
+        list.insertBefore(li, at);
         return other.classList.contains('pending');
       }
     }
@@ -316,14 +367,17 @@ function append(view, li, { own = false, seq } = {}) {
   if (Number.isInteger(seq)) view.maxSeq = Math.max(view.maxSeq, seq);
   if (view !== active) {
     place(view.list, li, seq);
+    decorate(li);
     return;
   }
   const follow = own || isAtBottom();
   const atEnd = place(view.list, li, seq);
+  decorate(li);
   if (!atEnd) return; // an older message filled in above
   if (follow) {
     scrollToBottom();
-  } else {
+  } else if (li.classList.contains('message')) {
+    // Notices (joined, left) are not messages to catch up on.
     unseen++;
     ui.newMessages.textContent = unseen === 1 ? '1 new message ↓' : `${unseen} new messages ↓`;
     ui.newMessages.hidden = false;
@@ -343,23 +397,103 @@ function nameElement(who, className = 'from') {
   return span;
 }
 
-function timeElement(date) {
+// The time of a message: HH:MM in place, the full date on hover and for
+// screen readers (which read the hidden text, not the short one).
+function timeElements(date) {
   const t = el('time', 'time', formatClock(date));
-  if (!Number.isNaN(date.getTime())) {
-    t.dateTime = date.toISOString();
-    t.title = date.toLocaleString();
+  if (Number.isNaN(date.getTime())) return [t];
+  t.dateTime = date.toISOString();
+  t.title = fullTime(date);
+  t.setAttribute('aria-hidden', 'true');
+  return [t, el('span', 'visually-hidden full-time', fullTime(date))];
+}
+
+// A message's text: links and mentions are elements, everything else text
+// nodes. No piece of a message is ever parsed as HTML.
+function textElement(text) {
+  const p = el('p', 'text');
+  for (const seg of segments(text)) {
+    if (seg.href) {
+      const a = el('a', 'link', seg.text);
+      a.href = seg.href;
+      a.target = '_blank';
+      a.rel = 'noopener noreferrer';
+      p.append(a);
+    } else if (seg.mention) {
+      const m = el('span', 'mention', seg.text);
+      m.dataset.userId = seg.mention;
+      p.append(m);
+    } else {
+      p.append(seg.text);
+    }
   }
-  return t;
+  renderMentions(p);
+  return p;
+}
+
+// Mentions show the person's current name; one of someone not known here
+// stays as written (plain text). A message that mentions the reader is
+// marked.
+function renderMentions(p) {
+  let me$ = false;
+  for (const m of p.querySelectorAll('.mention')) {
+    const id = m.dataset.userId;
+    const person = people.byId.get(id) ?? (id === me.userId && me.name ? { name: me.name } : null);
+    m.textContent = person ? `@${person.name}` : `<@${id}>`;
+    m.classList.toggle('known', !!person);
+    if (id === me.userId && me.userId) me$ = true;
+  }
+  p.closest('li')?.classList.toggle('mentions-me', me$);
 }
 
 function messageElement({ from, fromId, text, date }) {
   const li = el('li', 'message');
   if (fromId) li.dataset.fromId = fromId;
+  if (!Number.isNaN(date.getTime())) li.dataset.at = String(date.getTime());
   const meta = el('p', 'meta');
-  meta.append(nameElement(from), ' ', timeElement(date));
-  li.append(meta, el('p', 'text', text));
+  meta.append(nameElement(from), ' ', ...timeElements(date));
+  li.append(meta, textElement(text));
+  renderMentions(li.querySelector('.text'));
   markAuthor(li);
   return li;
+}
+
+// The messages around li after it took its place: a day separator (a
+// line of its own, just above) before the first message of a day, and a
+// message grouped under the name of the one before it (the same person, a
+// few minutes apart, nothing between).
+function decorate(li) {
+  decorateOne(li);
+  let next = li.nextElementSibling;
+  while (next && !next.classList.contains('message')) next = next.nextElementSibling;
+  if (next) decorateOne(next);
+}
+
+function decorateOne(li) {
+  if (!li.classList.contains('message') || !li.dataset.at) return;
+  const at = Number(li.dataset.at);
+  let prevAt = null;
+  for (let o = li.previousElementSibling; o; o = o.previousElementSibling) {
+    if (o.classList.contains('message') && o.dataset.at) {
+      prevAt = Number(o.dataset.at);
+      break;
+    }
+  }
+  const newDay = prevAt === null || !sameDay(new Date(prevAt), new Date(at));
+  let sep = li.previousElementSibling?.classList.contains('day-separator') ? li.previousElementSibling : null;
+  if (newDay) {
+    if (!sep) {
+      sep = el('li', 'day-separator');
+      li.before(sep);
+    }
+    sep.replaceChildren(el('span', '', dayLabel(new Date(at), new Date())));
+  } else {
+    sep?.remove();
+  }
+  const prev = li.previousElementSibling;
+  const prevMsg = !newDay && prev && prev.classList.contains('message') && prev.dataset.at
+    ? { fromId: prev.dataset.fromId, at: Number(prev.dataset.at) } : null;
+  li.classList.toggle('grouped', grouped(prevMsg, { fromId: li.dataset.fromId, at }));
 }
 
 // A message is the person's own when its author is this page's user: on
@@ -401,16 +535,25 @@ function showIncoming(view, msg, { fromHistory = false } = {}) {
   append(view, li, { seq: msg.seq });
   const own = li.classList.contains('own');
   if (view !== roomView) learnName(view, msg);
-  if (!own && view !== active) {
+  if (fromHistory && !own && view.sinceRead !== null && Number.isInteger(msg.seq) && msg.seq > view.sinceRead
+    && !view.list.querySelector('.since-line')) {
+    // The first message the person has not seen, coming back.
+    const line = el('li', 'since-line');
+    line.append(el('span', '', 'New since you left'));
+    const sep = li.previousElementSibling;
+    view.list.insertBefore(line, sep?.classList.contains('day-separator') ? sep : li);
+  }
+  const seen = view === active && !document.hidden;
+  if (!own && !seen) {
     // Unread: in a thread whatever the person has not seen (kept across
-    // reloads), in the room what came live while a thread was shown.
+    // reloads), in the room what came live while it was not looked at.
     if (view === roomView ? !fromHistory : Number.isInteger(msg.seq) && msg.seq > view.read) {
       view.unread++;
       renderThreadButton(view);
     }
-  } else if (view === active && view !== roomView && Number.isInteger(msg.seq) && msg.seq > view.read) {
+  } else if (seen && Number.isInteger(msg.seq) && msg.seq > view.read) {
     view.read = msg.seq;
-    saveThreads();
+    saveRead(view);
   }
   if (!own && !fromHistory) {
     announce(view === roomView ? `${from}: ${msg.text}` : `Private message from ${from}: ${msg.text}`);
@@ -757,7 +900,7 @@ ui.nameForm.addEventListener('submit', (ev) => {
 
 function showRoom() {
   ui.room.textContent = `#${room.room}`;
-  document.title = `#${room.room} · Chat`;
+  renderTitle();
   rememberRoom(room.room);
   renderThreadButton(roomView);
   ui.log.setAttribute('aria-label', `Messages in #${room.room}`);
@@ -787,6 +930,9 @@ function clearRoomView() {
   for (const li of ui.list.querySelectorAll('li[data-client-msg-id]')) ownElements.delete(li.dataset.clientMsgId);
   ui.list.replaceChildren();
   roomView.maxSeq = 0;
+  roomView.unread = 0;
+  roomView.read = storedRoomRead(room.room) ?? 0;
+  roomView.sinceRead = storedRoomRead(room.room);
   olderCursor = null;
   ui.loadOlder.hidden = true;
 }
@@ -885,11 +1031,16 @@ function wire(c) {
     const view = viewOf(ev.detail.conversation);
     if (!view) return;
     const sending = [...view.list.querySelectorAll('li.pending')];
-    if (view === roomView) clearRoomView();
-    else {
+    if (view === roomView) {
+      clearRoomView();
+      roomView.read = 0;
+      roomView.sinceRead = null;
+      saveRead(roomView);
+    } else {
       view.list.replaceChildren();
       view.maxSeq = 0;
       view.read = 0;
+      view.sinceRead = null;
       view.unread = 0;
       renderThreadButton(view);
     }
