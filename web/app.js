@@ -789,8 +789,11 @@ const STATE_TEXT = {
 function showState({ state, reason, delay, message }) {
   ui.status.dataset.state = state;
   let text = STATE_TEXT[state] ?? state;
-  if (state === RECONNECTING && delay > 1000) {
-    text = `Reconnecting in ${Math.round(delay / 1000)} s…`;
+  const waiting = state === RECONNECTING && delay > 0;
+  if (waiting && delay > 1000) {
+    text = `Connection lost: reconnecting in ${Math.round(delay / 1000)} s…`;
+  } else if (state === RECONNECTING && reason === 'online') {
+    text = 'Back online: reconnecting…';
   } else if (state === OFFLINE && reason === 'network') {
     text = 'Offline: no network';
   } else if (state === OFFLINE && reason === 'unreachable') {
@@ -803,7 +806,8 @@ function showState({ state, reason, delay, message }) {
     text = `Offline: ${message}`;
   }
   ui.statusText.textContent = text;
-  ui.retry.hidden = state !== OFFLINE || reason === 'network' || reason === 'no-name' || reason === 'signed-out';
+  // While the page waits to try again, or has given up, it can try now.
+  ui.retry.hidden = !(waiting || (state === OFFLINE && reason !== 'network' && reason !== 'no-name' && reason !== 'signed-out'));
   if (client) for (const item of client.pending) markOwn(item);
 }
 

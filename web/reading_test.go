@@ -219,3 +219,33 @@ func TestUnreadTitleAndSinceYouLeft(t *testing.T) {
 		t.Errorf("%d new-since-you-left lines, want 1", n)
 	}
 }
+
+// The server comes back while the page waits out its backoff: the online
+// event makes it reconnect at once. The socket that comes online is the
+// one the event opened (made while the event was handled), not one of the
+// backoff's.
+func TestReconnectOnOnline(t *testing.T) {
+	srv := startServer(t)
+	browser := newBrowser(t)
+	ann := newPage(t, browser, "ann")
+	ann.addScript(`Math.random = () => 0.99;`) // the longest backoff delays
+	ann.open(srv.URL(), "Ann")
+
+	srv.stop()
+	ann.waitFor("a wait of several seconds", `/reconnecting in ([7-9]|10) s/.test(document.getElementById('status-text').textContent)`)
+	if eval[bool](ann, `document.getElementById('retry').hidden`) {
+		t.Errorf("no Retry now while the page waits to reconnect")
+	}
+	srv.start()
+	opened := eval[int](ann, `(() => { const n = window.__test.sockets.length; window.dispatchEvent(new Event('online')); return window.__test.sockets.length - n; })()`)
+	if opened != 1 {
+		t.Fatalf("the online event opened %d sockets, want 1 at once", opened)
+	}
+	ann.waitOnline()
+	if n := eval[bool](ann, `window.__test.sockets.at(-1).readyState === WebSocket.OPEN`); !n {
+		t.Errorf("the socket online is not the one the online event opened")
+	}
+	if !eval[bool](ann, `document.getElementById('retry').hidden`) {
+		t.Errorf("Retry now stays once online")
+	}
+}
