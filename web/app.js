@@ -13,13 +13,14 @@ import {
 } from './client.js';
 import {
   MAX_TEXT, checkName, checkText, codePointLength, dayLabel, formatClock, fullTime, grouped, nameHue, roomFromURL,
-  sameDay, segments, typingLine,
+  mentions, sameDay, segments, typingLine,
 } from './text.js';
 
 const NAME_KEY = 'chat.name';
 const SECRET_KEY = 'chat.secret';
 const ROOMS_KEY = 'chat.rooms';
 const THREADS_KEY = 'chat.threads';
+const NOTIFY_KEY = 'chat.notify'; // '1': the person asked for desktop notifications
 const READ_KEY = 'chat.read'; // {room: the highest seq of the room the person has seen}
 const COUNTER_FROM = MAX_TEXT - 200; // show the counter this close to the limit
 const ANNOUNCE_KEEP = 5; // lines kept in the live region
@@ -61,10 +62,19 @@ const ui = {
   roomInput: $('room-input'),
   roomError: $('room-error'),
   recentRooms: $('recent-rooms'),
+  roomList: $('room-list'),
+  nameInitial: $('name-initial'),
   people: $('people'),
   peopleList: $('people-list'),
   onlineCount: $('online-count'),
   peopleToggle: $('people-toggle'),
+  mentionList: $('mention-list'),
+  notify: $('notify'),
+  signOutDialog: $('signout-dialog'),
+  signOutCancel: $('signout-cancel'),
+  signOutConfirm: $('signout-confirm'),
+  hintSignIn: $('hint-sign-in'),
+  notifyState: $('notify-state'),
   onlineCountToggle: $('online-count-toggle'),
 };
 
@@ -128,6 +138,31 @@ function rememberRoom(r) {
     localStorage.setItem(ROOMS_KEY, JSON.stringify(list));
   } catch { /* not kept */ }
   ui.recentRooms.replaceChildren(...list.map((x) => Object.assign(document.createElement('option'), { value: x })));
+  renderRooms();
+}
+
+// The rooms joined or visited lately, the current one marked, with its
+// unread count (the page follows one room at a time: the others' counts
+// are not known).
+function renderRooms() {
+  const items = recentRooms().map((r) => {
+    const a = el('a', 'room-link');
+    a.href = `#${r}`;
+    a.append(el('span', 'room-link-name', `#${r}`));
+    if (r === room.room) {
+      a.setAttribute('aria-current', 'page');
+      const n = totalUnread();
+      if (n > 0) {
+        const badge = el('span', 'badge', String(n));
+        badge.append(el('span', 'visually-hidden', n === 1 ? ' unread message' : ' unread messages'));
+        a.append(' ', badge);
+      }
+    }
+    const li = el('li');
+    li.append(a);
+    return li;
+  });
+  ui.roomList.replaceChildren(...items);
 }
 
 // The private conversations of each room, so that a reload shows their
@@ -258,10 +293,16 @@ function renderThreadButton(view) {
 }
 
 // The tab's title: the unread count of every view, then the room.
-function renderTitle() {
+function totalUnread() {
   let n = roomView.unread;
   for (const v of threads.values()) n += v.unread;
+  return n;
+}
+
+function renderTitle() {
+  const n = totalUnread();
   document.title = n > 0 ? `(${n}) #${room.room} · Chat` : `#${room.room} · Chat`;
+  renderRooms();
 }
 
 // What the person has seen of a view: kept for threads (storedThreads) and
@@ -363,8 +404,21 @@ function place(list, li, seq) {
 
 // Shows li in view, following the conversation unless the reader scrolled
 // up (in the view shown).
+// An empty room says so, until its first message.
+function renderEmptyRoom() {
+  const empty = ui.list.querySelector(':scope > .empty-room');
+  if (ui.list.querySelector(':scope > li.message')) {
+    empty?.remove();
+  } else if (!empty) {
+    const li = el('li', 'empty-room');
+    li.append(el('p', 'text', `No messages in #${room.room} yet. Say hello!`));
+    ui.list.prepend(li);
+  }
+}
+
 function append(view, li, { own = false, seq } = {}) {
   if (Number.isInteger(seq)) view.maxSeq = Math.max(view.maxSeq, seq);
+  if (view === roomView && li.classList.contains('message')) ui.list.querySelector(':scope > .empty-room')?.remove();
   if (view !== active) {
     place(view.list, li, seq);
     decorate(li);
@@ -439,7 +493,9 @@ function renderMentions(p) {
   for (const m of p.querySelectorAll('.mention')) {
     const id = m.dataset.userId;
     const person = people.byId.get(id) ?? (id === me.userId && me.name ? { name: me.name } : null);
-    m.textContent = person ? `@${person.name}` : `<@${id}>`;
+    // Someone not in the room: their last known name, as plain text.
+    const name = person?.name ?? knownNames.get(id);
+    m.textContent = name ? `@${name}` : `<@${id}>`;
     m.classList.toggle('known', !!person);
     if (id === me.userId && me.userId) me$ = true;
   }
@@ -530,6 +586,7 @@ function showIncoming(view, msg, { fromHistory = false } = {}) {
     pending.dataset.id = msg.id;
     return;
   }
+  if (fromId && !knownNames.has(fromId)) knownNames.set(fromId, from);
   const li = messageElement({ from, fromId, text: msg.text, date: new Date(msg.sentAt) });
   if (typeof msg.id === 'string') li.dataset.id = msg.id;
   append(view, li, { seq: msg.seq });
@@ -556,6 +613,7 @@ function showIncoming(view, msg, { fromHistory = false } = {}) {
     saveRead(view);
   }
   if (!own && !fromHistory) {
+    maybeNotify(view, msg);
     announce(view === roomView ? `${from}: ${msg.text}` : `Private message from ${from}: ${msg.text}`);
   }
   clearTyping(view, fromId);
@@ -646,15 +704,18 @@ const people = { byId: new Map(), count: 0 };
 function showMembers({ members, count }) {
   people.byId = new Map();
   for (const m of Array.isArray(members) ? members : []) {
-    if (m && typeof m.userId === 'string') people.byId.set(m.userId, { name: String(m.name ?? ''), connections: m.connections });
+    if (m && typeof m.userId === 'string') {
+      people.byId.set(m.userId, { name: String(m.name ?? ''), connections: m.connections });
+      knownNames.set(m.userId, String(m.name ?? ''));
+    }
   }
   people.count = Number.isInteger(count) ? count : people.byId.size;
   renderPeople();
 }
 
 function renderPeople() {
-  ui.onlineCount.textContent = countText(people.count);
-  ui.onlineCountToggle.textContent = countText(people.count);
+  ui.onlineCount.textContent = client ? countText(people.count) : 'People';
+  ui.onlineCountToggle.textContent = client ? countText(people.count) : 'Rooms';
   // As the server orders "who": case-insensitively, then exactly.
   const cmp = (x, y) => (x < y ? -1 : x > y ? 1 : 0);
   const sorted = [...people.byId].sort(([, a], [, b]) => cmp(a.name.toLowerCase(), b.name.toLowerCase()) || cmp(a.name, b.name));
@@ -674,6 +735,8 @@ function renderPeople() {
     return li;
   });
   ui.peopleList.replaceChildren(...items);
+  for (const [id, p] of people.byId) knownNames.set(id, p.name);
+  renderAllMentions();
   for (const v of threads.values()) renderThreadButton(v);
   if (active !== roomView) ui.dmName.textContent = threadName(active);
 }
@@ -702,6 +765,172 @@ ui.peopleToggle.addEventListener('click', () => {
 
 // ---- composing -----------------------------------------------------------------
 
+// ---- notifications -----------------------------------------------------------------
+//
+// Opt-in: the button asks for the browser's permission (a user gesture).
+// Then a private message, or a message that mentions the person, arriving
+// while the tab is hidden shows a desktop notification.
+
+function notifyWanted() {
+  try {
+    return localStorage.getItem(NOTIFY_KEY) === '1';
+  } catch {
+    return false;
+  }
+}
+
+function renderNotify() {
+  const supported = typeof window.Notification === 'function';
+  const permission = supported ? Notification.permission : 'unsupported';
+  const on = supported && permission === 'granted' && notifyWanted();
+  ui.notify.hidden = !supported || permission === 'denied';
+  ui.notify.textContent = on ? 'Turn notifications off' : 'Notify me of mentions and private messages';
+  ui.notify.setAttribute('aria-pressed', String(on));
+  ui.notifyState.textContent = !supported ? 'This browser cannot show notifications.'
+    : permission === 'denied' ? 'Blocked in the browser’s settings for this site.'
+      : on ? 'On: mentions and private messages show while this tab is hidden.'
+        : 'Off: nothing shows outside this tab.';
+}
+
+ui.notify.addEventListener('click', async () => {
+  if (typeof window.Notification !== 'function') return;
+  if (Notification.permission === 'granted' && notifyWanted()) {
+    try { localStorage.setItem(NOTIFY_KEY, '0'); } catch { /* for this visit */ }
+    renderNotify();
+    return;
+  }
+  let permission = Notification.permission;
+  if (permission !== 'granted') permission = await Notification.requestPermission();
+  try { localStorage.setItem(NOTIFY_KEY, permission === 'granted' ? '1' : '0'); } catch { /* for this visit */ }
+  renderNotify();
+});
+
+// The text of a message as read: mentions with their names.
+function readableText(text) {
+  return segments(text).map((s) => (s.mention ? `@${people.byId.get(s.mention)?.name ?? knownNames.get(s.mention) ?? 'someone'}` : s.text)).join('');
+}
+
+function maybeNotify(view, msg) {
+  if (!document.hidden || typeof window.Notification !== 'function' || Notification.permission !== 'granted' || !notifyWanted()) return;
+  const isPrivate = view !== roomView;
+  if (!isPrivate && !(me.userId && mentions(msg.text).includes(me.userId))) return;
+  const from = typeof msg.from === 'string' ? msg.from : 'Someone';
+  const title = isPrivate ? `${from} (private)` : `${from} in #${room.room}`;
+  try {
+    const n = new Notification(title, { body: readableText(msg.text).slice(0, 200), tag: `chat-${msg.id ?? ''}` });
+    n.onclick = () => {
+      window.focus();
+      activate(view);
+      n.close?.();
+    };
+  } catch { /* some browsers allow notifications from a service worker only */ }
+}
+
+// ---- mentions ----------------------------------------------------------------------
+//
+// Typing @ offers the room's people (arrows and Enter or Tab, or the
+// mouse). A picked person shows as @Name in the box and goes out as
+// <@userId> (web/README.md, "Mentions"): a rename does not break it.
+
+const picked = new Map(); // "@Name" as written in the box -> user ID
+let mentionQuery = null; // {start, end} of the @word being completed
+let mentionIndex = 0;
+
+// Every name the page has seen, by user ID: a mention of someone not in the
+// room shows their last known name, as plain text.
+const knownNames = new Map();
+
+function mentionCandidates(query) {
+  const q = query.toLowerCase();
+  return [...people.byId]
+    .filter(([id, p]) => id !== me.userId && p.name.toLowerCase().includes(q))
+    .sort(([, a], [, b]) => Number(!a.name.toLowerCase().startsWith(q)) - Number(!b.name.toLowerCase().startsWith(q))
+      || a.name.localeCompare(b.name))
+    .slice(0, 8);
+}
+
+function closeMentions() {
+  mentionQuery = null;
+  ui.mentionList.hidden = true;
+  ui.mentionList.replaceChildren();
+  ui.input.setAttribute('aria-expanded', 'false');
+  ui.input.removeAttribute('aria-activedescendant');
+}
+
+// Looks at the word before the caret: an @word opens the list.
+function updateMentions() {
+  const caret = ui.input.selectionStart;
+  const before = ui.input.value.slice(0, caret);
+  const m = /(^|\s)@([^\s@<>]{0,32})$/u.exec(before);
+  if (!m || !client) {
+    closeMentions();
+    return;
+  }
+  const found = mentionCandidates(m[2]);
+  if (found.length === 0) {
+    closeMentions();
+    return;
+  }
+  mentionQuery = { start: caret - m[2].length - 1, end: caret };
+  mentionIndex = Math.min(mentionIndex, found.length - 1);
+  ui.mentionList.replaceChildren(...found.map(([id, p], i) => {
+    const li = el('li', 'mention-option');
+    li.id = `mention-option-${i}`;
+    li.setAttribute('role', 'option');
+    li.dataset.userId = id;
+    li.append(nameElement(p.name, 'member'));
+    li.setAttribute('aria-selected', String(i === mentionIndex));
+    // mousedown, not click: the box keeps the focus.
+    li.addEventListener('mousedown', (ev) => {
+      ev.preventDefault();
+      pickMention(id);
+    });
+    return li;
+  }));
+  ui.mentionList.hidden = false;
+  ui.input.setAttribute('aria-expanded', 'true');
+  ui.input.setAttribute('aria-activedescendant', `mention-option-${mentionIndex}`);
+}
+
+function moveMention(by) {
+  const n = ui.mentionList.childElementCount;
+  mentionIndex = (mentionIndex + by + n) % n;
+  updateMentions();
+}
+
+function pickMention(userId) {
+  const person = people.byId.get(userId);
+  if (!person || !mentionQuery) return;
+  const shown = `@${person.name}`;
+  picked.set(shown, userId);
+  const v = ui.input.value;
+  const after = v.slice(mentionQuery.end);
+  const insert = after.startsWith(' ') ? shown : `${shown} `;
+  ui.input.value = v.slice(0, mentionQuery.start) + insert + after;
+  const caret = mentionQuery.start + insert.length;
+  ui.input.setSelectionRange(caret, caret);
+  mentionIndex = 0;
+  closeMentions();
+  ui.input.focus();
+}
+
+// The text as sent: every @Name picked in the box becomes <@userId>
+// (longest names first, so that "@Ann Lee" wins over "@Ann").
+function wireText(text) {
+  let out = text;
+  for (const shown of [...picked.keys()].sort((a, b) => b.length - a.length)) {
+    out = out.split(shown).join(`<@${picked.get(shown)}>`);
+  }
+  return out;
+}
+
+// Shows every mention again with the names known now.
+function renderAllMentions() {
+  for (const p of document.querySelectorAll('#log .text')) {
+    if (p.querySelector('.mention')) renderMentions(p);
+  }
+}
+
 function sendText(text) {
   const view = active;
   const item = view === roomView ? client.send(text) : client.sendDirect(view.with, text);
@@ -724,6 +953,10 @@ function setHint(problem) {
 }
 
 function submitMessage() {
+  if (session && !session.signedIn) {
+    showSignedOutHint();
+    return;
+  }
   if (!client) return;
   // Blank lines and spaces around the message are not part of it.
   const text = ui.input.value.trim();
@@ -733,7 +966,9 @@ function submitMessage() {
     ui.input.focus();
     return;
   }
-  sendText(text);
+  sendText(wireText(text));
+  picked.clear();
+  closeMentions();
   ui.input.value = '';
   updateCounter();
   ui.input.focus();
@@ -744,7 +979,28 @@ ui.composer.addEventListener('submit', (ev) => {
   submitMessage();
 });
 
+ui.input.addEventListener('blur', () => closeMentions());
+ui.input.addEventListener('click', () => updateMentions());
+
 ui.input.addEventListener('keydown', (ev) => {
+  if (mentionQuery && !ui.mentionList.hidden) {
+    if (ev.key === 'ArrowDown' || ev.key === 'ArrowUp') {
+      ev.preventDefault();
+      moveMention(ev.key === 'ArrowDown' ? 1 : -1);
+      return;
+    }
+    if ((ev.key === 'Enter' || ev.key === 'Tab') && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      const option = ui.mentionList.children[mentionIndex];
+      if (option) pickMention(option.dataset.userId);
+      return;
+    }
+    if (ev.key === 'Escape') {
+      ev.preventDefault();
+      closeMentions();
+      return;
+    }
+  }
   if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
     ev.preventDefault();
     submitMessage();
@@ -754,6 +1010,8 @@ ui.input.addEventListener('keydown', (ev) => {
 });
 
 ui.input.addEventListener('input', () => {
+  mentionIndex = 0;
+  updateMentions();
   if (ui.hint.dataset.code === 'empty_text') setHint(null);
   updateCounter();
   if (client && ui.input.value.trim() !== '') client.typing(active === roomView ? undefined : active.with);
@@ -824,9 +1082,18 @@ function showName() {
     ui.nameLabel.textContent = session.signedIn ? `${me.name} · Sign out` : 'Sign in';
     ui.changeName.querySelector('.visually-hidden').textContent = session.signedIn ? `Signed in as ${me.name}. ` : '';
     ui.changeName.removeAttribute('aria-haspopup');
+    ui.nameInitial.textContent = session.signedIn ? initialOf(me.name) : '';
     return;
   }
   ui.nameLabel.textContent = me.name || 'Choose a name';
+  ui.nameInitial.textContent = me.name ? initialOf(me.name) : '';
+}
+
+// A name's first character (a whole emoji or accented letter), for the
+// phone's name button: a phone shows it in place of the name.
+function initialOf(name) {
+  const first = new Intl.Segmenter(undefined, { granularity: 'grapheme' }).segment(name)[Symbol.iterator]().next().value;
+  return first ? first.segment.toUpperCase() : '';
 }
 
 // The name's news that stays until it changes: a name taken by someone
@@ -850,11 +1117,33 @@ ui.changeName.addEventListener('click', () => {
   if (!session) {
     openNameDialog();
   } else if (session.signedIn) {
-    session.signOut();
+    ui.signOutDialog.showModal(); // asks first
+    ui.signOutCancel.focus();
   } else {
-    session.signIn().catch((err) => systemLine(`Could not sign in: ${err.message}`, 'error'));
+    signIn();
   }
 });
+
+function signIn() {
+  session.signIn().catch((err) => systemLine(`Could not sign in: ${err.message}`, 'error'));
+}
+
+ui.signOutCancel.addEventListener('click', () => ui.signOutDialog.close());
+ui.signOutConfirm.addEventListener('click', () => {
+  ui.signOutDialog.close();
+  session?.signOut();
+});
+ui.hintSignIn.addEventListener('click', () => signIn());
+
+// Signed out in sign-in mode, the composer says why nothing can be sent,
+// and offers to sign in.
+function showSignedOutHint() {
+  const out = !!session && !session.signedIn;
+  ui.hintSignIn.hidden = !out;
+  ui.input.placeholder = out ? 'Sign in to write…' : active === roomView ? 'Write a message…' : ui.input.placeholder;
+  if (out) setHint({ code: 'signed_out', message: 'You are signed out: sign in to send messages.' });
+  else if (ui.hint.dataset.code === 'signed_out') setHint(null);
+}
 
 ui.dialog.addEventListener('cancel', (ev) => {
   if (!chosenName) ev.preventDefault(); // Escape cannot skip the first choice
@@ -958,6 +1247,12 @@ window.addEventListener('hashchange', () => {
   ownElements.clear();
   clearAllTyping();
   setNameStatus('');
+  // What belonged to the old room's view: its new-messages button, a
+  // composer hint, the people list (the new room's comes with its who).
+  unseen = 0;
+  ui.newMessages.hidden = true;
+  setHint(null);
+  showMembers({ members: [], count: 0 });
   showRoom();
   client?.setRoom(room.room);
   announce(`You are in #${room.room}.`);
@@ -1017,6 +1312,7 @@ function wire(c) {
     const keep = ui.log.scrollHeight - ui.log.scrollTop;
     for (const m of messages) showIncoming(view, m, { fromHistory: true });
     if (view !== roomView) return;
+    if (kind === 'latest') renderEmptyRoom();
     if (kind === 'before' && active === roomView) {
       // Older messages came in above: keep the reader where they were.
       ui.log.scrollTop = ui.log.scrollHeight - keep;
@@ -1167,6 +1463,10 @@ async function startSignedIn(cfg) {
     me.userId = null;
     showName();
     showState({ state: OFFLINE, reason: 'signed-out' });
+    // Nobody is known while signed out: the list comes back with the next
+    // sign-in's who.
+    showMembers({ members: [], count: 0 });
+    showSignedOutHint();
   });
   try {
     await session.completeSignIn();
@@ -1179,10 +1479,12 @@ async function startSignedIn(cfg) {
     connect(cfg);
   } else {
     showState({ state: OFFLINE, reason: 'signed-out' });
+    showSignedOutHint();
   }
 }
 
 async function start() {
+  renderNotify();
   showName();
   showRoom();
   updateCounter();

@@ -35,6 +35,7 @@ func TestTwoPagesChat(t *testing.T) {
 	// echo of her message would be here by now.
 	alice.send("how are you?")
 	bob.waitMessage("how are you?")
+	alice.waitAcked() // the ack may come after the broadcast reached bob
 
 	tests := []struct {
 		page    *chatPage
