@@ -853,7 +853,6 @@ function closeMentions() {
   mentionQuery = null;
   ui.mentionList.hidden = true;
   ui.mentionList.replaceChildren();
-  ui.input.setAttribute('aria-expanded', 'false');
   ui.input.removeAttribute('aria-activedescendant');
 }
 
@@ -888,7 +887,6 @@ function updateMentions() {
     return li;
   }));
   ui.mentionList.hidden = false;
-  ui.input.setAttribute('aria-expanded', 'true');
   ui.input.setAttribute('aria-activedescendant', `mention-option-${mentionIndex}`);
 }
 

@@ -31,8 +31,8 @@ func TestMentions(t *testing.T) {
 	if strings.Join(offered, ",") != "Ann*" {
 		t.Errorf("offered %q, want Ann, selected", offered)
 	}
-	if got := eval[string](bob, `document.getElementById('message-input').getAttribute('aria-expanded')`); got != "true" {
-		t.Errorf("the box's aria-expanded %q while offering, want true", got)
+	if got := eval[string](bob, `document.getElementById('message-input').getAttribute('aria-activedescendant')`); got != "mention-option-0" {
+		t.Errorf("the box's aria-activedescendant %q while offering, want the first option", got)
 	}
 	bob.do(enterKey)
 	bob.waitFor("the pick", `document.getElementById('mention-list').hidden`)
