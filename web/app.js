@@ -151,7 +151,7 @@ function renderRooms() {
     a.append(el('span', 'room-link-name', `#${r}`));
     if (r === room.room) {
       a.setAttribute('aria-current', 'page');
-      const n = totalUnread();
+      const n = roomView.unread; // its threads count on their own buttons
       if (n > 0) {
         const badge = el('span', 'badge', String(n));
         badge.append(el('span', 'visually-hidden', n === 1 ? ' unread message' : ' unread messages'));
@@ -784,7 +784,7 @@ function renderNotify() {
   const permission = supported ? Notification.permission : 'unsupported';
   const on = supported && permission === 'granted' && notifyWanted();
   ui.notify.hidden = !supported || permission === 'denied';
-  ui.notify.textContent = on ? 'Turn notifications off' : 'Notify me of mentions and private messages';
+  ui.notify.textContent = on ? 'Turn notifications off' : 'Turn notifications on';
   ui.notify.setAttribute('aria-pressed', String(on));
   ui.notifyState.textContent = !supported ? 'This browser cannot show notifications.'
     : permission === 'denied' ? 'Blocked in the browser’s settings for this site.'
