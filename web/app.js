@@ -340,7 +340,29 @@ function markSeen(view) {
   renderThreadButton(view);
 }
 
-document.addEventListener('visibilitychange', () => markSeen(active));
+document.addEventListener('visibilitychange', () => {
+  markSeen(active);
+  relabelDays();
+});
+
+// "Today" becomes "Yesterday" at midnight: the separators are labelled
+// again then, and whenever the tab shows again.
+function relabelDays() {
+  for (const sep of document.querySelectorAll('#log .day-separator')) {
+    const at = Number(sep.nextElementSibling?.dataset.at);
+    if (at) sep.replaceChildren(el('span', '', dayLabel(new Date(at), new Date())));
+  }
+}
+
+function relabelAtMidnight() {
+  const now = new Date();
+  const next = new Date(now.getFullYear(), now.getMonth(), now.getDate() + 1, 0, 0, 1);
+  setTimeout(() => {
+    relabelDays();
+    relabelAtMidnight();
+  }, next - now);
+}
+relabelAtMidnight();
 
 // Shows view: its list, its typing line, the composer's target.
 function activate(view) {

@@ -355,3 +355,29 @@ test('online: a page waiting out its backoff (capped at 10 s) reconnects at once
     Math.random = random;
   }
 });
+
+test('visible again: a page waiting out its backoff reconnects at once', () => {
+  const random = Math.random;
+  Math.random = () => 0.99;
+  const doc = Object.assign(new EventTarget(), { visibilityState: 'hidden' });
+  globalThis.document = doc;
+  try {
+    const t = newClient({ baseDelay: 60000 });
+    const ws = online(t);
+    ws.close();
+    const before = FakeSocket.all.length;
+    doc.dispatchEvent(new Event('visibilitychange')); // still hidden: nothing
+    assert.equal(FakeSocket.all.length, before);
+    doc.visibilityState = 'visible';
+    doc.dispatchEvent(new Event('visibilitychange'));
+    assert.equal(FakeSocket.all.length, before + 1, 'showing the tab opens a socket at once');
+    t.socket().open();
+    assert.equal(t.c.state, 'online');
+    doc.dispatchEvent(new Event('visibilitychange')); // online: nothing
+    assert.equal(FakeSocket.all.length, before + 1);
+    t.c.stop();
+  } finally {
+    Math.random = random;
+    delete globalThis.document;
+  }
+});
