@@ -1213,6 +1213,9 @@ ui.nameForm.addEventListener('submit', (ev) => {
 
 function showRoom() {
   ui.room.textContent = `#${room.room}`;
+  // A long name takes a smaller type, so that a phone's header keeps to
+  // two short lines.
+  ui.room.classList.toggle('long', room.room.length > 12);
   renderTitle();
   rememberRoom(room.room);
   renderThreadButton(roomView);

@@ -60,6 +60,12 @@ func TestPhoneHeader(t *testing.T) {
 	}
 	p.do(chromedp.EmulateViewport(320, 640))
 	check("320 px, online")
+	// The longest room name there is.
+	long := strings.Repeat("room-", 6) + "xy"
+	p.do(chromedp.Navigate(srv.URL() + "#" + long))
+	p.waitFor("the long room", fmt.Sprintf(`document.getElementById('room-name').textContent === '#%s'`, long))
+	p.waitOnline()
+	check("320 px, a 32-character room")
 	// Before connecting (another page, no name yet): the same.
 	q := newPage(t, browser, "phone-first")
 	q.do(chromedp.EmulateViewport(320, 640))
