@@ -15,6 +15,9 @@ DYNAMODB_SIMULATOR_VERSION := 2.9.30
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 # The AWS SDK for JavaScript v3 of local/testdata/nodeapp (local/apps_test.go).
 AWS_SDK_JS_VERSION := 3.1178.0
+# axe-core, which the browser tests inject into the page (web/a11y_test.go
+# reads this line).
+AXE_CORE_VERSION := 4.14.1
 
 .PHONY: run test test-deps lint policy build clean \
 	build-ConnectFunction build-DisconnectFunction build-MessageFunction build-DefaultFunction build-HistoryFunction build-PresenceFunction build-FanoutFunction \
@@ -40,8 +43,9 @@ policy: $(CACHE)/policy/node_modules/.package-lock.json
 	python3 policy/transform.py template.yaml > $(CACHE)/policy/template.json
 	NODE_PATH=$(CACHE)/policy/node_modules node policy/nag.js $(CACHE)/policy/template.json policy/suppressions.json
 
-## test-deps: DynamoDB Local, aws-lambda-rie, cdk-nag, the AWS SDK for JavaScript and Chromium, into .cache/ (idempotent)
-test-deps: $(CACHE)/dynamodb-local/DynamoDBLocal.jar $(CACHE)/bin/aws-lambda-rie $(CACHE)/policy/node_modules/.package-lock.json $(CACHE)/node/.sdk-$(AWS_SDK_JS_VERSION)
+## test-deps: DynamoDB Local, aws-lambda-rie, cdk-nag, the AWS SDK for JavaScript, axe-core and Chromium, into .cache/ (idempotent)
+test-deps: $(CACHE)/dynamodb-local/DynamoDBLocal.jar $(CACHE)/bin/aws-lambda-rie $(CACHE)/policy/node_modules/.package-lock.json $(CACHE)/node/.sdk-$(AWS_SDK_JS_VERSION) \
+	$(CACHE)/axe-$(AXE_CORE_VERSION)/node_modules/axe-core/axe.min.js
 	@if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing chromium (apt-get)"; \
@@ -86,6 +90,15 @@ $(CACHE)/node/.sdk-$(AWS_SDK_JS_VERSION):
 	  @aws-sdk/client-apigatewaymanagementapi@$(AWS_SDK_JS_VERSION)
 	@python3 -c 'import boto3' 2>/dev/null || echo "boto3 is missing: pip install boto3 (for local/testdata/pyapp)"
 	touch $@
+
+# axe-core for the page's accessibility checks (web/a11y_test.go), one
+# directory per version.
+$(CACHE)/axe-$(AXE_CORE_VERSION)/node_modules/axe-core/axe.min.js:
+	@command -v npm >/dev/null || { echo "npm is missing: install Node.js 18 or later"; exit 1; }
+	mkdir -p $(CACHE)/axe-$(AXE_CORE_VERSION)
+	npm install --prefix $(CACHE)/axe-$(AXE_CORE_VERSION) --no-save --no-audit --no-fund --ignore-scripts --loglevel=error \
+	  axe-core@$(AXE_CORE_VERSION)
+	test -f $@
 
 $(CACHE)/bin/aws-lambda-rie:
 	GOBIN=$(CACHE)/bin $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)

@@ -764,6 +764,9 @@ func TestTemplateSite(t *testing.T) {
 		{"DefaultRootObject", dist["DefaultRootObject"], "index.html"},
 		{"ViewerProtocolPolicy", behavior["ViewerProtocolPolicy"], "redirect-to-https"},
 		{"CachePolicyId (managed CachingOptimized)", behavior["CachePolicyId"], "658327ea-f89d-4fab-a63d-7e88639e58f6"},
+		// The page's files go out compressed (gzip, or br when the viewer
+		// asks): CachingOptimized keys the cache on both encodings.
+		{"Compress", behavior["Compress"], true},
 		{"ResponseHeadersPolicyId", str(behavior["ResponseHeadersPolicyId"]), "${SiteHeadersPolicy}"},
 		{"origins", len(origins), 1},
 		{"origin OAC", str(get(origins[0], "OriginAccessControlId")), "${SiteOriginAccessControl.Id}"},

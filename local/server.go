@@ -179,7 +179,12 @@ func newMux(stage string, gw http.Handler, host string, signIn *signIn, invoke h
 	mux.Handle(invokePrefix, invoke)
 	mux.Handle("/"+stage, gw)
 	mux.Handle("/"+stage+"/", gw)
-	files := http.FileServerFS(web.FS)
+	var files http.Handler = http.FileServerFS(web.FS)
+	if c, err := newCompressedFiles(web.FS, files); err == nil {
+		files = c
+	} else {
+		slog.Warn("the page's files are served uncompressed", slog.Any("error", err))
+	}
 	page := map[string]any{"websocketUrl": "ws://" + host + "/" + stage}
 	connectSources := []string{"ws://" + host}
 	if signIn.page != nil {

@@ -12,13 +12,16 @@ import {
   ChatClient, CONNECTING, ONLINE, RECONNECTING, OFFLINE, conversationID, conversationPeer, isSecret, newSecret,
 } from './client.js';
 import {
-  MAX_TEXT, checkName, checkText, codePointLength, formatClock, nameHue, roomFromURL, typingLine,
+  MAX_TEXT, checkName, checkText, codePointLength, dayLabel, formatClock, fullTime, grouped, nameHue, roomFromURL,
+  mentions, sameDay, segments, typingLine,
 } from './text.js';
 
 const NAME_KEY = 'chat.name';
 const SECRET_KEY = 'chat.secret';
 const ROOMS_KEY = 'chat.rooms';
 const THREADS_KEY = 'chat.threads';
+const NOTIFY_KEY = 'chat.notify'; // '1': the person asked for desktop notifications
+const READ_KEY = 'chat.read'; // {room: the highest seq of the room the person has seen}
 const COUNTER_FROM = MAX_TEXT - 200; // show the counter this close to the limit
 const ANNOUNCE_KEEP = 5; // lines kept in the live region
 const TYPING_SHOWN = 4000; // a typing name is cleared after this without news
@@ -59,10 +62,19 @@ const ui = {
   roomInput: $('room-input'),
   roomError: $('room-error'),
   recentRooms: $('recent-rooms'),
+  roomList: $('room-list'),
+  nameInitial: $('name-initial'),
   people: $('people'),
   peopleList: $('people-list'),
   onlineCount: $('online-count'),
   peopleToggle: $('people-toggle'),
+  mentionList: $('mention-list'),
+  notify: $('notify'),
+  signOutDialog: $('signout-dialog'),
+  signOutCancel: $('signout-cancel'),
+  signOutConfirm: $('signout-confirm'),
+  hintSignIn: $('hint-sign-in'),
+  notifyState: $('notify-state'),
   onlineCountToggle: $('online-count-toggle'),
 };
 
@@ -126,6 +138,31 @@ function rememberRoom(r) {
     localStorage.setItem(ROOMS_KEY, JSON.stringify(list));
   } catch { /* not kept */ }
   ui.recentRooms.replaceChildren(...list.map((x) => Object.assign(document.createElement('option'), { value: x })));
+  renderRooms();
+}
+
+// The rooms joined or visited lately, the current one marked, with its
+// unread count (the page follows one room at a time: the others' counts
+// are not known).
+function renderRooms() {
+  const items = recentRooms().map((r) => {
+    const a = el('a', 'room-link');
+    a.href = `#${r}`;
+    a.append(el('span', 'room-link-name', `#${r}`));
+    if (r === room.room) {
+      a.setAttribute('aria-current', 'page');
+      const n = roomView.unread; // its threads count on their own buttons
+      if (n > 0) {
+        const badge = el('span', 'badge', String(n));
+        badge.append(el('span', 'visually-hidden', n === 1 ? ' unread message' : ' unread messages'));
+        a.append(' ', badge);
+      }
+    }
+    const li = el('li');
+    li.append(a);
+    return li;
+  });
+  ui.roomList.replaceChildren(...items);
 }
 
 // The private conversations of each room, so that a reload shows their
@@ -183,13 +220,17 @@ function el(tag, className, text) {
 // A view: its message list, what is unread, who types there. A thread also
 // has the person (with: their user ID, name: as last known) and read, the
 // highest seq the person has seen in it.
+// sinceRead is read as it was when the view was opened: the "new since you
+// left" line goes above the first message after it (none if null).
 function newView(conversation, list, button) {
-  return { conversation, list, button, unread: 0, maxSeq: 0, typing: new Map(), with: null, name: '', read: 0 };
+  return { conversation, list, button, unread: 0, maxSeq: 0, typing: new Map(), with: null, name: '', read: 0, sinceRead: null };
 }
 
 const roomView = newView(null, ui.list, ui.threadRoom);
 const threads = new Map(); // conversation ID -> view
 let active = roomView;
+roomView.read = storedRoomRead(room.room) ?? 0;
+roomView.sinceRead = storedRoomRead(room.room);
 
 function viewOf(conversation) {
   return conversation ? threads.get(conversation) ?? null : roomView;
@@ -215,6 +256,7 @@ function ensureThread(conversation, { name = '', read = 0 } = {}) {
   view.with = me.userId ? conversationPeer(conversation, me.userId) : null;
   view.name = name;
   view.read = Number.isInteger(read) ? read : 0;
+  view.sinceRead = view.read > 0 ? view.read : null;
   button.addEventListener('click', () => activate(view));
   const li = el('li');
   li.append(button);
@@ -246,8 +288,81 @@ function renderThreadButton(view) {
     parts.push(' ', badge);
   }
   view.button.replaceChildren(...parts);
+  renderTitle();
   if (view !== roomView) view.button.title = `Private conversation with ${label}`;
 }
+
+// The tab's title: the unread count of every view, then the room.
+function totalUnread() {
+  let n = roomView.unread;
+  for (const v of threads.values()) n += v.unread;
+  return n;
+}
+
+function renderTitle() {
+  const n = totalUnread();
+  document.title = n > 0 ? `(${n}) #${room.room} · Chat` : `#${room.room} · Chat`;
+  renderRooms();
+}
+
+// What the person has seen of a view: kept for threads (storedThreads) and
+// for the room (chat.read).
+function saveRead(view) {
+  if (view !== roomView) {
+    saveThreads();
+    return;
+  }
+  try {
+    const all = JSON.parse(localStorage.getItem(READ_KEY) ?? '{}');
+    const next = all && typeof all === 'object' && !Array.isArray(all) ? all : {};
+    next[room.room] = view.read;
+    localStorage.setItem(READ_KEY, JSON.stringify(next));
+  } catch { /* not kept */ }
+}
+
+function storedRoomRead(r) {
+  try {
+    const v = JSON.parse(localStorage.getItem(READ_KEY) ?? '{}')?.[r];
+    return Number.isInteger(v) && v > 0 ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+// The shown view is seen: its count stops, its messages are read.
+function markSeen(view) {
+  if (document.hidden || view !== active) return;
+  view.unread = 0;
+  if (view.maxSeq > view.read) {
+    view.read = view.maxSeq;
+    saveRead(view);
+  }
+  renderThreadButton(view);
+}
+
+document.addEventListener('visibilitychange', () => {
+  markSeen(active);
+  relabelDays();
+});
+
+// "Today" becomes "Yesterday" at midnight: the separators are labelled
+// again then, and whenever the tab shows again.
+function relabelDays() {
+  for (const sep of document.querySelectorAll('#log .day-separator')) {
+    const at = Number(sep.nextElementSibling?.dataset.at);
+    if (at) sep.replaceChildren(el('span', '', dayLabel(new Date(at), new Date())));
+  }
+}
+
+function relabelAtMidnight() {
+  const now = new Date();
+  const next = new Date(now.getFullYear(), now.getMonth(), now.getDate() + 1, 0, 0, 1);
+  setTimeout(() => {
+    relabelDays();
+    relabelAtMidnight();
+  }, next - now);
+}
+relabelAtMidnight();
 
 // Shows view: its list, its typing line, the composer's target.
 function activate(view) {
@@ -258,11 +373,7 @@ function activate(view) {
     if (v === view) v.button.setAttribute('aria-current', 'true');
     else v.button.removeAttribute('aria-current');
   }
-  view.unread = 0;
-  if (view !== roomView) {
-    view.read = Math.max(view.read, view.maxSeq);
-    saveThreads();
-  }
+  markSeen(view);
   renderThreadButton(view);
   const name = view === roomView ? null : threadName(view);
   ui.dmName.textContent = name ?? '';
@@ -301,7 +412,10 @@ function place(list, li, seq) {
     for (const other of list.children) {
       const later = other.dataset.seq ? Number(other.dataset.seq) > seq : other.classList.contains('pending');
       if (later) {
-        list.insertBefore(li, other);
+        // Before the message's day separator, if it has one.
+        let at = other;
+        while (at.previousElementSibling?.matches('.day-separator, .since-line')) at = at.previousElementSibling;
+        list.insertBefore(li, at);
         return other.classList.contains('pending');
       }
     }
@@ -312,18 +426,34 @@ function place(list, li, seq) {
 
 // Shows li in view, following the conversation unless the reader scrolled
 // up (in the view shown).
+// An empty room says so, until its first message.
+function renderEmptyRoom() {
+  const empty = ui.list.querySelector(':scope > .empty-room');
+  if (ui.list.querySelector(':scope > li.message')) {
+    empty?.remove();
+  } else if (!empty) {
+    const li = el('li', 'empty-room');
+    li.append(el('p', 'text', `No messages in #${room.room} yet. Say hello!`));
+    ui.list.prepend(li);
+  }
+}
+
 function append(view, li, { own = false, seq } = {}) {
   if (Number.isInteger(seq)) view.maxSeq = Math.max(view.maxSeq, seq);
+  if (view === roomView && li.classList.contains('message')) ui.list.querySelector(':scope > .empty-room')?.remove();
   if (view !== active) {
     place(view.list, li, seq);
+    decorate(li);
     return;
   }
   const follow = own || isAtBottom();
   const atEnd = place(view.list, li, seq);
+  decorate(li);
   if (!atEnd) return; // an older message filled in above
   if (follow) {
     scrollToBottom();
-  } else {
+  } else if (li.classList.contains('message')) {
+    // Notices (joined, left) are not messages to catch up on.
     unseen++;
     ui.newMessages.textContent = unseen === 1 ? '1 new message ↓' : `${unseen} new messages ↓`;
     ui.newMessages.hidden = false;
@@ -343,23 +473,105 @@ function nameElement(who, className = 'from') {
   return span;
 }
 
-function timeElement(date) {
+// The time of a message: HH:MM in place, the full date on hover and for
+// screen readers (which read the hidden text, not the short one).
+function timeElements(date) {
   const t = el('time', 'time', formatClock(date));
-  if (!Number.isNaN(date.getTime())) {
-    t.dateTime = date.toISOString();
-    t.title = date.toLocaleString();
+  if (Number.isNaN(date.getTime())) return [t];
+  t.dateTime = date.toISOString();
+  t.title = fullTime(date);
+  t.setAttribute('aria-hidden', 'true');
+  return [t, el('span', 'visually-hidden full-time', fullTime(date))];
+}
+
+// A message's text: links and mentions are elements, everything else text
+// nodes. No piece of a message is ever parsed as HTML.
+function textElement(text) {
+  const p = el('p', 'text');
+  for (const seg of segments(text)) {
+    if (seg.href) {
+      const a = el('a', 'link', seg.text);
+      a.href = seg.href;
+      a.target = '_blank';
+      a.rel = 'noopener noreferrer';
+      p.append(a);
+    } else if (seg.mention) {
+      const m = el('span', 'mention', seg.text);
+      m.dataset.userId = seg.mention;
+      p.append(m);
+    } else {
+      p.append(seg.text);
+    }
   }
-  return t;
+  renderMentions(p);
+  return p;
+}
+
+// Mentions show the person's current name; one of someone not known here
+// stays as written (plain text). A message that mentions the reader is
+// marked.
+function renderMentions(p) {
+  let me$ = false;
+  for (const m of p.querySelectorAll('.mention')) {
+    const id = m.dataset.userId;
+    const person = people.byId.get(id) ?? (id === me.userId && me.name ? { name: me.name } : null);
+    // Someone not in the room: their last known name, as plain text.
+    const name = person?.name ?? knownNames.get(id);
+    m.textContent = name ? `@${name}` : `<@${id}>`;
+    m.classList.toggle('known', !!person);
+    if (id === me.userId && me.userId) me$ = true;
+  }
+  p.closest('li')?.classList.toggle('mentions-me', me$);
 }
 
 function messageElement({ from, fromId, text, date }) {
   const li = el('li', 'message');
   if (fromId) li.dataset.fromId = fromId;
+  if (!Number.isNaN(date.getTime())) li.dataset.at = String(date.getTime());
   const meta = el('p', 'meta');
-  meta.append(nameElement(from), ' ', timeElement(date));
-  li.append(meta, el('p', 'text', text));
+  meta.append(nameElement(from), ' ', ...timeElements(date));
+  li.append(meta, textElement(text));
+  renderMentions(li.querySelector('.text'));
   markAuthor(li);
   return li;
+}
+
+// The messages around li after it took its place: a day separator (a
+// line of its own, just above) before the first message of a day, and a
+// message grouped under the name of the one before it (the same person, a
+// few minutes apart, nothing between).
+function decorate(li) {
+  decorateOne(li);
+  let next = li.nextElementSibling;
+  while (next && !next.classList.contains('message')) next = next.nextElementSibling;
+  if (next) decorateOne(next);
+}
+
+function decorateOne(li) {
+  if (!li.classList.contains('message') || !li.dataset.at) return;
+  const at = Number(li.dataset.at);
+  let prevAt = null;
+  for (let o = li.previousElementSibling; o; o = o.previousElementSibling) {
+    if (o.classList.contains('message') && o.dataset.at) {
+      prevAt = Number(o.dataset.at);
+      break;
+    }
+  }
+  const newDay = prevAt === null || !sameDay(new Date(prevAt), new Date(at));
+  let sep = li.previousElementSibling?.classList.contains('day-separator') ? li.previousElementSibling : null;
+  if (newDay) {
+    if (!sep) {
+      sep = el('li', 'day-separator');
+      li.before(sep);
+    }
+    sep.replaceChildren(el('span', '', dayLabel(new Date(at), new Date())));
+  } else {
+    sep?.remove();
+  }
+  const prev = li.previousElementSibling;
+  const prevMsg = !newDay && prev && prev.classList.contains('message') && prev.dataset.at
+    ? { fromId: prev.dataset.fromId, at: Number(prev.dataset.at) } : null;
+  li.classList.toggle('grouped', grouped(prevMsg, { fromId: li.dataset.fromId, at }));
 }
 
 // A message is the person's own when its author is this page's user: on
@@ -396,23 +608,34 @@ function showIncoming(view, msg, { fromHistory = false } = {}) {
     pending.dataset.id = msg.id;
     return;
   }
+  if (fromId && !knownNames.has(fromId)) knownNames.set(fromId, from);
   const li = messageElement({ from, fromId, text: msg.text, date: new Date(msg.sentAt) });
   if (typeof msg.id === 'string') li.dataset.id = msg.id;
   append(view, li, { seq: msg.seq });
   const own = li.classList.contains('own');
   if (view !== roomView) learnName(view, msg);
-  if (!own && view !== active) {
+  if (fromHistory && !own && view.sinceRead !== null && Number.isInteger(msg.seq) && msg.seq > view.sinceRead
+    && !view.list.querySelector('.since-line')) {
+    // The first message the person has not seen, coming back.
+    const line = el('li', 'since-line');
+    line.append(el('span', '', 'New since you left'));
+    const sep = li.previousElementSibling;
+    view.list.insertBefore(line, sep?.classList.contains('day-separator') ? sep : li);
+  }
+  const seen = view === active && !document.hidden;
+  if (!own && !seen) {
     // Unread: in a thread whatever the person has not seen (kept across
-    // reloads), in the room what came live while a thread was shown.
+    // reloads), in the room what came live while it was not looked at.
     if (view === roomView ? !fromHistory : Number.isInteger(msg.seq) && msg.seq > view.read) {
       view.unread++;
       renderThreadButton(view);
     }
-  } else if (view === active && view !== roomView && Number.isInteger(msg.seq) && msg.seq > view.read) {
+  } else if (seen && Number.isInteger(msg.seq) && msg.seq > view.read) {
     view.read = msg.seq;
-    saveThreads();
+    saveRead(view);
   }
   if (!own && !fromHistory) {
+    maybeNotify(view, msg);
     announce(view === roomView ? `${from}: ${msg.text}` : `Private message from ${from}: ${msg.text}`);
   }
   clearTyping(view, fromId);
@@ -503,15 +726,18 @@ const people = { byId: new Map(), count: 0 };
 function showMembers({ members, count }) {
   people.byId = new Map();
   for (const m of Array.isArray(members) ? members : []) {
-    if (m && typeof m.userId === 'string') people.byId.set(m.userId, { name: String(m.name ?? ''), connections: m.connections });
+    if (m && typeof m.userId === 'string') {
+      people.byId.set(m.userId, { name: String(m.name ?? ''), connections: m.connections });
+      knownNames.set(m.userId, String(m.name ?? ''));
+    }
   }
   people.count = Number.isInteger(count) ? count : people.byId.size;
   renderPeople();
 }
 
 function renderPeople() {
-  ui.onlineCount.textContent = countText(people.count);
-  ui.onlineCountToggle.textContent = countText(people.count);
+  ui.onlineCount.textContent = client ? countText(people.count) : 'People';
+  ui.onlineCountToggle.textContent = client ? countText(people.count) : 'Rooms';
   // As the server orders "who": case-insensitively, then exactly.
   const cmp = (x, y) => (x < y ? -1 : x > y ? 1 : 0);
   const sorted = [...people.byId].sort(([, a], [, b]) => cmp(a.name.toLowerCase(), b.name.toLowerCase()) || cmp(a.name, b.name));
@@ -531,6 +757,8 @@ function renderPeople() {
     return li;
   });
   ui.peopleList.replaceChildren(...items);
+  for (const [id, p] of people.byId) knownNames.set(id, p.name);
+  renderAllMentions();
   for (const v of threads.values()) renderThreadButton(v);
   if (active !== roomView) ui.dmName.textContent = threadName(active);
 }
@@ -559,6 +787,170 @@ ui.peopleToggle.addEventListener('click', () => {
 
 // ---- composing -----------------------------------------------------------------
 
+// ---- notifications -----------------------------------------------------------------
+//
+// Opt-in: the button asks for the browser's permission (a user gesture).
+// Then a private message, or a message that mentions the person, arriving
+// while the tab is hidden shows a desktop notification.
+
+function notifyWanted() {
+  try {
+    return localStorage.getItem(NOTIFY_KEY) === '1';
+  } catch {
+    return false;
+  }
+}
+
+function renderNotify() {
+  const supported = typeof window.Notification === 'function';
+  const permission = supported ? Notification.permission : 'unsupported';
+  const on = supported && permission === 'granted' && notifyWanted();
+  ui.notify.hidden = !supported || permission === 'denied';
+  ui.notify.textContent = on ? 'Turn notifications off' : 'Turn notifications on';
+  ui.notify.setAttribute('aria-pressed', String(on));
+  ui.notifyState.textContent = !supported ? 'This browser cannot show notifications.'
+    : permission === 'denied' ? 'Blocked in the browser’s settings for this site.'
+      : on ? 'On: mentions and private messages show while this tab is hidden.'
+        : 'Off: nothing shows outside this tab.';
+}
+
+ui.notify.addEventListener('click', async () => {
+  if (typeof window.Notification !== 'function') return;
+  if (Notification.permission === 'granted' && notifyWanted()) {
+    try { localStorage.setItem(NOTIFY_KEY, '0'); } catch { /* for this visit */ }
+    renderNotify();
+    return;
+  }
+  let permission = Notification.permission;
+  if (permission !== 'granted') permission = await Notification.requestPermission();
+  try { localStorage.setItem(NOTIFY_KEY, permission === 'granted' ? '1' : '0'); } catch { /* for this visit */ }
+  renderNotify();
+});
+
+// The text of a message as read: mentions with their names.
+function readableText(text) {
+  return segments(text).map((s) => (s.mention ? `@${people.byId.get(s.mention)?.name ?? knownNames.get(s.mention) ?? 'someone'}` : s.text)).join('');
+}
+
+function maybeNotify(view, msg) {
+  if (!document.hidden || typeof window.Notification !== 'function' || Notification.permission !== 'granted' || !notifyWanted()) return;
+  const isPrivate = view !== roomView;
+  if (!isPrivate && !(me.userId && mentions(msg.text).includes(me.userId))) return;
+  const from = typeof msg.from === 'string' ? msg.from : 'Someone';
+  const title = isPrivate ? `${from} (private)` : `${from} in #${room.room}`;
+  try {
+    const n = new Notification(title, { body: readableText(msg.text).slice(0, 200), tag: `chat-${msg.id ?? ''}` });
+    n.onclick = () => {
+      window.focus();
+      activate(view);
+      n.close?.();
+    };
+  } catch { /* some browsers allow notifications from a service worker only */ }
+}
+
+// ---- mentions ----------------------------------------------------------------------
+//
+// Typing @ offers the room's people (arrows and Enter or Tab, or the
+// mouse). A picked person shows as @Name in the box and goes out as
+// <@userId> (web/README.md, "Mentions"): a rename does not break it.
+
+const picked = new Map(); // "@Name" as written in the box -> user ID
+let mentionQuery = null; // {start, end} of the @word being completed
+let mentionIndex = 0;
+
+// Every name the page has seen, by user ID: a mention of someone not in the
+// room shows their last known name, as plain text.
+const knownNames = new Map();
+
+function mentionCandidates(query) {
+  const q = query.toLowerCase();
+  return [...people.byId]
+    .filter(([id, p]) => id !== me.userId && p.name.toLowerCase().includes(q))
+    .sort(([, a], [, b]) => Number(!a.name.toLowerCase().startsWith(q)) - Number(!b.name.toLowerCase().startsWith(q))
+      || a.name.localeCompare(b.name))
+    .slice(0, 8);
+}
+
+function closeMentions() {
+  mentionQuery = null;
+  ui.mentionList.hidden = true;
+  ui.mentionList.replaceChildren();
+  ui.input.removeAttribute('aria-activedescendant');
+}
+
+// Looks at the word before the caret: an @word opens the list.
+function updateMentions() {
+  const caret = ui.input.selectionStart;
+  const before = ui.input.value.slice(0, caret);
+  const m = /(^|\s)@([^\s@<>]{0,32})$/u.exec(before);
+  if (!m || !client) {
+    closeMentions();
+    return;
+  }
+  const found = mentionCandidates(m[2]);
+  if (found.length === 0) {
+    closeMentions();
+    return;
+  }
+  mentionQuery = { start: caret - m[2].length - 1, end: caret };
+  mentionIndex = Math.min(mentionIndex, found.length - 1);
+  ui.mentionList.replaceChildren(...found.map(([id, p], i) => {
+    const li = el('li', 'mention-option');
+    li.id = `mention-option-${i}`;
+    li.setAttribute('role', 'option');
+    li.dataset.userId = id;
+    li.append(nameElement(p.name, 'member'));
+    li.setAttribute('aria-selected', String(i === mentionIndex));
+    // mousedown, not click: the box keeps the focus.
+    li.addEventListener('mousedown', (ev) => {
+      ev.preventDefault();
+      pickMention(id);
+    });
+    return li;
+  }));
+  ui.mentionList.hidden = false;
+  ui.input.setAttribute('aria-activedescendant', `mention-option-${mentionIndex}`);
+}
+
+function moveMention(by) {
+  const n = ui.mentionList.childElementCount;
+  mentionIndex = (mentionIndex + by + n) % n;
+  updateMentions();
+}
+
+function pickMention(userId) {
+  const person = people.byId.get(userId);
+  if (!person || !mentionQuery) return;
+  const shown = `@${person.name}`;
+  picked.set(shown, userId);
+  const v = ui.input.value;
+  const after = v.slice(mentionQuery.end);
+  const insert = after.startsWith(' ') ? shown : `${shown} `;
+  ui.input.value = v.slice(0, mentionQuery.start) + insert + after;
+  const caret = mentionQuery.start + insert.length;
+  ui.input.setSelectionRange(caret, caret);
+  mentionIndex = 0;
+  closeMentions();
+  ui.input.focus();
+}
+
+// The text as sent: every @Name picked in the box becomes <@userId>
+// (longest names first, so that "@Ann Lee" wins over "@Ann").
+function wireText(text) {
+  let out = text;
+  for (const shown of [...picked.keys()].sort((a, b) => b.length - a.length)) {
+    out = out.split(shown).join(`<@${picked.get(shown)}>`);
+  }
+  return out;
+}
+
+// Shows every mention again with the names known now.
+function renderAllMentions() {
+  for (const p of document.querySelectorAll('#log .text')) {
+    if (p.querySelector('.mention')) renderMentions(p);
+  }
+}
+
 function sendText(text) {
   const view = active;
   const item = view === roomView ? client.send(text) : client.sendDirect(view.with, text);
@@ -581,6 +973,10 @@ function setHint(problem) {
 }
 
 function submitMessage() {
+  if (session && !session.signedIn) {
+    showSignedOutHint();
+    return;
+  }
   if (!client) return;
   // Blank lines and spaces around the message are not part of it.
   const text = ui.input.value.trim();
@@ -590,7 +986,9 @@ function submitMessage() {
     ui.input.focus();
     return;
   }
-  sendText(text);
+  sendText(wireText(text));
+  picked.clear();
+  closeMentions();
   ui.input.value = '';
   updateCounter();
   ui.input.focus();
@@ -601,7 +999,28 @@ ui.composer.addEventListener('submit', (ev) => {
   submitMessage();
 });
 
+ui.input.addEventListener('blur', () => closeMentions());
+ui.input.addEventListener('click', () => updateMentions());
+
 ui.input.addEventListener('keydown', (ev) => {
+  if (mentionQuery && !ui.mentionList.hidden) {
+    if (ev.key === 'ArrowDown' || ev.key === 'ArrowUp') {
+      ev.preventDefault();
+      moveMention(ev.key === 'ArrowDown' ? 1 : -1);
+      return;
+    }
+    if ((ev.key === 'Enter' || ev.key === 'Tab') && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      const option = ui.mentionList.children[mentionIndex];
+      if (option) pickMention(option.dataset.userId);
+      return;
+    }
+    if (ev.key === 'Escape') {
+      ev.preventDefault();
+      closeMentions();
+      return;
+    }
+  }
   if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
     ev.preventDefault();
     submitMessage();
@@ -611,6 +1030,8 @@ ui.input.addEventListener('keydown', (ev) => {
 });
 
 ui.input.addEventListener('input', () => {
+  mentionIndex = 0;
+  updateMentions();
   if (ui.hint.dataset.code === 'empty_text') setHint(null);
   updateCounter();
   if (client && ui.input.value.trim() !== '') client.typing(active === roomView ? undefined : active.with);
@@ -646,8 +1067,11 @@ const STATE_TEXT = {
 function showState({ state, reason, delay, message }) {
   ui.status.dataset.state = state;
   let text = STATE_TEXT[state] ?? state;
-  if (state === RECONNECTING && delay > 1000) {
-    text = `Reconnecting in ${Math.round(delay / 1000)} s…`;
+  const waiting = state === RECONNECTING && delay > 0;
+  if (waiting && delay > 1000) {
+    text = `Connection lost: reconnecting in ${Math.round(delay / 1000)} s…`;
+  } else if (state === RECONNECTING && reason === 'online') {
+    text = 'Back online: reconnecting…';
   } else if (state === OFFLINE && reason === 'network') {
     text = 'Offline: no network';
   } else if (state === OFFLINE && reason === 'unreachable') {
@@ -660,7 +1084,8 @@ function showState({ state, reason, delay, message }) {
     text = `Offline: ${message}`;
   }
   ui.statusText.textContent = text;
-  ui.retry.hidden = state !== OFFLINE || reason === 'network' || reason === 'no-name' || reason === 'signed-out';
+  // While the page waits to try again, or has given up, it can try now.
+  ui.retry.hidden = !(waiting || (state === OFFLINE && reason !== 'network' && reason !== 'no-name' && reason !== 'signed-out'));
   if (client) for (const item of client.pending) markOwn(item);
 }
 
@@ -677,9 +1102,18 @@ function showName() {
     ui.nameLabel.textContent = session.signedIn ? `${me.name} · Sign out` : 'Sign in';
     ui.changeName.querySelector('.visually-hidden').textContent = session.signedIn ? `Signed in as ${me.name}. ` : '';
     ui.changeName.removeAttribute('aria-haspopup');
+    ui.nameInitial.textContent = session.signedIn ? initialOf(me.name) : '';
     return;
   }
   ui.nameLabel.textContent = me.name || 'Choose a name';
+  ui.nameInitial.textContent = me.name ? initialOf(me.name) : '';
+}
+
+// A name's first character (a whole emoji or accented letter), for the
+// phone's name button: a phone shows it in place of the name.
+function initialOf(name) {
+  const first = new Intl.Segmenter(undefined, { granularity: 'grapheme' }).segment(name)[Symbol.iterator]().next().value;
+  return first ? first.segment.toUpperCase() : '';
 }
 
 // The name's news that stays until it changes: a name taken by someone
@@ -703,11 +1137,33 @@ ui.changeName.addEventListener('click', () => {
   if (!session) {
     openNameDialog();
   } else if (session.signedIn) {
-    session.signOut();
+    ui.signOutDialog.showModal(); // asks first
+    ui.signOutCancel.focus();
   } else {
-    session.signIn().catch((err) => systemLine(`Could not sign in: ${err.message}`, 'error'));
+    signIn();
   }
 });
+
+function signIn() {
+  session.signIn().catch((err) => systemLine(`Could not sign in: ${err.message}`, 'error'));
+}
+
+ui.signOutCancel.addEventListener('click', () => ui.signOutDialog.close());
+ui.signOutConfirm.addEventListener('click', () => {
+  ui.signOutDialog.close();
+  session?.signOut();
+});
+ui.hintSignIn.addEventListener('click', () => signIn());
+
+// Signed out in sign-in mode, the composer says why nothing can be sent,
+// and offers to sign in.
+function showSignedOutHint() {
+  const out = !!session && !session.signedIn;
+  ui.hintSignIn.hidden = !out;
+  ui.input.placeholder = out ? 'Sign in to write…' : active === roomView ? 'Write a message…' : ui.input.placeholder;
+  if (out) setHint({ code: 'signed_out', message: 'You are signed out: sign in to send messages.' });
+  else if (ui.hint.dataset.code === 'signed_out') setHint(null);
+}
 
 ui.dialog.addEventListener('cancel', (ev) => {
   if (!chosenName) ev.preventDefault(); // Escape cannot skip the first choice
@@ -757,7 +1213,10 @@ ui.nameForm.addEventListener('submit', (ev) => {
 
 function showRoom() {
   ui.room.textContent = `#${room.room}`;
-  document.title = `#${room.room} · Chat`;
+  // A long name takes a smaller type, so that a phone's header keeps to
+  // two short lines.
+  ui.room.classList.toggle('long', room.room.length > 12);
+  renderTitle();
   rememberRoom(room.room);
   renderThreadButton(roomView);
   ui.log.setAttribute('aria-label', `Messages in #${room.room}`);
@@ -787,6 +1246,9 @@ function clearRoomView() {
   for (const li of ui.list.querySelectorAll('li[data-client-msg-id]')) ownElements.delete(li.dataset.clientMsgId);
   ui.list.replaceChildren();
   roomView.maxSeq = 0;
+  roomView.unread = 0;
+  roomView.read = storedRoomRead(room.room) ?? 0;
+  roomView.sinceRead = storedRoomRead(room.room);
   olderCursor = null;
   ui.loadOlder.hidden = true;
 }
@@ -808,6 +1270,12 @@ window.addEventListener('hashchange', () => {
   ownElements.clear();
   clearAllTyping();
   setNameStatus('');
+  // What belonged to the old room's view: its new-messages button, a
+  // composer hint, the people list (the new room's comes with its who).
+  unseen = 0;
+  ui.newMessages.hidden = true;
+  setHint(null);
+  showMembers({ members: [], count: 0 });
   showRoom();
   client?.setRoom(room.room);
   announce(`You are in #${room.room}.`);
@@ -867,6 +1335,7 @@ function wire(c) {
     const keep = ui.log.scrollHeight - ui.log.scrollTop;
     for (const m of messages) showIncoming(view, m, { fromHistory: true });
     if (view !== roomView) return;
+    if (kind === 'latest') renderEmptyRoom();
     if (kind === 'before' && active === roomView) {
       // Older messages came in above: keep the reader where they were.
       ui.log.scrollTop = ui.log.scrollHeight - keep;
@@ -885,11 +1354,16 @@ function wire(c) {
     const view = viewOf(ev.detail.conversation);
     if (!view) return;
     const sending = [...view.list.querySelectorAll('li.pending')];
-    if (view === roomView) clearRoomView();
-    else {
+    if (view === roomView) {
+      clearRoomView();
+      roomView.read = 0;
+      roomView.sinceRead = null;
+      saveRead(roomView);
+    } else {
       view.list.replaceChildren();
       view.maxSeq = 0;
       view.read = 0;
+      view.sinceRead = null;
       view.unread = 0;
       renderThreadButton(view);
     }
@@ -1012,6 +1486,10 @@ async function startSignedIn(cfg) {
     me.userId = null;
     showName();
     showState({ state: OFFLINE, reason: 'signed-out' });
+    // Nobody is known while signed out: the list comes back with the next
+    // sign-in's who.
+    showMembers({ members: [], count: 0 });
+    showSignedOutHint();
   });
   try {
     await session.completeSignIn();
@@ -1024,10 +1502,12 @@ async function startSignedIn(cfg) {
     connect(cfg);
   } else {
     showState({ state: OFFLINE, reason: 'signed-out' });
+    showSignedOutHint();
   }
 }
 
 async function start() {
+  renderNotify();
   showName();
   showRoom();
   updateCounter();

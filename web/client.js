@@ -192,11 +192,11 @@ export class ChatClient extends EventTarget {
    *                            the same person again
    * @param {number} [o.maxAttempts=10] failed attempts in a row before giving up (offline)
    * @param {number} [o.baseDelay=500]  backoff base, ms
-   * @param {number} [o.maxDelay=30000] backoff cap, ms
+   * @param {number} [o.maxDelay=10000] backoff cap, ms
    * @param {number} [o.connectTimeout=15000] a handshake slower than this is abandoned
    * @param {() => Promise<string>} [o.token] the sign-in token for each handshake
    */
-  constructor({ url, name, room, secret = null, maxAttempts = 10, baseDelay = 500, maxDelay = 30000, connectTimeout = 15000, token = null }) {
+  constructor({ url, name, room, secret = null, maxAttempts = 10, baseDelay = 500, maxDelay = 10000, connectTimeout = 15000, token = null }) {
     super();
     this.#token = token;
     this.#base = url;
@@ -227,6 +227,7 @@ export class ChatClient extends EventTarget {
       this.#listening = true;
       window.addEventListener('online', this.#onOnline);
       window.addEventListener('offline', this.#onOffline);
+      if (typeof document !== 'undefined') document.addEventListener('visibilitychange', this.#onVisible);
     }
     this.#attempt = 0;
     this.#open();
@@ -241,6 +242,7 @@ export class ChatClient extends EventTarget {
     clearTimeout(this.#resendTimer);
     window.removeEventListener('online', this.#onOnline);
     window.removeEventListener('offline', this.#onOffline);
+    if (typeof document !== 'undefined') document.removeEventListener('visibilitychange', this.#onVisible);
     this.#listening = false;
   }
 
@@ -392,12 +394,20 @@ export class ChatClient extends EventTarget {
   }
 
   #listening = false;
-  #onOnline = () => {
-    if (!this.#stopped && this.#state === OFFLINE) {
-      this.#attempt = 0;
-      this.#open();
-    }
+  // The network is back, or the person looks at the page again: a page
+  // that is not online tries at once, whatever its backoff had left to
+  // wait (a handshake under way starts again, with a fresh attempt count).
+  #onOnline = () => this.#now('online');
+  #onVisible = () => {
+    if (document.visibilityState === 'visible') this.#now('visible');
   };
+
+  #now(reason) {
+    if (this.#stopped || this.#state === ONLINE) return;
+    this.#attempt = 0;
+    this.#open(reason);
+  }
+
   #onOffline = () => {
     if (this.#stopped) return;
     clearTimeout(this.#timer);
@@ -412,14 +422,14 @@ export class ChatClient extends EventTarget {
     this.#open();
   }
 
-  #open() {
+  #open(reason) {
     clearTimeout(this.#timer);
     this.#drop(1000, 'reconnect');
     if (!navigator.onLine) {
       this.#setState(OFFLINE, { reason: 'network' });
       return;
     }
-    this.#setState(this.#everOnline || this.#attempt > 0 ? RECONNECTING : CONNECTING, { attempt: this.#attempt });
+    this.#setState(this.#everOnline || this.#attempt > 0 ? RECONNECTING : CONNECTING, { attempt: this.#attempt, reason });
     const opening = ++this.#opening;
     if (!this.#token) {
       this.#dial('');

@@ -55,9 +55,34 @@ func TestSignIn(t *testing.T) {
 	}
 	zoe.waitFor("bob in the list", `[...document.querySelectorAll('#people-list li')].some(li => li.textContent.startsWith('Bob'))`)
 
+	// Signing out asks first: staying keeps the connection.
+	zoe.do(chromedp.Click("#change-name"))
+	zoe.waitFor("the sign-out question", `document.getElementById('signout-dialog').open`)
+	zoe.do(chromedp.Click("#signout-cancel"))
+	zoe.waitFor("the question closed", `!document.getElementById('signout-dialog').open`)
+	if s := zoe.state(); s != "online" {
+		t.Errorf("zoe is %s after staying signed in, want online", s)
+	}
 	// Signing out closes the connection and forgets the token.
 	zoe.do(chromedp.Click("#change-name"))
+	zoe.waitFor("the sign-out question", `document.getElementById('signout-dialog').open`)
+	zoe.do(chromedp.Click("#signout-confirm"))
 	zoe.waitFor("signed out", `document.getElementById('status-text').textContent === 'Not connected: sign in'`)
+	// Signed out: nobody is listed, and the box says why nothing is sent,
+	// with a way to sign in.
+	if n := eval[int](zoe, `document.querySelectorAll('#people-list li').length`); n != 0 {
+		t.Errorf("zoe still lists %d people after signing out", n)
+	}
+	zoe.send("while signed out")
+	if h := zoe.text("hint-text"); !strings.Contains(h, "signed out") {
+		t.Errorf("the composer's hint %q, want that she is signed out", h)
+	}
+	if eval[bool](zoe, `document.getElementById('hint-sign-in').hidden`) {
+		t.Errorf("no Sign in button beside the hint")
+	}
+	if n := eval[int](zoe, `window.__test.sent.filter(f => f.includes('while signed out')).length`); n != 0 {
+		t.Errorf("a message was sent while signed out")
+	}
 	if s := eval[string](zoe, `sessionStorage.getItem('chat.session') || ''`); s != "" {
 		t.Errorf("the token is still stored after signing out: %s", s)
 	}

@@ -132,3 +132,117 @@ export function typingLine(names) {
   if (names.length === 2) return `${names[0]} and ${names[1]} are typing…`;
   return 'Several people are typing…';
 }
+
+// ---- reading: links, mentions, days ------------------------------------------
+
+// A URL candidate: http:// or https:// and what follows up to white space.
+// Anything else (javascript:, data:, www.…) is never a link.
+const LINK = /\bhttps?:\/\/[^\s<>"'`]+/giu;
+// A mention's wire form: <@USERID> (docs in web/README.md, "Mentions").
+const MENTION = /<@([au][0-9a-v]{26})>/g;
+
+/**
+ * The link a candidate URL makes, or null: only http: and https: with an
+ * ASCII host and no user name, as the browser would go to it.
+ */
+export function safeLink(raw) {
+  let u;
+  try {
+    u = new URL(raw);
+  } catch {
+    return null;
+  }
+  if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.hostname === '') return null;
+  if (u.username || u.password) return null; // https://bank.com@evil.example/ deceives
+  // A host written with other letters than ASCII's may imitate another
+  // (раураl.com, in Cyrillic): it stays text.
+  if (u.hostname.split('.').some((label) => label.startsWith('xn--'))) return null;
+  return u.href;
+}
+
+function trimURL(raw) {
+  let url = raw;
+  while (url.length > 0) {
+    const last = url[url.length - 1];
+    if (last === ')') {
+      // A closing parenthesis belongs to the URL when it opened one there.
+      const opens = url.split('(').length - 1;
+      const closes = url.split(')').length - 1;
+      if (opens >= closes) return url;
+    } else if (!'.,;:!?»”’]}'.includes(last)) {
+      return url;
+    }
+    url = url.slice(0, -1);
+  }
+  return url;
+}
+
+/**
+ * A message's text in pieces, in order: {text} plain, {text, href} a
+ * link, {mention: userId, text} a mention (text is its wire form, shown as
+ * is when the person is not known). Joined, the pieces' text is the
+ * message's.
+ */
+export function segments(text) {
+  const out = [];
+  const plain = (s) => {
+    if (s === '') return;
+    let at = 0;
+    for (const m of s.matchAll(MENTION)) {
+      if (m.index > at) out.push({ text: s.slice(at, m.index) });
+      out.push({ mention: m[1], text: m[0] });
+      at = m.index + m[0].length;
+    }
+    if (at < s.length) out.push({ text: s.slice(at) });
+  };
+  let at = 0;
+  for (const m of text.matchAll(LINK)) {
+    const raw = trimURL(m[0]);
+    const href = safeLink(raw);
+    if (href === null) continue;
+    plain(text.slice(at, m.index));
+    out.push({ text: raw, href });
+    at = m.index + raw.length;
+  }
+  plain(text.slice(at));
+  return out;
+}
+
+/** The user IDs a text mentions, once each, in order. */
+export function mentions(text) {
+  return [...new Set([...String(text).matchAll(MENTION)].map((m) => m[1]))];
+}
+
+/** Whether a and b fall on the same local day. */
+export function sameDay(a, b) {
+  return a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() && a.getDate() === b.getDate();
+}
+
+/** A day separator's label: Today, Yesterday, or the date. */
+export function dayLabel(date, now = new Date()) {
+  if (sameDay(date, now)) return 'Today';
+  const yesterday = new Date(now.getFullYear(), now.getMonth(), now.getDate() - 1, 12);
+  if (sameDay(date, yesterday)) return 'Yesterday';
+  const opts = { weekday: 'long', day: 'numeric', month: 'long' };
+  if (date.getFullYear() !== now.getFullYear()) opts.year = 'numeric';
+  return date.toLocaleDateString(undefined, opts);
+}
+
+/** The full date and time of a message, for hover and screen readers. */
+export function fullTime(date) {
+  if (!(date instanceof Date) || Number.isNaN(date.getTime())) return '';
+  return date.toLocaleString(undefined, { dateStyle: 'full', timeStyle: 'short' });
+}
+
+/** Messages of one person this close in time are grouped under one name. */
+export const GROUP_WITHIN = 5 * 60 * 1000;
+
+/**
+ * Whether a message follows the previous one under the same name: the
+ * same author, on the same day, within GROUP_WITHIN.
+ */
+export function grouped(prev, cur) {
+  if (!prev || !cur || !prev.fromId || prev.fromId !== cur.fromId) return false;
+  const d = cur.at - prev.at;
+  return d >= 0 && d <= GROUP_WITHIN && sameDay(new Date(prev.at), new Date(cur.at));
+}

@@ -331,3 +331,53 @@ test("a conversation's new epoch: dropped and read again from 0", () => {
   assert.equal(t.of('direct').length, 3);
   t.c.stop();
 });
+
+test('online: a page waiting out its backoff (capped at 10 s) reconnects at once', () => {
+  const random = Math.random;
+  Math.random = () => 0.99; // the longest delays
+  try {
+    const t = newClient({ baseDelay: 60000 });
+    const states = [];
+    t.c.addEventListener('state', (ev) => states.push(ev.detail));
+    const ws = online(t);
+    ws.close(); // dropped: the next attempt waits
+    const waiting = states.at(-1);
+    assert.equal(waiting.state, 'reconnecting');
+    assert.equal(waiting.delay, 9900, 'the backoff is capped at 10 s');
+    const before = FakeSocket.all.length;
+    windowEvents.dispatchEvent(new Event('online'));
+    assert.equal(FakeSocket.all.length, before + 1, 'the online event opens a socket at once');
+    assert.equal(states.at(-1).reason, 'online');
+    t.socket().open();
+    assert.equal(t.c.state, 'online');
+    t.c.stop();
+  } finally {
+    Math.random = random;
+  }
+});
+
+test('visible again: a page waiting out its backoff reconnects at once', () => {
+  const random = Math.random;
+  Math.random = () => 0.99;
+  const doc = Object.assign(new EventTarget(), { visibilityState: 'hidden' });
+  globalThis.document = doc;
+  try {
+    const t = newClient({ baseDelay: 60000 });
+    const ws = online(t);
+    ws.close();
+    const before = FakeSocket.all.length;
+    doc.dispatchEvent(new Event('visibilitychange')); // still hidden: nothing
+    assert.equal(FakeSocket.all.length, before);
+    doc.visibilityState = 'visible';
+    doc.dispatchEvent(new Event('visibilitychange'));
+    assert.equal(FakeSocket.all.length, before + 1, 'showing the tab opens a socket at once');
+    t.socket().open();
+    assert.equal(t.c.state, 'online');
+    doc.dispatchEvent(new Event('visibilitychange')); // online: nothing
+    assert.equal(FakeSocket.all.length, before + 1);
+    t.c.stop();
+  } finally {
+    Math.random = random;
+    delete globalThis.document;
+  }
+});
