@@ -18,7 +18,7 @@ import (
 // The page's files go out compressed in the encoding the client prefers,
 // and decompress to the files themselves; the page keeps its CSP.
 func TestCompressedStaticFiles(t *testing.T) {
-	srv := httptest.NewServer(newMux("local", http.NotFoundHandler(), "127.0.0.1:1", &signIn{}))
+	srv := httptest.NewServer(newMux("local", http.NotFoundHandler(), "127.0.0.1:1", &signIn{}, newInvokeAPI()))
 	defer srv.Close()
 	files := map[string]string{"/": "index.html", "/app.js": "app.js", "/style.css": "style.css", "/client.js": "client.js"}
 	tests := []struct {
@@ -90,7 +90,7 @@ func TestCompressedStaticFiles(t *testing.T) {
 // A client that asks for a file it already has gets 304 in the encoding's
 // ETag; another encoding has another ETag.
 func TestCompressedStaticETag(t *testing.T) {
-	srv := httptest.NewServer(newMux("local", http.NotFoundHandler(), "127.0.0.1:1", &signIn{}))
+	srv := httptest.NewServer(newMux("local", http.NotFoundHandler(), "127.0.0.1:1", &signIn{}, newInvokeAPI()))
 	defer srv.Close()
 	get := func(accept, etag string) *http.Response {
 		t.Helper()
