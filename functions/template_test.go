@@ -36,7 +36,7 @@ var functions = []struct {
 	{"DisconnectFunction", "disconnect", []string{"$disconnect"}},
 	{"MessageFunction", "message", []string{"chat message", "direct message", "edit", "delete", "react"}},
 	{"DefaultFunction", "default", []string{"$default"}},
-	{"HistoryFunction", "history", []string{"history"}},
+	{"HistoryFunction", "history", []string{"history", "unread"}},
 	{"PresenceFunction", "presence", []string{"who", "typing", "rename", "block"}},
 	{"FanoutFunction", "fanout", nil}, // the fan-out queue's consumer, no route
 	// The $connect authorizer (AuthMode jwt): no route of its own.

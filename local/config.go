@@ -134,6 +134,7 @@ var samFunctions = map[string]string{
 	"edit":                  "MessageFunction",
 	"delete":                "MessageFunction",
 	"react":                 "MessageFunction",
+	"unread":                "HistoryFunction",
 	gateway.RouteDefault:    "DefaultFunction",
 }
 

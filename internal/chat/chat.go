@@ -144,6 +144,10 @@ type History interface {
 	// reaction adds or removes c.UserID under c.Event.Emoji. A change
 	// whose event is older than the last one applied changes nothing.
 	Change(ctx context.Context, room string, target Message, c Change, now time.Time) error
+	// Count returns how many messages (chat and direct messages, not the
+	// events that change them) of room have a seq above after and have not
+	// expired at now, at most limit, and whether more do.
+	Count(ctx context.Context, room string, after int64, limit int, now time.Time) (int, bool, error)
 	// Read returns up to q.Limit messages of room that match q and have
 	// not expired at now, oldest first, and whether more match beyond
 	// them (newer ones for q.After, older ones otherwise).

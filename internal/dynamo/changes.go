@@ -233,3 +233,31 @@ func (s *Store) SetBlocked(ctx context.Context, user, other string, blocked bool
 	}
 	return nil
 }
+
+// Count counts the messages of room above after with a strongly consistent
+// Query of the seq index that evaluates at most limit+1 items (Select
+// COUNT): events (items with a type) and expired items are filtered out
+// after they are read, so a room whose last items are mostly events may
+// answer less than it has, with more set.
+func (h *History) Count(ctx context.Context, room string, after int64, limit int, now time.Time) (int, bool, error) {
+	out, err := h.client.Query(ctx, &dynamodb.QueryInput{
+		TableName:              aws.String(h.table),
+		IndexName:              aws.String(h.index),
+		ConsistentRead:         aws.Bool(true),
+		KeyConditionExpression: aws.String("#room = :room AND #seq > :seq"),
+		FilterExpression:       aws.String("attribute_not_exists(#type) AND #exp > :now"),
+		ExpressionAttributeNames: map[string]string{"#room": "room", "#seq": attrSeq, "#type": "type",
+			"#exp": attrExpiresAt},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":room": &types.AttributeValueMemberS{Value: room}, ":seq": number(after), ":now": number(now.Unix()),
+		},
+		Select: types.SelectCount,
+		Limit:  aws.Int32(int32(limit) + 1),
+	})
+	if err != nil {
+		return 0, false, h.fail("count messages of "+room, err)
+	}
+	n := int(out.Count)
+	more := n > limit || len(out.LastEvaluatedKey) > 0
+	return min(n, limit), more, nil
+}

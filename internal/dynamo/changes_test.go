@@ -172,3 +172,31 @@ func TestCatchUpReturnsChangesInOrder(t *testing.T) {
 		t.Errorf("catch-up entries = %+v (the edit's text is gone with the deletion)", msgs)
 	}
 }
+
+// Count counts the messages above a seq, not the events, up to its limit.
+func TestCountUnread(t *testing.T) {
+	t.Parallel()
+	svc, _, _ := changesService(t)
+	ctx := testContext(t)
+	if _, err := svc.ConnectAnonymous(ctx, "bob", "Bob", "other", "", "bob-secret-0123456789abcdef"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if _, err := svc.Send(ctx, "bob", []byte(fmt.Sprintf(`{"action":"chat message","text":"m%d","clientMsgId":"c%d"}`, i, i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := svc.React(ctx, "bob", []byte(`{"action":"react","target":1,"emoji":"👍","op":"add","clientMsgId":"r1"}`)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		after, limit int
+		want         int
+		more         bool
+	}{{0, 99, 5, false}, {3, 99, 2, false}, {0, 3, 3, true}} {
+		n, more, err := svc.History.Count(ctx, "other", int64(tt.after), tt.limit, t0)
+		if err != nil || n != tt.want || more != tt.more {
+			t.Errorf("Count(after %d, limit %d) = %d, %v, %v; want %d, %v", tt.after, tt.limit, n, more, err, tt.want, tt.more)
+		}
+	}
+}

@@ -211,6 +211,12 @@ func (h *Handler) React(ctx context.Context, req events.APIGatewayWebsocketProxy
 	return h.frame(ctx, &req, "react", (*chat.Service).React)
 }
 
+// Unread is the "unread" route: the counts of new messages in the rooms a
+// page lists but does not follow.
+func (h *Handler) Unread(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	return h.frame(ctx, &req, "unread", (*chat.Service).Unread)
+}
+
 // Block is the "block" route: a person blocks or unblocks another.
 func (h *Handler) Block(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
 	return h.frame(ctx, &req, "block", (*chat.Service).Block)
@@ -244,6 +250,7 @@ func (h *Handler) Routes() map[string]func(context.Context, events.APIGatewayWeb
 		chat.ActionDelete:      h.Delete,
 		chat.ActionReact:       h.React,
 		chat.ActionBlock:       h.Block,
+		chat.ActionUnread:      h.Unread,
 	}
 }
 
@@ -340,6 +347,10 @@ func (noHistory) Read(context.Context, string, chat.Range, time.Time) ([]chat.Me
 
 func (noHistory) Find(context.Context, string, string, time.Time) (chat.Message, bool, error) {
 	return chat.Message{}, false, errNoHistory
+}
+
+func (noHistory) Count(context.Context, string, int64, int, time.Time) (int, bool, error) {
+	return 0, false, errNoHistory
 }
 
 func (noHistory) At(context.Context, string, int64, time.Time) (chat.Message, bool, error) {

@@ -114,6 +114,31 @@ func (sm storedMessage) copy() chat.Message {
 	return m
 }
 
+// Count counts the messages of room above after, up to limit.
+func (h *History) Count(_ context.Context, room string, after int64, limit int, now time.Time) (int, bool, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.rooms[room]
+	if r == nil {
+		return 0, false, nil
+	}
+	i, found := slices.BinarySearchFunc(r.messages, after, bySeq)
+	if found {
+		i++
+	}
+	n := 0
+	for _, sm := range r.messages[i:] {
+		if !sm.expiresAt.After(now) || (sm.Type != chat.TypeChatMessage && sm.Type != chat.TypeDirect) {
+			continue
+		}
+		if n == limit {
+			return n, true, nil
+		}
+		n++
+	}
+	return n, false, nil
+}
+
 // At returns the item of room at seq.
 func (h *History) At(_ context.Context, room string, seq int64, now time.Time) (chat.Message, bool, error) {
 	h.mu.Lock()

@@ -70,7 +70,7 @@ func TestChatTemplate(t *testing.T) {
 				"$connect": "ConnectFunction", "$disconnect": "DisconnectFunction", "$default": "DefaultFunction",
 				"chat message": "MessageFunction", "direct message": "MessageFunction", "history": "HistoryFunction",
 				"who": "PresenceFunction", "typing": "PresenceFunction", "rename": "PresenceFunction", "ping": "",
-				"edit": "MessageFunction", "delete": "MessageFunction", "react": "MessageFunction", "block": "PresenceFunction",
+				"edit": "MessageFunction", "delete": "MessageFunction", "react": "MessageFunction", "block": "PresenceFunction", "unread": "HistoryFunction",
 			}
 			if got := slices.Sorted(maps.Keys(api.Routes)); !slices.Equal(got, slices.Sorted(maps.Keys(wantRoutes))) {
 				t.Fatalf("routes: got %q", got)
