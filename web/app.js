@@ -132,6 +132,25 @@ function recentRooms() {
   }
 }
 
+// The other recent rooms' unread counts, as the server last counted them
+// ({room: {count, more}}), asked after each connect and once a minute while
+// the page is visible.
+let otherRooms = {};
+const UNREAD_EVERY = 60 * 1000;
+
+function askUnread() {
+  if (!client || client.state !== ONLINE) return;
+  const rooms = {};
+  for (const r of recentRooms()) {
+    if (r !== room.room) rooms[r] = storedRoomRead(r) ?? 0;
+  }
+  client.unread(rooms);
+}
+
+setInterval(() => {
+  if (document.visibilityState === 'visible') askUnread();
+}, UNREAD_EVERY);
+
 function rememberRoom(r) {
   const list = [r, ...recentRooms().filter((x) => x !== r)].slice(0, RECENT_ROOMS);
   try {
@@ -149,14 +168,16 @@ function renderRooms() {
     const a = el('a', 'room-link');
     a.href = `#${r}`;
     a.append(el('span', 'room-link-name', `#${r}`));
-    if (r === room.room) {
-      a.setAttribute('aria-current', 'page');
-      const n = roomView.unread; // its threads count on their own buttons
-      if (n > 0) {
-        const badge = el('span', 'badge', String(n));
-        badge.append(el('span', 'visually-hidden', n === 1 ? ' unread message' : ' unread messages'));
-        a.append(' ', badge);
-      }
+    // The current room's count is the page's own; the others' come from
+    // the server's "unread" answer (its threads count on their own buttons).
+    const current = r === room.room;
+    if (current) a.setAttribute('aria-current', 'page');
+    const n = current ? roomView.unread : (otherRooms[r]?.count ?? 0);
+    if (n > 0) {
+      const more = !current && otherRooms[r]?.more;
+      const badge = el('span', 'badge', more ? `${n}+` : String(n));
+      badge.append(el('span', 'visually-hidden', n === 1 && !more ? ' unread message' : ' unread messages'));
+      a.append(' ', badge);
     }
     const li = el('li');
     li.append(a);
@@ -1317,7 +1338,10 @@ function takeMembers(frame) {
 }
 
 function wire(c) {
-  c.addEventListener('state', (ev) => showState(ev.detail));
+  c.addEventListener('state', (ev) => {
+    showState(ev.detail);
+    if (ev.detail.state === ONLINE) askUnread();
+  });
   c.addEventListener('message', (ev) => showIncoming(roomView, ev.detail));
   c.addEventListener('direct', (ev) => {
     const m = ev.detail;
@@ -1410,6 +1434,10 @@ function wire(c) {
     systemLine(text, 'error', { speak: false, view: active }); // the status region reads it out
   });
   c.addEventListener('members', (ev) => takeMembers(ev.detail));
+  c.addEventListener('unread', (ev) => {
+    otherRooms = ev.detail;
+    renderRooms();
+  });
   c.addEventListener('joined', (ev) => {
     const { userId, name: who, count } = ev.detail;
     if (typeof userId !== 'string') return;

@@ -315,6 +315,14 @@ export class ChatClient extends EventTarget {
   }
 
   /**
+   * Asks how many messages other rooms got since the seqs given
+   * ({room: seq}); the answer comes as an `unread` event.
+   */
+  unread(rooms) {
+    if (rooms && Object.keys(rooms).length > 0) this.#sendFrame({ action: 'unread', rooms });
+  }
+
+  /**
    * Tells the room the person is typing, or, with toId, that person alone;
    * at most once every 2 s.
    */
@@ -756,6 +764,9 @@ export class ChatClient extends EventTarget {
         return;
       case 'joined': case 'left': case 'typing': case 'renamed':
         this.#emit(frame.type, frame);
+        return;
+      case 'unread':
+        if (frame.rooms && typeof frame.rooms === 'object') this.#emit('unread', frame.rooms);
         return;
       case undefined:
         if (typeof frame.message === 'string') {

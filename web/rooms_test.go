@@ -131,4 +131,15 @@ func TestRoomList(t *testing.T) {
 	if s := eval[string](alice, `document.getElementById('typing').textContent`); strings.TrimSpace(s) != "" {
 		t.Errorf("the typing line %q stays after a switch", s)
 	}
+
+	// Another room's count, from the server: Bob writes in general while
+	// Alice is elsewhere; her next connect asks how many she has not seen.
+	bob.send("later 1")
+	bob.send("later 2")
+	bob.waitMessage("later 2") // shown, pending, then acked: stored
+	bob.waitAcked()
+	alice.do(chromedp.SendKeys("#room-input", "third-room\r"))
+	alice.waitFor("third-room", `document.getElementById('room-name').textContent === '#third-room'`)
+	alice.waitOnline()
+	alice.waitFor("general's count from the server", `document.querySelector('#room-list a[href="#general"] .badge')?.textContent === '2 unread messages'`)
 }
