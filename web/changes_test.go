@@ -382,3 +382,48 @@ func TestUpArrowEdit(t *testing.T) {
 		t.Errorf("the box holds %q after the edit", v)
 	}
 }
+
+// The reaction picker by keyboard: the React button opens it with Enter,
+// focus is on the first common emoji, and a typed reaction that is not one
+// emoji is refused by the server (invalid_emoji) and said to its author.
+// Escape closes the picker and focus returns to the React button.
+func TestReactionPickerByKeyboard(t *testing.T) {
+	srv := startServer(t)
+	browser := newBrowser(t)
+	ann := newPage(t, browser, "ann")
+	bob := newPage(t, browser, "bob")
+	ann.open(srv.URL(), "Ann")
+	bob.open(srv.URL(), "Bob")
+	ann.send("react to me")
+	seq := bob.seqOf("react to me")
+
+	reactButton := messageAt(seq) + ` button[data-action="react"]`
+	if name := eval[string](bob, fmt.Sprintf(`document.querySelector(%s).getAttribute('aria-label')`, jsString(reactButton))); name != "React to the message of Ann" {
+		t.Errorf("the React button is called %q", name)
+	}
+	bob.do(chromedp.Focus(reactButton), chromedp.KeyEvent("\r"))
+	bob.waitFor("the picker", `document.getElementById('reaction-picker')?.open`)
+	if focused := eval[string](bob, `document.activeElement.dataset.emoji ?? ''`); focused != "👍" {
+		t.Errorf("the picker opens with focus on %q, want the first emoji", focused)
+	}
+	bob.do(chromedp.SendKeys("#reaction-input", "abc"), chromedp.KeyEvent("\r"))
+	bob.waitFor("the refusal shown", `[...document.querySelectorAll('#messages li.system')].some(li => li.textContent.includes('invalid_emoji'))`)
+	bob.waitFor("focus back on the React button", fmt.Sprintf(`document.activeElement === document.querySelector(%s)`, jsString(reactButton)))
+	if got := bob.reactionsAt(seq); got != "" {
+		t.Errorf("a refused reaction shows as %q", got)
+	}
+
+	// Escape closes it without a reaction; then one by keyboard.
+	bob.do(chromedp.KeyEvent("\r"))
+	bob.waitFor("the picker", `document.getElementById('reaction-picker').open`)
+	bob.do(key("Escape", 27))
+	bob.waitFor("the picker closed", `!document.getElementById('reaction-picker').open`)
+	bob.do(chromedp.KeyEvent("\r"))
+	bob.waitFor("the picker", `document.getElementById('reaction-picker').open`)
+	bob.do(chromedp.KeyEvent("\r")) // the focused 👍
+	ann.waitReactionsAt(seq, "👍 1")
+	bob.waitReactionsAt(seq, "👍 1")
+	if n := bob.framesSent(`"action":"react"`); n != 2 {
+		t.Errorf("bob sent %d react frames, want 2 (the refused one and 👍)", n)
+	}
+}
