@@ -70,14 +70,18 @@ function makePicker() {
     if (typed !== '') pick(typed); // the server says whether it is one emoji (invalid_emoji)
   });
   cancel.addEventListener('click', () => dialog.close());
+  // The close event comes in a task of its own: one of a picker opened
+  // again meanwhile is not this one's.
   dialog.addEventListener('close', () => {
-    picker.returnTo?.focus();
+    if (dialog.open) return;
     picker.choose = null;
+    picker.returnTo?.focus();
   });
 }
 
 function pick(emoji) {
   const choose = picker.choose;
+  picker.choose = null;
   picker.dialog.close();
   choose?.(emoji);
 }
@@ -125,6 +129,7 @@ function makeDeleteDialog() {
     confirm?.();
   });
   dialog.addEventListener('close', () => {
+    if (dialog.open) return; // opened again meanwhile
     confirmDelete.quote.textContent = ''; // a deleted text does not stay in the page
     confirmDelete.returnTo?.focus();
   });
