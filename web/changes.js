@@ -15,6 +15,7 @@ import { openDeleteDialog, openReactionPicker } from './reactions.js';
 import { checkText } from './text.js';
 
 const DELETED_TEXT = 'message deleted';
+const FOLLOWING = 48; // px from the bottom: the reader follows the conversation (as app.js)
 
 /**
  * Installs the changes on a client; call it before the app wires its own
@@ -100,10 +101,15 @@ export function installChanges(client, page) {
 
   // Runs fn, and gives new messages their controls, once the app has
   // handled the event (its listeners run after these, synchronously).
+  // A log that followed the conversation still does once the messages
+  // have grown by their controls and reactions.
   function after(fn) {
     queueMicrotask(() => {
+      const log = page.log;
+      const following = log.scrollHeight - log.scrollTop - log.clientHeight < FOLLOWING;
       fn?.();
       decorateAll();
+      if (following) log.scrollTop = log.scrollHeight;
     });
   }
 
@@ -230,8 +236,8 @@ export function installChanges(client, page) {
   // are shown on the person's own messages only, by the style sheet: a
   // message becomes "own" once the page knows who it is).
   function decorateAll() {
-    for (const li of page.log.querySelectorAll('li.message[data-seq]:not(.deleted)')) {
-      if (li.querySelector('.message-actions')) continue;
+    for (const li of page.log.querySelectorAll('li.message[data-seq]:not(.deleted):not(.has-actions)')) {
+      li.classList.add('has-actions');
       const from = li.querySelector('.from')?.textContent ?? '';
       const bar = document.createElement('div');
       bar.className = 'message-actions';
@@ -242,6 +248,7 @@ export function installChanges(client, page) {
       );
       li.append(bar);
     }
+    if (blocked.size === 0 && !page.log.querySelector('li.message[hidden]')) return;
     for (const li of page.log.querySelectorAll('li.message[data-from-id]')) {
       const hide = li.closest('ol') === page.listOf(null) && blocked.has(li.dataset.fromId);
       if (li.hidden !== hide) li.hidden = hide;
