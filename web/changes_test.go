@@ -427,3 +427,65 @@ func TestReactionPickerByKeyboard(t *testing.T) {
 		t.Errorf("bob sent %d react frames, want 2 (the refused one and 👍)", n)
 	}
 }
+
+// In a private thread: the Up arrow edits the last message there, the other
+// person reacts, and the author deletes one; both threads show it, and the
+// room shows none of it.
+func TestChangesInPrivateThread(t *testing.T) {
+	srv := startServer(t)
+	browser := newBrowser(t)
+	ann := newPage(t, browser, "ann")
+	bob := newPage(t, browser, "bob")
+	ann.open(srv.URL(), "Ann")
+	bob.open(srv.URL(), "Bob")
+	annID, bobID := ann.userID(), bob.userID()
+	conv := conversationOf(annID, bobID)
+	ann.send("in the room")
+	bob.waitMessage("in the room")
+
+	ann.openThreadWith(bobID)
+	ann.send("privat")
+	ann.send("to be deleted")
+	bob.waitThreadMessage(conv, "to be deleted")
+	ann.waitAcked()
+	thread := threadSelector(conv)
+	seqOf := func(p *chatPage, text string) int {
+		find := fmt.Sprintf(`[...document.querySelectorAll(%s)].find(li => li.querySelector('.text').textContent === %s)`, jsString(thread+" li.message[data-seq]"), jsString(text))
+		p.waitFor("message "+text+" with its seq", find)
+		return eval[int](p, "Number("+find+".dataset.seq)")
+	}
+	at := func(seq int) string { return fmt.Sprintf(`%s li.message[data-seq="%d"]`, thread, seq) }
+	privat, gone := seqOf(ann, "privat"), seqOf(ann, "to be deleted")
+
+	ann.do(chromedp.Click(at(gone) + ` button[data-action="delete"]`))
+	ann.waitFor("the delete dialog", `document.getElementById('delete-dialog')?.open`)
+	ann.do(chromedp.Click(`#delete-confirm`))
+	ann.waitFor("the deletion acked", fmt.Sprintf(`document.querySelector(%s)?.classList.contains('deleted')`, jsString(at(gone))))
+	ann.do(chromedp.Focus(chromedp.ID("message-input")), key("ArrowUp", 38))
+	ann.waitFor("her last message there in the box", `document.getElementById('message-input').value === 'privat'`)
+	ann.setInput("private")
+	ann.pressEnter()
+
+	bob.showThread(conv)
+	bob.do(chromedp.Click(at(privat) + ` button[data-action="react"]`))
+	bob.waitFor("the reaction picker", `document.getElementById('reaction-picker')?.open`)
+	bob.do(chromedp.Click(`#reaction-picker button.emoji-choice[data-emoji="🙏"]`))
+
+	for _, p := range []*chatPage{ann, bob} {
+		p.waitFor("the final thread", fmt.Sprintf(`(() => {
+			const t = (s) => document.querySelector(s)?.querySelector('.text').textContent;
+			return t(%s) === 'private' && !!document.querySelector(%s) && t(%s) === 'message deleted'
+				&& document.querySelector(%s)?.dataset.count === '1';
+		})()`, jsString(at(privat)), jsString(at(privat)+" .meta .edited"), jsString(at(gone)), jsString(at(privat)+` .reaction[data-emoji="🙏"]`)))
+		if got := p.threadMessages(conv); len(got) != 2 {
+			t.Errorf("%s's thread shows %d messages, want 2: %+v", p.name, len(got), got)
+		}
+		if got := p.texts(); strings.Join(got, "|") != "in the room" {
+			t.Errorf("%s's room shows %q, want only the room's message", p.name, got)
+		}
+	}
+	if n := ann.framesSent(fmt.Sprintf(`"conversation":%q`, conv)); n < 2 {
+		t.Errorf("ann's edit and delete were not sent to the conversation (%d frames name it)", n)
+	}
+	bob.screenshot(t, filepath.Join(artifactsDir(t), "changes-thread.png"))
+}
