@@ -191,6 +191,7 @@ export class ChatClient extends EventTarget {
   #pauseTimer = 0;
   #ackTimer = 0; // the message in flight is sent again if no answer comes
   #resendTimer = 0;
+  #inHistory = false; // taking a history frame's entries: its changes are passed after its messages
 
   /**
    * @param {object} o
@@ -706,7 +707,7 @@ export class ChatClient extends EventTarget {
   // Passes on the changes held at or below the watermark, in seq order:
   // every message and change before them has been passed on.
   #passChanges(stream) {
-    if (stream.upTo === null || stream.changes.size === 0) return;
+    if (this.#inHistory || stream.upTo === null || stream.changes.size === 0) return;
     const ready = [...stream.changes.keys()].filter((seq) => seq <= stream.upTo).sort((a, b) => a - b);
     for (const seq of ready) {
       const change = stream.changes.get(seq);
@@ -769,12 +770,19 @@ export class ChatClient extends EventTarget {
         const kind = req ? req.kind : 'since';
         // Changes are held until the watermark passes them; those of a
         // page of older messages are already in its messages' state.
-        const fresh = messages.filter((m) => {
-          if (!CHANGES.has(m.type)) return this.#take(stream, m);
-          if (kind !== 'before' && this.#take(stream, m)) this.#takeChange(stream, m);
-          return false;
-        });
+        this.#inHistory = true;
+        let fresh;
+        try {
+          fresh = messages.filter((m) => {
+            if (!CHANGES.has(m.type)) return this.#take(stream, m);
+            if (kind !== 'before' && this.#take(stream, m)) this.#takeChange(stream, m);
+            return false;
+          });
+        } finally {
+          this.#inHistory = false;
+        }
         this.#emit('history', { messages: fresh, next: frame.next ?? null, more, kind: req ? req.kind : 'since', conversation: stream.conversation });
+        this.#passChanges(stream);
         if (!req) return;
         if (more) {
           this.#armRequest(requestId, req); // the rest is coming

@@ -147,6 +147,23 @@ test('history: changes are passed on after the messages, in order; a deleted mes
   t.c.stop();
 });
 
+test('a history frame\'s changes are passed after its messages, which they may change', () => {
+  const t = newClient();
+  const ws = online(t, [msg(1, 'one')]);
+  ws.close();
+  return nextTick().then(() => {
+    const ws2 = t.socket();
+    ws2.open();
+    const since = ws2.take().find((f) => f.action === 'history');
+    ws2.deliver({ type: 'history', room: 'general', requestId: since.requestId, more: false,
+      messages: [msg(2, 'two'), edit(3, 2, 'two, fixed'), msg(4, 'four'), react(5, 4, '👍', 'add')] });
+    const order = t.events.filter((e) => e.type === 'history' || e.type === 'change')
+      .map((e) => (e.type === 'change' ? `change@${e.detail.seq}` : `history@${e.detail.messages.map((m) => m.seq).join(',')}`));
+    assert.deepEqual(order.slice(-3), ['history@2,4', 'change@3', 'change@5']);
+    t.c.stop();
+  });
+});
+
 test('a change above a gap waits for the gap to be resolved', () => {
   const t = newClient();
   const ws = online(t, [msg(1, 'one')]);
