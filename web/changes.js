@@ -58,14 +58,14 @@ export function installChanges(client, page) {
   });
   client.addEventListener('direct', () => after());
   client.addEventListener('history', (ev) => {
-    const { messages, conversation } = ev.detail;
+    const { messages, conversation, kind } = ev.detail;
     if (conversation === null) {
       for (let i = messages.length - 1; i >= 0; i--) if (isBlocked(messages[i].fromId)) messages.splice(i, 1);
     }
     const states = messages.filter((m) => m.deleted === true || typeof m.editedAt === 'string' || (m.reactions && typeof m.reactions === 'object'));
     after(() => {
       for (const m of states) applyState(find(conversation, m.seq), m);
-    });
+    }, { above: kind === 'before' });
   });
   client.addEventListener('ack', (ev) => {
     const { item, ack } = ev.detail;
@@ -103,13 +103,16 @@ export function installChanges(client, page) {
   // handled the event (its listeners run after these, synchronously).
   // A log that followed the conversation still does once the messages
   // have grown by their controls and reactions.
-  function after(fn) {
+  // Older messages loaded above (above): the reader stays where they were.
+  function after(fn, { above = false } = {}) {
     queueMicrotask(() => {
       const log = page.log;
       const following = log.scrollHeight - log.scrollTop - log.clientHeight < FOLLOWING;
+      const fromBottom = log.scrollHeight - log.scrollTop;
       fn?.();
       decorateAll();
       if (following) log.scrollTop = log.scrollHeight;
+      else if (above) log.scrollTop = log.scrollHeight - fromBottom;
     });
   }
 
