@@ -27,7 +27,9 @@ const FOLLOWING = 48; // px from the bottom: the reader follows the conversation
  *   activeConversation() the view shown (null: the room),
  *   notice(text, conversation) a line for the person in a view,
  *   announce(text) read out by screen readers,
- *   nameOf(userId) a person's name if known.
+ *   nameOf(userId) a person's name if known,
+ *   setText(li, text) (optional) shows a message's new text as the app shows texts
+ *   (links, mentions); by default its .text gets textContent.
  */
 let uninstall = null; // the page's listeners of the previous client (signed out and in again)
 
@@ -73,7 +75,7 @@ export function installChanges(client, page) {
       // The review may have rewritten the message: the ack says how.
       if ((item.kind === 'room' || item.kind === 'direct') && typeof ack.text === 'string') {
         const li = find(item.conversation ?? null, ack.seq);
-        if (li) li.querySelector('.text').textContent = ack.text;
+        if (li) setText(li, ack.text);
       }
     });
   });
@@ -148,7 +150,7 @@ export function installChanges(client, page) {
     if (change.type === 'edit') {
       if (typeof change.text !== 'string' || change.seq < last) return;
       li.dataset.changedAt = String(change.seq);
-      li.querySelector('.text').textContent = change.text;
+      setText(li, change.text);
       markEdited(li, change.editedAt);
       if (!change.own) page.announce(`${nameOf(change.fromId)} edited a message: ${change.text}`);
       return;
@@ -165,13 +167,20 @@ export function installChanges(client, page) {
     }
   }
 
+  function setText(li, text) {
+    if (page.setText) page.setText(li, text);
+    else li.querySelector('.text').textContent = text;
+  }
+
+  // "(edited)" under the text, not in the name line: a message grouped
+  // under the one before it shows no name line.
   function markEdited(li, editedAt) {
-    let mark = li.querySelector('.meta .edited');
+    let mark = li.querySelector('.edited');
     if (!mark) {
-      mark = document.createElement('span');
+      mark = document.createElement('p');
       mark.className = 'edited';
       mark.textContent = '(edited)';
-      li.querySelector('.meta').append(' ', mark);
+      li.querySelector('.text').after(mark);
     }
     const at = new Date(editedAt);
     if (!Number.isNaN(at.getTime())) mark.title = `Edited ${at.toLocaleString()}`;
@@ -188,7 +197,7 @@ export function installChanges(client, page) {
     }
     li.classList.add('deleted');
     li.querySelector('.text').textContent = DELETED_TEXT;
-    li.querySelector('.meta .edited')?.remove();
+    li.querySelector('.edited')?.remove();
     li.querySelector('.reactions')?.remove();
     li.querySelector('.message-actions')?.remove();
     reactions.delete(li);
@@ -209,7 +218,7 @@ export function installChanges(client, page) {
       bar.className = 'reactions';
       bar.setAttribute('role', 'group');
       bar.setAttribute('aria-label', 'Reactions');
-      li.querySelector('.text').after(bar);
+      (li.querySelector('.edited') ?? li.querySelector('.text')).after(bar);
     }
     bar.replaceChildren(...shown.map(([emoji, users]) => {
       const mine = page.me.userId !== null && users.includes(page.me.userId);

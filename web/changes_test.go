@@ -68,7 +68,7 @@ func (p *chatPage) shownAt(seq int) string {
 	return eval[string](p, fmt.Sprintf(`(() => {
 		const li = document.querySelector(%s);
 		if (!li) return '(none)';
-		return li.querySelector('.text').textContent + (li.querySelector('.meta .edited') ? ' (edited)' : '');
+		return li.querySelector('.text').textContent + (li.querySelector('.edited') ? ' (edited)' : '');
 	})()`, jsString(messageAt(seq))))
 }
 
@@ -84,7 +84,7 @@ func (p *chatPage) waitShownAt(seq int, want string) {
 	p.t.Helper()
 	p.waitFor(fmt.Sprintf("message %d shown as %q", seq, want), fmt.Sprintf(`(() => {
 		const li = document.querySelector(%s);
-		return !!li && li.querySelector('.text').textContent + (li.querySelector('.meta .edited') ? ' (edited)' : '') === %s;
+		return !!li && li.querySelector('.text').textContent + (li.querySelector('.edited') ? ' (edited)' : '') === %s;
 	})()`, jsString(messageAt(seq)), jsString(want)))
 }
 
@@ -476,7 +476,7 @@ func TestChangesInPrivateThread(t *testing.T) {
 			const t = (s) => document.querySelector(s)?.querySelector('.text').textContent;
 			return t(%s) === 'private' && !!document.querySelector(%s) && t(%s) === 'message deleted'
 				&& document.querySelector(%s)?.dataset.count === '1';
-		})()`, jsString(at(privat)), jsString(at(privat)+" .meta .edited"), jsString(at(gone)), jsString(at(privat)+` .reaction[data-emoji="🙏"]`)))
+		})()`, jsString(at(privat)), jsString(at(privat)+" .edited"), jsString(at(gone)), jsString(at(privat)+` .reaction[data-emoji="🙏"]`)))
 		if got := p.threadMessages(conv); len(got) != 2 {
 			t.Errorf("%s's thread shows %d messages, want 2: %+v", p.name, len(got), got)
 		}
