@@ -8,6 +8,7 @@
 // list and the threads follow IDs, names are only shown.
 
 import { Session } from './auth.js';
+import { installChanges } from './changes.js';
 import {
   ChatClient, CONNECTING, ONLINE, RECONNECTING, OFFLINE, conversationID, conversationPeer, isSecret, newSecret,
 } from './client.js';
@@ -1499,6 +1500,22 @@ async function connect(cfg) {
   showState({ state: CONNECTING });
   const token = session ? () => session.token() : null;
   client = new ChatClient({ url: cfg.websocketUrl, name: session ? '' : chosenName, room: room.room, secret, token });
+  // Edits, deletions, reactions and blocks (changes.js): before wire, so
+  // that what a blocked person says never reaches the page.
+  installChanges(client, {
+    me, log: ui.log, composer: ui.composer, input: ui.input, peopleList: ui.peopleList,
+    listOf: (conversation) => viewOf(conversation)?.list ?? null,
+    activeConversation: () => active.conversation,
+    notice: (text, conversation) => systemLine(text, 'error', { view: viewOf(conversation) ?? roomView }),
+    announce,
+    nameOf: (userId) => people.byId.get(userId)?.name ?? null,
+    // An edited text is shown as the app shows texts: links and mentions.
+    setText: (li, text) => {
+      const p = textElement(text);
+      renderMentions(p);
+      li.querySelector('.text').replaceWith(p);
+    },
+  });
   wire(client);
   client.start();
 }

@@ -51,7 +51,12 @@ const ACK_WAIT = 10000;
 // connection's frames are handled in order). Sending it again would not
 // help.
 const REFUSED = new Set(['invalid_json', 'invalid_field', 'empty_text', 'text_too_long', 'invalid_utf8',
-  'control_char', 'no_such_member']);
+  'control_char', 'no_such_member',
+  // A change (edit, delete, react) refused, or a message the review refused.
+  'not_author', 'deleted', 'no_such_message', 'invalid_emoji', 'too_many_reactions', 'denied']);
+// The stream entries that change a message (docs/protocol.md, "Messages
+// that live"): passed on as 'change' events, in seq order, never as messages.
+const CHANGES = new Set(['edit', 'delete', 'reaction']);
 // Error codes that refuse a rename: the name stays what it was.
 const RENAME_REFUSED = new Set(['name_taken', 'invalid_name', 'name_fixed']);
 
@@ -121,6 +126,7 @@ class Stream {
   reset() {
     this.upTo = this.conversation === null ? null : 0;
     this.seqs = new Set(); // seqs held above the watermark
+    this.changes = new Map(); // seq -> change event not passed on yet (above the watermark)
     this.maxSeq = 0;
     this.maxSeqLog = []; // [time, maxSeq] of the last few seconds, oldest first
     clearTimeout(this.gapTimer);
@@ -149,6 +155,10 @@ class Stream {
  *   members      (the who reply; client.userId is now you.userId)
  *   joined, left, typing, renamed (the frames of those types)
  *   sent         (outbox item) an item was handed to an OPEN socket
+ *   change       (an edit, delete or reaction event, with conversation) a change of a
+ *                message, live, from history, or this page's own once acked; passed on
+ *                once each, in seq order (when every seq below it is held or skipped)
+ *   blocked      ({blocked}) the people this user has blocked, after a block request
  */
 export class ChatClient extends EventTarget {
   #base;
@@ -181,6 +191,7 @@ export class ChatClient extends EventTarget {
   #pauseTimer = 0;
   #ackTimer = 0; // the message in flight is sent again if no answer comes
   #resendTimer = 0;
+  #inHistory = false; // taking a history frame's entries: its changes are passed after its messages
 
   /**
    * @param {object} o
@@ -307,6 +318,26 @@ export class ChatClient extends EventTarget {
     this.#emit('conversation', { conversation, with: this.#userId ? conversationPeer(conversation, this.#userId) : null });
     if (this.#socket && this.#socket.readyState === WebSocket.OPEN) this.#askSince(stream);
     return true;
+  }
+
+  /** Queues an edit of this user's message at seq target (of the conversation, or the room). */
+  edit(target, text, conversation = null) {
+    return this.#queue({ kind: 'edit', conversation, target, text });
+  }
+
+  /** Queues the deletion of this user's message at seq target. */
+  deleteMessage(target, conversation = null) {
+    return this.#queue({ kind: 'delete', conversation, target });
+  }
+
+  /** Queues adding (op 'add') or removing ('remove') this user's reaction emoji to the message at seq target. */
+  react(target, emoji, op, conversation = null) {
+    return this.#queue({ kind: 'react', conversation, target, emoji, op });
+  }
+
+  /** Blocks (or unblocks) a person; the server answers with the list ('blocked'). Reports whether it went out. */
+  block(userId, blocked) {
+    return this.#sendFrame({ action: 'block', userId, blocked: blocked === true });
   }
 
   /** Asks for the members of the room. */
@@ -582,7 +613,8 @@ export class ChatClient extends EventTarget {
   #transmit(item) {
     const frame = item.kind === 'direct'
       ? { action: 'direct message', toId: item.toId, text: item.text, clientMsgId: item.clientMsgId }
-      : { action: 'chat message', text: item.text, clientMsgId: item.clientMsgId };
+      : item.kind === 'room' ? { action: 'chat message', text: item.text, clientMsgId: item.clientMsgId }
+        : changeFrame(item);
     // A message sent before may be stored: the server looks it up before
     // it takes a seq, so that the resend leaves no gap.
     if (item.tries > 0) frame.resend = true;
@@ -655,6 +687,7 @@ export class ChatClient extends EventTarget {
   #advance(stream) {
     if (stream.upTo === null) return;
     while (stream.seqs.has(stream.upTo + 1)) stream.seqs.delete(++stream.upTo);
+    this.#passChanges(stream);
     if (stream.upTo >= stream.maxSeq || stream.gapTimer) return;
     stream.gapTimer = setTimeout(() => {
       stream.gapTimer = 0;
@@ -689,6 +722,24 @@ export class ChatClient extends EventTarget {
     this.#advance(stream);
   }
 
+  // Passes on the changes held at or below the watermark, in seq order:
+  // every message and change before them has been passed on.
+  #passChanges(stream) {
+    if (this.#inHistory || stream.upTo === null || stream.changes.size === 0) return;
+    const ready = [...stream.changes.keys()].filter((seq) => seq <= stream.upTo).sort((a, b) => a - b);
+    for (const seq of ready) {
+      const change = stream.changes.get(seq);
+      stream.changes.delete(seq);
+      if (this.#live(stream)) this.#emit('change', { ...change, conversation: stream.conversation });
+    }
+  }
+
+  // A change of stream, new to the page: held until the watermark passes it.
+  #takeChange(stream, change) {
+    if (!Number.isInteger(change.seq) || change.seq <= 0) return;
+    stream.changes.set(change.seq, change);
+  }
+
   #receive(data) {
     if (typeof data !== 'string') return;
     let frame;
@@ -708,6 +759,20 @@ export class ChatClient extends EventTarget {
         if (stream && this.#take(stream, frame)) this.#emit('direct', frame);
         return;
       }
+      case 'edit': case 'delete': case 'reaction': {
+        const stream = typeof frame.conversation === 'string' ? this.#stream(frame.conversation) : this.#room$;
+        if (!stream || !Number.isInteger(frame.seq)) return;
+        this.#checkEpoch(stream, frame.epoch);
+        if (typeof frame.id !== 'string' || stream.seen.has(frame.id)) return;
+        stream.seen.add(frame.id);
+        this.#takeChange(stream, frame);
+        this.#hold(stream, frame.seq);
+        this.#passChanges(stream);
+        return;
+      }
+      case 'blocked':
+        if (Array.isArray(frame.blocked)) this.#emit('blocked', { blocked: frame.blocked.filter(isUserID) });
+        return;
       case 'history': {
         const requestId = typeof frame.requestId === 'string' ? frame.requestId : '';
         const req = this.#requests.get(requestId);
@@ -720,8 +785,22 @@ export class ChatClient extends EventTarget {
         const messages = Array.isArray(frame.messages) ? frame.messages.filter((m) => m && typeof m.text === 'string') : [];
         const more = frame.more === true;
         if (req && req.firstSeq === 0 && messages.length > 0 && Number.isInteger(messages[0].seq)) req.firstSeq = messages[0].seq;
-        const fresh = messages.filter((m) => this.#take(stream, m));
+        const kind = req ? req.kind : 'since';
+        // Changes are held until the watermark passes them; those of a
+        // page of older messages are already in its messages' state.
+        this.#inHistory = true;
+        let fresh;
+        try {
+          fresh = messages.filter((m) => {
+            if (!CHANGES.has(m.type)) return this.#take(stream, m);
+            if (kind !== 'before' && this.#take(stream, m)) this.#takeChange(stream, m);
+            return false;
+          });
+        } finally {
+          this.#inHistory = false;
+        }
         this.#emit('history', { messages: fresh, next: frame.next ?? null, more, kind: req ? req.kind : 'since', conversation: stream.conversation });
+        this.#passChanges(stream);
         if (!req) return;
         if (more) {
           this.#armRequest(requestId, req); // the rest is coming
@@ -739,11 +818,17 @@ export class ChatClient extends EventTarget {
         item.status = 'sent';
         queueMicrotask(() => this.#pump());
         if (typeof frame.conversation === 'string') item.conversation = frame.conversation;
-        const stream = this.#stream(item.kind === 'direct' ? item.conversation : null);
+        const stream = this.#stream(item.kind === 'room' ? null : item.conversation);
         if (stream) {
           this.#checkEpoch(stream, frame.epoch);
+          // The sender does not get its own change broadcast: the ack
+          // stands for it (once: history may have brought it already).
+          if (CHANGES.has(changeType(item.kind)) && typeof frame.id === 'string' && !stream.seen.has(frame.id)) {
+            this.#takeChange(stream, ownChange(item, frame, this.#userId, this.#name));
+          }
           if (typeof frame.id === 'string') stream.seen.add(frame.id);
           if (Number.isInteger(frame.seq)) this.#hold(stream, frame.seq);
+          this.#passChanges(stream);
         }
         if (typeof frame.id === 'string') item.serverId = frame.id;
         if (Number.isInteger(frame.seq)) item.seq = frame.seq;
@@ -850,4 +935,26 @@ export class ChatClient extends EventTarget {
   #emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
+}
+
+// The event type of an outbox item's kind ('react' is stored as 'reaction').
+function changeType(kind) {
+  return kind === 'react' ? 'reaction' : kind;
+}
+
+// The frame of an edit, delete or react item.
+function changeFrame(item) {
+  const frame = { action: item.kind, target: item.target, clientMsgId: item.clientMsgId };
+  if (item.kind === 'edit') frame.text = item.text;
+  if (item.kind === 'react') Object.assign(frame, { emoji: item.emoji, op: item.op });
+  if (item.conversation) frame.conversation = item.conversation;
+  return frame;
+}
+
+// The event an acked change of this page's stands for.
+function ownChange(item, ack, userId, name) {
+  const change = { type: changeType(item.kind), id: ack.id, seq: ack.seq, epoch: ack.epoch, target: item.target, fromId: userId, from: name, own: true };
+  if (item.kind === 'edit') Object.assign(change, { text: typeof ack.text === 'string' ? ack.text : item.text, editedAt: ack.sentAt });
+  if (item.kind === 'react') Object.assign(change, { emoji: item.emoji, op: item.op });
+  return change;
 }

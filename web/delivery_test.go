@@ -50,7 +50,7 @@ func (p *chatPage) texts() []string {
 // waitAcked waits until no own message of the page is pending.
 func (p *chatPage) waitAcked() {
 	p.t.Helper()
-	p.waitFor("every own message acked", `!document.querySelector('#messages li.pending')`)
+	p.waitFor("every own message acked", `!document.querySelector('#log li.pending')`)
 }
 
 // checkOrder fails the test unless the page shows exactly want, in this

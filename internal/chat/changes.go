@@ -203,6 +203,7 @@ func (s *Service) change(ctx context.Context, connectionID, kind string, body []
 		return s.reject(ctx, connectionID, refusedChange(CodeTooManyReactions,
 			fmt.Sprintf("a message takes at most %d different emoji", MaxReactionKinds), req))
 	}
+	sent := req.Text
 	if kind == TypeEdit {
 		if req.Text, err = s.review(ctx, TypeEdit, sender, req.Conversation, req.Text, req.ClientMsgID); err != nil {
 			return s.reject(ctx, connectionID, err)
@@ -225,7 +226,7 @@ func (s *Service) change(ctx context.Context, connectionID, kind string, body []
 	}
 	event.Room = sender.Room
 	if req.ClientMsgID != "" {
-		s.post1(ctx, connectionID, ackOf(event))
+		s.post1(ctx, connectionID, ackWith(event, sent))
 	}
 	members, err := s.Store.Members(ctx, sender.Room, now)
 	if err != nil {
