@@ -489,3 +489,24 @@ func TestChangesInPrivateThread(t *testing.T) {
 	}
 	bob.screenshot(t, filepath.Join(artifactsDir(t), "changes-thread.png"))
 }
+
+// TestReviewOnThePage: with the review hook on, the author's own message
+// shows what was published (a rewrite), and a refusal says why.
+func TestReviewOnThePage(t *testing.T) {
+	srv := startServer(t, "-review", "words:mask=darn;deny=spam")
+	browser := newBrowser(t)
+	alice := newPage(t, browser, "alice")
+	bob := newPage(t, browser, "bob")
+	alice.open(srv.URL(), "Alice")
+	bob.open(srv.URL(), "Bob")
+	alice.send("darn it")
+	bob.waitMessage("**** it")
+	alice.waitFor("the rewrite on the author's page", `[...document.querySelectorAll('#messages li.own .text')].some(e => e.textContent === '**** it')`)
+	alice.send("buy spam")
+	alice.waitFor("the refusal and its reason", `document.getElementById('messages').textContent.includes('denied')`)
+	bob.send("after")
+	alice.waitMessage("after")
+	if strings.Contains(eval[string](bob, `document.getElementById('messages').textContent`), "buy spam") {
+		t.Errorf("a denied message reached another page")
+	}
+}
