@@ -443,6 +443,10 @@ func TestChatWithTheLambdaFunctionsUnderRIE(t *testing.T) {
 		"AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local", "AWS_EC2_METADATA_DISABLED=true",
 		"TABLE_NAME=" + table, "MESSAGES_TABLE=" + table + "-messages", "DYNAMODB_ENDPOINT=" + endpoint,
 		"MANAGEMENT_API_ENDPOINT=http://" + addr + "/local", "LOG_LEVEL=info",
+		// Each function runs one invocation at a time under its RIE: the
+		// shutdown's $disconnects would wait the 5 s grace one after the
+		// other.
+		"LEAVE_GRACE=100ms",
 	}
 	args := []string{"-dynamodb-endpoint", endpoint, "-table", table, "-messages-table", table + "-messages"}
 	for route, fn := range samFunctions {

@@ -37,6 +37,7 @@ const (
 	EnvFloodStrikes          = "FLOOD_STRIKES"
 	EnvFloodCooldown         = "FLOOD_COOLDOWN"
 	EnvReviewFunction        = "REVIEW_FUNCTION"
+	EnvLeaveGrace            = "LEAVE_GRACE"
 	EnvReviewTimeout         = "REVIEW_TIMEOUT"
 	EnvReviewFallback        = "REVIEW_FALLBACK"
 	EnvRoomCap               = "ROOM_CAP"
@@ -133,6 +134,9 @@ type Config struct {
 	// ReviewFunction names the message review function ("" for none);
 	// ReviewTimeout is its deadline (0: the chat's default), and
 	// ReviewFallbackDeny refuses a message whose review failed.
+	// LeaveGrace is how long $disconnect holds a person's leave for a
+	// reconnect (0: the chat's default; negative: none, from "0s").
+	LeaveGrace         time.Duration
 	ReviewFunction     string
 	ReviewTimeout      time.Duration
 	ReviewFallbackDeny bool
@@ -278,6 +282,17 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 			fail(EnvFloodStrikes, v, ErrInvalid, "want a whole number of refused frames up to 1000000, or 0 never to cut a connection off")
 		} else {
 			c.FloodStrikes = n
+		}
+	}
+	if v := get(EnvLeaveGrace); v != "" {
+		d, err := time.ParseDuration(v)
+		switch {
+		case err != nil || d < 0 || d > 20*time.Second:
+			fail(EnvLeaveGrace, v, ErrInvalid, "want a duration from 0s (no grace) to 20s, e.g. 5s")
+		case d == 0:
+			c.LeaveGrace = -1
+		default:
+			c.LeaveGrace = d
 		}
 	}
 	if v := get(EnvReviewTimeout); v != "" {

@@ -112,6 +112,7 @@ func New(ctx context.Context, lookup func(string) (string, bool)) (*handler.Hand
 		ReadLimit:      chat.ReadLimitOf(cfg.ReadBurst, 0),
 		Flood:          chat.FloodPolicyOf(cfg.FloodStrikes, cfg.FloodCooldown),
 		RoomCap:        cfg.RoomCap,
+		LeaveGrace:     cfg.LeaveGrace,
 		Origins:        handler.OriginPolicy{Allowed: cfg.AllowedOrigins, AllowMissing: cfg.AllowMissingOrigin},
 		Logger:         log,
 		DeadlineMargin: DeadlineMargin,
