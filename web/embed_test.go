@@ -108,3 +108,30 @@ func TestPageNeedsNoUnsafeInline(t *testing.T) {
 		}
 	}
 }
+
+// TestStyleBlocksClose: every block of style.css is closed. A lost brace
+// (a merge) nests every later rule in the block before it, and the page
+// silently loses them: Edit and Delete showed on others' messages.
+func TestStyleBlocksClose(t *testing.T) {
+	b, err := fs.ReadFile(web.FS, "style.css")
+	if err != nil {
+		t.Fatal(err)
+	}
+	depth, line := 0, 1
+	for _, c := range string(b) {
+		switch c {
+		case '{':
+			depth++
+		case '}':
+			depth--
+		case '\n':
+			line++
+		}
+		if depth < 0 {
+			t.Fatalf("style.css line %d closes a block that is not open", line)
+		}
+	}
+	if depth != 0 {
+		t.Errorf("style.css ends with %d block(s) open", depth)
+	}
+}
