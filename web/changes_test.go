@@ -6,8 +6,6 @@ package web_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,8 +13,6 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
-
-	"github.com/serverless-chat/chat/internal/testenv"
 )
 
 // TestChangesUnit runs the Node unit tests of client.js's changes
@@ -24,30 +20,7 @@ import (
 // entries, and edit, delete and react requests in the outbox, against a
 // fake WebSocket.
 func TestChangesUnit(t *testing.T) {
-	node := testenv.Tool(t, "node", "install Node.js 20 or later (apt-get install nodejs)")
-	dir := t.TempDir()
-	if err := os.Mkdir(filepath.Join(dir, "testdata"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"client.js", "text.js", filepath.Join("testdata", "changes_unit.mjs")} {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, "package.json"), []byte(`{"type":"module"}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(node, "--test", filepath.Join("testdata", "changes_unit.mjs"))
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("node --test testdata/changes_unit.mjs: %v\n%s", err, out)
-	}
-	t.Logf("%s", out)
+	runNodeUnit(t, "changes_unit.mjs")
 }
 
 // seqOf waits until the room shows a message with text, and returns its seq

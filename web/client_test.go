@@ -15,12 +15,19 @@ import (
 // modules are copied beside a package.json that makes them ES modules, as
 // the browser takes them.
 func TestClientUnit(t *testing.T) {
+	runNodeUnit(t, "client_unit.mjs")
+}
+
+// runNodeUnit runs testdata/<test> with node --test beside copies of the
+// page's client modules.
+func runNodeUnit(t *testing.T, test string) {
+	t.Helper()
 	node := testenv.Tool(t, "node", "install Node.js 20 or later (apt-get install nodejs)")
 	dir := t.TempDir()
 	if err := os.Mkdir(filepath.Join(dir, "testdata"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"client.js", "text.js", filepath.Join("testdata", "client_unit.mjs")} {
+	for _, f := range []string{"client.js", "text.js", filepath.Join("testdata", test)} {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
@@ -32,11 +39,11 @@ func TestClientUnit(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "package.json"), []byte(`{"type":"module"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(node, "--test", filepath.Join("testdata", "client_unit.mjs"))
+	cmd := exec.Command(node, "--test", filepath.Join("testdata", test))
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("node --test testdata/client_unit.mjs: %v\n%s", err, out)
+		t.Fatalf("node --test testdata/%s: %v\n%s", test, err, out)
 	}
 	t.Logf("%s", out)
 }
