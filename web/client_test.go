@@ -27,7 +27,7 @@ func runNodeUnit(t *testing.T, test string) {
 	if err := os.Mkdir(filepath.Join(dir, "testdata"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"client.js", "text.js", filepath.Join("testdata", test)} {
+	for _, f := range []string{"client.js", "text.js", filepath.Join("testdata", "fakesocket.mjs"), filepath.Join("testdata", test)} {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)

@@ -9,66 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-const windowEvents = new EventTarget();
-globalThis.window = {
-  addEventListener: (...a) => windowEvents.addEventListener(...a),
-  removeEventListener: (...a) => windowEvents.removeEventListener(...a),
-};
-if (typeof globalThis.navigator === 'undefined' || globalThis.navigator.onLine === undefined) {
-  Object.defineProperty(globalThis, 'navigator', { value: { onLine: true }, configurable: true });
-}
-if (typeof globalThis.CustomEvent === 'undefined') {
-  globalThis.CustomEvent = class extends Event {
-    constructor(type, { detail } = {}) { super(type); this.detail = detail; }
-  };
-}
-
-class FakeSocket extends EventTarget {
-  static CONNECTING = 0;
-  static OPEN = 1;
-  static CLOSING = 2;
-  static CLOSED = 3;
-  static all = [];
-
-  constructor(url, protocols) {
-    super();
-    this.url = url;
-    this.protocols = protocols;
-    this.readyState = FakeSocket.CONNECTING;
-    this.sent = [];
-    FakeSocket.all.push(this);
-  }
-
-  send(data) {
-    if (this.readyState !== FakeSocket.OPEN) throw new Error('not open');
-    this.sent.push(JSON.parse(data));
-  }
-
-  close() {
-    if (this.readyState === FakeSocket.CLOSED) return;
-    this.readyState = FakeSocket.CLOSED;
-    this.dispatchEvent(new Event('close'));
-  }
-
-  open() {
-    this.readyState = FakeSocket.OPEN;
-    this.dispatchEvent(new Event('open'));
-  }
-
-  deliver(frame) {
-    const ev = new Event('message');
-    ev.data = JSON.stringify(frame);
-    this.dispatchEvent(ev);
-  }
-
-  take() {
-    const out = this.sent;
-    this.sent = [];
-    return out;
-  }
-}
-globalThis.WebSocket = FakeSocket;
-Math.random = () => 0;
+import { FakeSocket } from './fakesocket.mjs';
 
 const { ChatClient, conversationID } = await import('../client.js');
 
